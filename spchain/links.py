@@ -1,0 +1,149 @@
+"""The chain's links: named response functions, one per arrow of the chain.
+
+Each function takes the upstream quantity (a float or a NumPy array), the
+link's strength ``k`` (the field of :class:`spchain.params.Links` with the
+same name) and the reference values at which the link is neutral.  With
+``k = 0`` every function returns its neutral value, so switching every link
+off leaves a plain queue.  The functional forms are documented assumptions;
+``docs/model.md`` lists them with their sources.
+
+All satisfaction-like quantities are on a 0-1 scale.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "employee_satisfaction_target",
+    "quit_hazard",
+    "productivity",
+    "service_quality",
+    "experienced_value",
+    "customer_visit_rate",
+    "spend_per_visit",
+    "churn_hazard",
+    "referral_rate",
+    "internal_speed",
+    "first_order_delay",
+    "learning_curve",
+]
+
+
+def employee_satisfaction_target(base, *, isq, isq_ref, utilisation, utilisation_ref,
+                                 recognition, pay_index, training_hours, training_ref,
+                                 customer_satisfaction, customer_ref, links):
+    r"""Satisfaction an employee moves toward (Heskett et al. 1994, links 1-2).
+
+    .. math::
+
+        S^*_e = \mathrm{clip}_{[0,1]}\big(S_0
+              + k_{isq}(ISQ_e - ISQ_{ref})
+              - k_{load}\max(0, u - u_{ref})
+              + k_{rec}\,R + k_{pay}(P - 1) + k_{train}(T - T_{ref})
+              + k_{cust}(S^c - S^c_{ref})\big)
+
+    ``links`` supplies ``satisfaction_from_internal``, ``..._workload``,
+    ``..._recognition``, ``..._pay``, ``..._training`` and ``..._customers``
+    (the satisfaction mirror, Heskett et al. 1994).
+    """
+    target = (base
+              + links.satisfaction_from_internal * (isq - isq_ref)
+              - links.satisfaction_from_workload * np.maximum(0.0, utilisation - utilisation_ref)
+              + links.satisfaction_from_recognition * recognition
+              + links.satisfaction_from_pay * (pay_index - 1.0)
+              + links.satisfaction_from_training * (training_hours - training_ref)
+              + links.satisfaction_from_customers * (customer_satisfaction - customer_ref))
+    return np.clip(target, 0.0, 1.0)
+
+
+def first_order_delay(current, target, weeks, time_constant):
+    r"""Exponential smoothing toward a target: :math:`x + (x^* - x)(1 - e^{-\Delta t/\tau})`."""
+    return current + (target - current) * (1.0 - np.exp(-weeks / time_constant))
+
+
+def learning_curve(tenure_weeks, initial_skill, learning_weeks, speedup=1.0):
+    r"""Skill on an exponential learning curve (Argote & Epple 1990 form).
+
+    :math:`K(t) = 1 - (1 - K_0)\exp(-s\,t/\tau_L)`, with ``speedup`` *s* >= 1
+    from training.
+    """
+    return 1.0 - (1.0 - initial_skill) * np.exp(-speedup * tenure_weeks / learning_weeks)
+
+
+def quit_hazard(satisfaction, base_rate, reference, k):
+    r"""Annual quit hazard: :math:`h = h_0\exp(k(S_{ref} - S))`.
+
+    Lower satisfaction raises turnover (Harter et al. 2002 meta-analysis
+    direction; the exponential form is an assumption).
+    """
+    return base_rate * np.exp(k * (reference - satisfaction))
+
+
+def productivity(skill, satisfaction, reference, k_skill, k_satisfaction):
+    r"""Service-rate multiplier (1 = reference employee).
+
+    :math:`\pi = (1 - k_K(1 - K))\,(1 + k_S(S - S_{ref}))`, floored at 0.2.
+    """
+    return np.maximum(0.2, (1.0 - k_skill * (1.0 - skill))
+                      * (1.0 + k_satisfaction * (satisfaction - reference)))
+
+
+def service_quality(base, skill, satisfaction, reference, k_skill, k_satisfaction):
+    r"""Quality of the service an employee delivers, 0-1.
+
+    :math:`q = \mathrm{clip}(q_0 - k_K(1 - K) + k_S(S - S_{ref}))`.
+    """
+    return np.clip(base - k_skill * (1.0 - skill) + k_satisfaction * (satisfaction - reference),
+                   0.0, 1.0)
+
+
+def experienced_value(quality, expected_quality, wait_minutes, wait_tolerance, price_index,
+                      k_quality, k_wait, k_price):
+    r"""External service value of one visit relative to expectations.
+
+    .. math::
+
+        v = k_q(q - q_{exp}) - k_w\,W/W_{tol} - k_p(p - 1)
+
+    Heskett's value equation: results and process quality against price and
+    access costs (Heskett, Sasser & Schlesinger 1997).  ``v = 0`` means
+    service exactly as expected.
+    """
+    return (k_quality * (quality - expected_quality) - k_wait * wait_minutes / wait_tolerance
+            - k_price * (price_index - 1.0))
+
+
+def customer_visit_rate(satisfaction, base_rate, reference, k):
+    r"""Visits per week: :math:`\lambda_i = \lambda_0\exp(k(S_i - S_{ref}))`."""
+    return base_rate * np.exp(k * (satisfaction - reference))
+
+
+def spend_per_visit(satisfaction, base_spend, reference, k):
+    r"""Spend per visit (share of wallet): :math:`m_i = m_0\max(0, 1 + k(S_i - S_{ref}))`."""
+    return base_spend * np.maximum(0.0, 1.0 + k * (satisfaction - reference))
+
+
+def churn_hazard(satisfaction, base_rate, reference, k):
+    r"""Annual churn hazard: :math:`h_i = h_0\exp(-k(S_i - S_{ref}))`.
+
+    Satisfied customers defect less (Reichheld & Sasser 1990).
+    """
+    return base_rate * np.exp(-k * (satisfaction - reference))
+
+
+def referral_rate(satisfaction, base_rate, reference, k):
+    r"""Referrals per customer per year: :math:`\rho_i = \rho_0\exp(k(S_i - S_{ref}))`.
+
+    Word of mouth rises steeply with satisfaction (Reichheld 2003).
+    """
+    return base_rate * np.exp(k * (satisfaction - reference))
+
+
+def internal_speed(isq_received, reference, k):
+    r"""Speed multiplier of a department from the internal service it receives.
+
+    :math:`\sigma_d = \max(0.2, 1 + k(ISQ_d - ISQ_{ref}))`: departments are
+    internal customers of each other.
+    """
+    return np.maximum(0.2, 1.0 + k * (isq_received - reference))

@@ -1,0 +1,128 @@
+"""The one registry of recorded quantities and the KPIs derived from them.
+
+The engine records additive *fields* per period and unit (counts, sums of
+hours, money).  Every KPI is either a field or a ratio of two fields, so it
+aggregates correctly over units and periods: the organisation's mean wait is
+total waiting time over total customers, never a mean of unit means.
+Labels and units here are the ones every table and chart uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["FIELDS", "DEPARTMENT_FIELDS", "Metric", "METRICS", "metric"]
+
+#: Additive quantities the engine records per period and unit.
+FIELDS = (
+    # internal service, as perceived by the unit's requesters
+    "requests_resolved", "isq_sum", "resolution_hours_sum", "sla_met",
+    # workforce (stocks are end-of-period; *_sum over filled positions)
+    "positions", "headcount", "vacancies", "hires", "quits",
+    "satisfaction_sum", "skill_sum", "productivity_sum", "staffed_hours", "busy_hours",
+    # front-line queue
+    "arrivals", "started", "served", "abandoned", "waiting", "in_service",
+    "waited", "wait_hours_sum", "quality_sum",
+    # customers
+    "customers_start", "active_customers", "churned", "acquired", "referred",
+    "customer_satisfaction_sum",
+    # surveys
+    "responses", "csat_sum", "promoters", "detractors",
+    # money
+    "revenue", "wage_cost", "training_cost", "hiring_cost", "marketing_cost",
+    "goods_cost", "fixed_cost", "internal_cost", "costs", "profit",
+)
+
+#: Additive quantities recorded per period and internal department.
+DEPARTMENT_FIELDS = ("raised", "resolved", "reworked", "resolution_hours_sum", "sla_met",
+                     "busy_hours", "staff_hours", "backlog", "cost")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A KPI: ``scale * numerator / denominator`` (or a field when no denominator)."""
+
+    name: str
+    label: str
+    unit: str
+    numerator: str
+    denominator: str | None = None
+    scale: float = 1.0
+    stage: str = ""
+    kind: str = "ratio"  # "ratio", "nps" or "retention"
+
+    def evaluate(self, sums):
+        """The KPI from a mapping of field name to (arrays of) sums.
+
+        ``nps``: ``100 (promoters - detractors) / responses``;
+        ``retention``: annualised, ``(1 - churned / customers_start) ** 52``.
+        Undefined ratios (0/0) are NaN.
+        """
+        import numpy as np
+        num = np.asarray(sums[self.numerator], dtype=float)
+        if self.denominator is None:
+            return num * self.scale
+        den = np.asarray(sums[self.denominator], dtype=float)
+        if self.kind == "nps":
+            num = num - np.asarray(sums["detractors"], dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+        if self.kind == "retention":
+            return (1.0 - ratio) ** 52
+        return ratio * self.scale
+
+
+def _m(name, label, unit, num, den=None, scale=1.0, stage="", kind="ratio"):
+    return Metric(name, label, unit, num, den, scale, stage, kind)
+
+
+_LIST = [
+    _m("internal_service_quality", "Internal service quality", "0-1", "isq_sum", "requests_resolved",
+       stage="internal"),
+    _m("resolution_time", "Internal request resolution time", "h", "resolution_hours_sum",
+       "requests_resolved", stage="internal"),
+    _m("sla_attainment", "SLA attainment", "share", "sla_met", "requests_resolved", stage="internal"),
+    _m("employee_satisfaction", "Employee satisfaction", "0-1", "satisfaction_sum", "headcount",
+       stage="employees"),
+    _m("headcount", "Headcount", "employees", "headcount", stage="employees"),
+    _m("vacancies", "Vacancies", "positions", "vacancies", stage="employees"),
+    _m("turnover", "Staff turnover (annualised)", "1/year", "quits", "headcount", scale=52.0,
+       stage="employees"),
+    _m("skill", "Skill", "0-1", "skill_sum", "headcount", stage="employees"),
+    _m("productivity", "Productivity", "x reference", "productivity_sum", "headcount",
+       stage="employees"),
+    _m("utilisation", "Utilisation", "share", "busy_hours", "staffed_hours", stage="employees"),
+    _m("arrivals", "Visits", "visits/week", "arrivals", stage="service"),
+    _m("served", "Customers served", "customers/week", "served", stage="service"),
+    _m("wait_time", "Mean wait", "min", "wait_hours_sum", "started", scale=60.0, stage="service"),
+    _m("prob_wait", "Probability of waiting", "share", "waited", "started", stage="service"),
+    _m("abandonment", "Abandonment", "share of arrivals", "abandoned", "arrivals", stage="service"),
+    _m("service_quality", "Service quality", "0-1", "quality_sum", "served", stage="service"),
+    _m("customer_satisfaction", "Customer satisfaction", "0-1", "customer_satisfaction_sum",
+       "active_customers", stage="customers"),
+    _m("csat", "CSAT", "1-5", "csat_sum", "responses", stage="customers"),
+    _m("nps", "NPS", "points", "promoters", "responses", scale=100.0, kind="nps",
+       stage="customers"),
+    _m("active_customers", "Active customers", "customers", "active_customers", stage="loyalty"),
+    _m("retention", "Customer retention (annualised)", "share/year", "churned", "customers_start",
+       kind="retention", stage="loyalty"),
+    _m("acquisition", "New customers", "customers/week", "acquired", stage="loyalty"),
+    _m("revenue", "Revenue", "money/week", "revenue", stage="money"),
+    _m("costs", "Costs", "money/week", "costs", stage="money"),
+    _m("profit", "Profit", "money/week", "profit", stage="money"),
+]
+
+#: KPI name -> :class:`Metric`, in chain order.
+METRICS = {m.name: m for m in _LIST}
+
+
+def metric(name: str) -> Metric:
+    """The :class:`Metric` called ``name``; a clear error for an unknown name."""
+    try:
+        return METRICS[name]
+    except KeyError:
+        import difflib
+        close = difflib.get_close_matches(name, list(METRICS) + list(FIELDS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise KeyError(f"unknown metric {name!r}{hint}; expected one of {list(METRICS)} "
+                       f"or a recorded field") from None

@@ -1,0 +1,705 @@
+"""The discrete-event engine: the Service-Profit Chain on SimPy.
+
+Events are reserved for what happens at a point in time: customer arrivals,
+service completions, internal requests and their completions, quits and
+hires.  Slow-moving state (satisfaction, skill, tenure, loyalty) lives in
+NumPy arrays updated once per period (one week of open hours) for everybody
+at once.  Per customer the engine schedules two events (arrival, service
+completion); abandonment is resolved lazily when a server frees up, which
+gives exactly the FCFS-with-patience sample path.  A customer base of any
+size is one superposed Poisson stream per unit whose visitor is drawn in
+proportion to the individual visit rates.
+
+The engine knows nothing of statistics, files or plots: it fills a
+``(periods, units, fields)`` array of additive sums (see
+:mod:`spchain.metrics`).  Use :func:`spchain.simulate` to run it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import simpy
+from simpy.events import Timeout
+
+from . import links as L
+from .metrics import DEPARTMENT_FIELDS, FIELDS
+
+__all__ = ["STREAMS", "Engine"]
+
+#: Named stochastic streams; replication ``i`` of every scenario draws each
+#: from the same child of ``SeedSequence(seed)`` (common random numbers).
+STREAMS = ("arrivals", "service", "patience", "requests", "internal_service",
+           "workforce", "customers", "surveys")
+
+_F = {name: i for i, name in enumerate(FIELDS)}
+_D = {name: i for i, name in enumerate(DEPARTMENT_FIELDS)}
+_BLOCK = 4096
+
+
+def _blocks(draw):
+    """Endless iterator of Python floats drawn ``_BLOCK`` at a time."""
+    while True:
+        yield from draw(_BLOCK).tolist()
+
+
+class _Unit:
+    """One service unit: its front-line positions, queue and customer base."""
+
+    def __init__(self, engine, index):
+        self.engine = engine
+        self.index = index
+        p = engine.p
+        env = engine.env
+        self.env = env
+        n = p.workforce.n_employees
+        # --- positions (one server each) -------------------------------
+        self.exists = np.ones(n, bool)
+        self.filled = np.ones(n, bool)
+        self.satisfaction = np.full(n, p.workforce.base_satisfaction)
+        rng = engine.rng["workforce"]
+        self.tenure = rng.uniform(0, 4 * p.workforce.learning_weeks, n)  # a mature team
+        self.skill = np.ones(n)
+        self.isq = np.full(n, p.workforce.reference_isq)
+        self.isq_week_sum = np.zeros(n)
+        self.isq_week_n = np.zeros(n)
+        self.mean_time = [0.0] * n  # hours per service, per position
+        self.quality = np.zeros(n)
+        self.busy_since = [0.0] * n
+        self.busy = [False] * n
+        self.leaving = [False] * n
+        self.free = list(range(n))[::-1]
+        self.pending_hire = set()  # vacant positions with a hire scheduled
+        self.queue = deque()
+        # --- customers ---------------------------------------------------
+        m = p.customers.n_customers
+        cap = max(16, int(m * 1.25))
+        self.c_active = np.zeros(cap, bool)
+        self.c_active[:m] = True
+        self.c_satisfaction = np.zeros(cap)
+        self.c_satisfaction[:m] = p.customers.initial_satisfaction
+        self.c_free_slots = list(range(cap - 1, m - 1, -1))
+        self.c_spend = np.zeros(cap)
+        # --- accumulators ------------------------------------------------
+        self.acc = np.zeros(len(FIELDS))
+        self.served_log = []      # (position, customer, arrival time, wait, service time)
+        self.abandon_log = []     # (customer, arrival time, deadline)
+        self.head_t = 0.0
+        self.utilisation = p.workforce.reference_utilisation
+        self.arrivals_t = []
+        self.visitors = []
+        self.next_arrival = 0
+        self.n_arrivals_week = 0
+        self.busy_hours = 0.0
+        self.staffed_hours = 0.0
+        self.wait_sum = 0.0
+        self.waited = 0
+        self.started = 0
+
+    # ----------------------------------------------------------- hot path
+    def on_arrival(self, event):
+        now = self.env._now
+        i = self.next_arrival
+        c = self.visitors[i]
+        self.next_arrival = i + 1
+        if i + 1 < self.n_arrivals_week:
+            Timeout(self.env, self.arrivals_t[i + 1] - now).callbacks.append(self.on_arrival)
+        if self.free:
+            self.start(self.free.pop(), c, now, 0.0)
+        else:
+            self.queue.append((now, now + next(self.engine.patience) * self.engine.mean_patience, c))
+
+    def start(self, e, c, t_arrival, wait):
+        st = next(self.engine.service) * self.mean_time[e]
+        self.busy[e] = True
+        self.busy_since[e] = self.env._now
+        self.started += 1
+        if wait > 0.0:
+            self.waited += 1
+            self.wait_sum += wait
+        Timeout(self.env, st, (e, c, t_arrival, wait, st)).callbacks.append(self.on_complete)
+
+    def on_complete(self, event):
+        rec = event._value
+        e = rec[0]
+        now = self.env._now
+        self.busy_hours += now - self.busy_since[e]
+        self.served_log.append(rec)
+        if self.leaving[e]:
+            self.leaving[e] = False
+            self.busy[e] = False
+            return
+        queue = self.queue
+        while queue:
+            t_arr, deadline, c = queue.popleft()
+            if deadline >= now:
+                self.start(e, c, t_arr, now - t_arr)
+                return
+            self.abandon_log.append((c, t_arr, deadline))
+        self.busy[e] = False
+        self.free.append(e)
+
+    # ---------------------------------------------------- workforce events
+    def _headcount_changed(self):
+        now = self.env._now
+        self.staffed_hours += (now - self.head_t) * self.filled.sum()
+        self.head_t = now
+
+    def quit(self, e):
+        """Employee in position ``e`` leaves now; recruit or abolish the position."""
+        if not self.filled[e]:
+            return
+        self._headcount_changed()
+        self.filled[e] = False
+        self.acc[_F["quits"]] += 1
+        if self.busy[e]:
+            self.leaving[e] = True
+        else:
+            self.free.remove(e)
+        self.engine.recruit_or_abolish(self, e)
+
+    def hire(self, e):
+        """A new employee fills position ``e`` now."""
+        wf = self.engine.p.workforce
+        self._headcount_changed()
+        self.filled[e] = True
+        self.acc[_F["hires"]] += 1
+        self.satisfaction[e] = wf.base_satisfaction
+        self.tenure[e] = 0.0
+        self.skill[e] = wf.initial_skill
+        self.isq[e] = wf.reference_isq
+        self.engine.set_performance(self, np.array([e]))
+        if self.busy[e]:  # the leaver is still finishing a customer: the hire takes over
+            self.leaving[e] = False
+            return
+        self.free.append(e)
+        queue = self.queue
+        now = self.env._now
+        while queue:
+            t_arr, deadline, c = queue.popleft()
+            if deadline >= now:
+                self.free.pop()
+                self.start(e, c, t_arr, now - t_arr)
+                return
+            self.abandon_log.append((c, t_arr, deadline))
+
+    def expire_queue(self):
+        """Remove customers whose patience ran out before now (period boundary)."""
+        now = self.env._now
+        keep = deque()
+        for item in self.queue:
+            if item[1] >= now:
+                keep.append(item)
+            else:
+                self.abandon_log.append((item[2], item[0], item[1]))
+        self.queue = keep
+
+
+class _Department:
+    """An internal service department: a multi-server FCFS queue of requests."""
+
+    def __init__(self, engine, index, dep):
+        self.engine = engine
+        self.index = index
+        self.env = engine.env
+        self.n_staff = dep.n_staff
+        self.n_servers = 0
+        self.free = 0
+        self.queue = deque()
+        self.mean_time = dep.service_time_hours
+        self.ftr_prob = dep.ftr_prob
+        self.acc = np.zeros(len(DEPARTMENT_FIELDS))
+        self.busy_since = {}
+        self.isq_received_sum = 0.0
+        self.isq_received_n = 0
+        self.isq_received = engine.p.workforce.reference_isq
+        self.staff_t = 0.0
+        self.resize(dep.n_staff)
+
+    def resize(self, n_staff):
+        """Change the number of staff; extra staff leave when they finish."""
+        now = self.env._now
+        self.acc[_D["staff_hours"]] += (now - self.staff_t) * self.n_staff
+        self.staff_t = now
+        self.n_staff = n_staff
+        added = n_staff - self.n_servers
+        self.n_servers = n_staff
+        self.free += added  # may go negative: busy staff retire on completion
+        while self.free > 0 and self.queue:
+            self.free -= 1
+            self.start(self.queue.popleft())
+
+    def submit(self, request):
+        self.acc[_D["raised"]] += 1
+        if self.free > 0:
+            self.free -= 1
+            self.start(request)
+        else:
+            self.queue.append(request)
+
+    def start(self, request):
+        st = next(self.engine.internal_service) * self.mean_time
+        Timeout(self.env, st, (request, st)).callbacks.append(self.on_complete)
+
+    def on_complete(self, event):
+        request, st = event._value
+        self.acc[_D["busy_hours"]] += st
+        u = next(self.engine.internal_uniform)
+        if u >= self.ftr_prob:  # not right: reworked, back of the queue
+            self.acc[_D["reworked"]] += 1
+            request[3] = False
+            self.queue.append(request)
+        else:
+            self.engine.resolve(self, request)
+        if self.free < 0:
+            self.free += 1
+        elif self.queue:
+            self.start(self.queue.popleft())
+        else:
+            self.free += 1
+
+
+class Engine:
+    """One replication of the model.  Use :func:`spchain.simulate`."""
+
+    def __init__(self, params, horizon, seed, record_events=False):
+        self.params = params
+        self.horizon = horizon
+        self.record_events = record_events
+        children = np.random.SeedSequence(seed).spawn(len(STREAMS))
+        self.rng = {name: np.random.Generator(np.random.PCG64(s)) for name, s in zip(STREAMS, children)}
+        self.p = params.at_week(0)
+        self.env = simpy.Environment()
+        self.hours = self.p.organisation.hours_per_week
+        cv = self.p.workforce.service_time_cv
+        rs = self.rng["service"]
+        if cv == 1.0:
+            self.service = _blocks(rs.standard_exponential)
+        else:
+            shape = 1.0 / cv ** 2
+            self.service = _blocks(lambda n: rs.gamma(shape, 1.0 / shape, n))
+        self.patience = _blocks(self.rng["patience"].standard_exponential)
+        ri = self.rng["internal_service"]
+        self.internal_service = _blocks(ri.standard_exponential)
+        self.internal_uniform = _blocks(ri.random)
+        self.units = [_Unit(self, u) for u in range(self.p.organisation.n_units)]
+        self.departments = [_Department(self, d, dep) for d, dep in enumerate(self.p.internal.departments)]
+        self.sums = np.zeros((horizon, len(self.units), len(FIELDS)))
+        self.dept_sums = np.zeros((horizon, len(self.departments), len(DEPARTMENT_FIELDS)))
+        self.events = {"served": [], "abandoned": []} if record_events else None
+        self._apply_levers()
+
+    # ------------------------------------------------------------- levers
+    def _apply_levers(self):
+        """Copy the parameters in force into the engine's fast attributes."""
+        p = self.p
+        self.mean_patience = p.customers.patience_minutes / 60.0
+        inv = p.internal
+        tools = 1.0 - np.exp(-np.log(2.0) * inv.tools_spend_per_week / inv.tools_half_spend)
+        self.tools_speed = 1.0 + inv.tools_max_speedup * tools
+        self.tools_rework_cut = inv.tools_max_ftr_gain * tools
+        for dept, dep in zip(self.departments, p.internal.departments):
+            if dep.n_staff != dept.n_staff:
+                dept.resize(dep.n_staff)
+        self._set_department_speeds()
+        for unit in self.units:
+            target = p.workforce.n_employees
+            n_existing = int(unit.exists.sum())
+            if target > n_existing:
+                self._add_positions(unit, target - n_existing)
+            if target != n_existing:
+                for e in np.flatnonzero(unit.exists & ~unit.filled):
+                    self.recruit_or_abolish(unit, e, reconsider=True)
+            self.set_performance(unit, np.flatnonzero(unit.filled))
+            self._update_loyalty_rates(unit)
+
+    def _set_department_speeds(self):
+        k = self.p.links.internal_speed_from_internal
+        ref = self.p.workforce.reference_isq
+        for dept, dep in zip(self.departments, self.p.internal.departments):
+            speed = self.tools_speed * L.internal_speed(dept.isq_received, ref, k)
+            dept.mean_time = dep.service_time_hours / speed
+            dept.ftr_prob = 1.0 - (1.0 - dep.ftr_prob) * (1.0 - self.tools_rework_cut)
+
+    def _add_positions(self, unit, k):
+        wf = self.p.workforce
+        grow = lambda a, v: np.concatenate([a, np.full(k, v, dtype=a.dtype)])  # noqa: E731
+        n0 = unit.exists.size
+        unit.exists = grow(unit.exists, True)
+        unit.filled = grow(unit.filled, False)
+        unit.satisfaction = grow(unit.satisfaction, wf.base_satisfaction)
+        unit.tenure = grow(unit.tenure, 0.0)
+        unit.skill = grow(unit.skill, wf.initial_skill)
+        unit.isq = grow(unit.isq, wf.reference_isq)
+        unit.isq_week_sum = grow(unit.isq_week_sum, 0.0)
+        unit.isq_week_n = grow(unit.isq_week_n, 0.0)
+        unit.quality = grow(unit.quality, 0.0)
+        unit.mean_time += [0.0] * k
+        unit.busy_since += [0.0] * k
+        unit.busy += [False] * k
+        unit.leaving += [False] * k
+        for e in range(n0, n0 + k):
+            self.recruit_or_abolish(unit, e)
+
+    def recruit_or_abolish(self, unit, e, reconsider=False):
+        """After a quit (or a change of positions): refill ``e`` or abolish it.
+
+        Positions shrink by attrition: a vacated position beyond the target
+        is abolished, never a filled one.
+        """
+        pending = unit.pending_hire
+        target = self.p.workforce.n_employees
+        if int(unit.exists.sum()) > target:
+            unit.exists[e] = False
+            pending.discard(e)
+            return
+        if e in pending:
+            return
+        pending.add(e)
+        weeks = self.rng["workforce"].exponential(self.p.workforce.time_to_fill_weeks) \
+            if self.p.workforce.time_to_fill_weeks > 0 else 0.0
+        self.env.process(self._hire_later(unit, e, weeks * self.hours))
+
+    def _hire_later(self, unit, e, delay):
+        yield self.env.timeout(delay)
+        pending = unit.pending_hire
+        if e in pending:
+            pending.discard(e)
+            if unit.exists[e] and not unit.filled[e]:
+                unit.hire(e)
+
+    def _quit_later(self, unit, e, delay):
+        yield self.env.timeout(delay)
+        unit.quit(e)
+
+    # ------------------------------------------------------ internal service
+    def resolve(self, dept, request):
+        """A request is resolved: score it for its requester."""
+        now = self.env._now
+        t_raised, kind, who, first_time = request[0], request[1], request[2], request[3]
+        resolution = now - t_raised
+        dep = self.p.internal.departments[dept.index]
+        timely = resolution <= dep.sla_hours
+        w = self.p.internal.timely_weight
+        quality = w * timely + (1.0 - w) * first_time
+        a = dept.acc
+        a[_D["resolved"]] += 1
+        a[_D["resolution_hours_sum"]] += resolution
+        a[_D["sla_met"]] += timely
+        if kind == 0:  # front-line employee: who = (unit, position)
+            unit = self.units[who[0]]
+            unit.isq_week_sum[who[1]] += quality
+            unit.isq_week_n[who[1]] += 1
+            acc = unit.acc
+            acc[_F["requests_resolved"]] += 1
+            acc[_F["isq_sum"]] += quality
+            acc[_F["resolution_hours_sum"]] += resolution
+            acc[_F["sla_met"]] += timely
+        else:  # another department
+            d = self.departments[who]
+            d.isq_received_sum += quality
+            d.isq_received_n += 1
+
+    def _raise_requests(self, week_start):
+        """Schedule this week's internal requests (front line and departments)."""
+        rng = self.rng["requests"]
+        H = self.hours
+        inv = self.p.internal
+        deps = inv.departments
+        if not deps:
+            return
+        names = [d.name for d in deps]
+        shares = np.array([d.share for d in deps], float)
+        for unit in self.units:
+            staff = np.flatnonzero(unit.filled)
+            n = rng.poisson(inv.request_rate * staff.size) if staff.size else 0
+            if n == 0 or shares.sum() <= 0:
+                continue
+            times = np.sort(rng.uniform(0.0, H, n))
+            who = staff[rng.integers(0, staff.size, n)]
+            to = rng.choice(len(deps), n, p=shares / shares.sum())
+            for t, e, d in zip(times.tolist(), who.tolist(), to.tolist()):
+                self._submit_at(week_start + t, d, [0.0, 0, (unit.index, e), True])
+        for src, dep in enumerate(deps):
+            for target, rate in dep.requests_to:
+                n = rng.poisson(rate * self.departments[src].n_staff)
+                d = names.index(target)
+                for t in np.sort(rng.uniform(0.0, H, n)).tolist():
+                    self._submit_at(week_start + t, d, [0.0, 1, src, True])
+
+    def _submit_at(self, t, d, request):
+        def fire(event, d=d, request=request):
+            request[0] = self.env._now
+            self.departments[d].submit(request)
+        Timeout(self.env, t - self.env._now).callbacks.append(fire)
+
+    # --------------------------------------------------------- the period
+    def _schedule_week(self, week):
+        """Draw this week's arrivals, requests and quits."""
+        start = week * self.hours
+        H = self.hours
+        ra = self.rng["arrivals"]
+        rw = self.rng["workforce"]
+        for unit in self.units:
+            rates = unit.c_rates
+            total = rates[-1] if rates.size else 0.0
+            n = ra.poisson(total) if total > 0 else 0
+            unit.arrivals_t = (start + np.sort(ra.uniform(0.0, H, n))).tolist()
+            unit.visitors = np.searchsorted(rates, ra.uniform(0.0, total, n), side="right").tolist()
+            unit.next_arrival = 0
+            unit.n_arrivals_week = n
+            if n:
+                Timeout(self.env, unit.arrivals_t[0] - self.env._now).callbacks.append(unit.on_arrival)
+            # quits during the week
+            idx = np.flatnonzero(unit.filled)
+            wf = self.p.workforce
+            hazard = L.quit_hazard(unit.satisfaction[idx], wf.base_quit_rate,
+                                   wf.reference_satisfaction, self.p.links.quit_from_satisfaction)
+            quits = rw.random(idx.size) < -np.expm1(-hazard / 52.0)
+            when = rw.uniform(0.0, H, idx.size)
+            for e, t in zip(idx[quits].tolist(), when[quits].tolist()):
+                self.env.process(self._quit_later(unit, e, t))
+        self._raise_requests(start)
+
+    def run(self):
+        """Run the whole horizon; returns ``(sums, dept_sums, events)``."""
+        self.env.run(until=self.env.process(self._periods()))
+        return self.sums, self.dept_sums, self.events
+
+    def _periods(self):
+        for week in range(self.horizon):
+            if week > 0:
+                new = self.params.at_week(week) if self.params.schedule else self.p
+                if new != self.p:
+                    self.p = new
+                    self._apply_levers()
+            for unit in self.units:
+                unit.acc[_F["customers_start"]] = unit.c_active.sum()
+            self._schedule_week(week)
+            yield self.env.timeout(self.hours)
+            self._close_week(week)
+
+    def _close_week(self, week):
+        for dept in self.departments:
+            self._close_department(dept, week)
+        for unit in self.units:
+            unit.expire_queue()
+            unit._headcount_changed()
+            now = self.env._now
+            busy = 0.0
+            for e, b in enumerate(unit.busy):
+                if b:
+                    busy += now - unit.busy_since[e]
+                    unit.busy_since[e] = now
+            unit.busy_hours += busy
+            self._close_customers(unit)
+            self._close_workforce(unit)
+            self._close_money(unit)
+            self.sums[week, unit.index] = unit.acc
+            unit.acc = np.zeros(len(FIELDS))
+        self._set_department_speeds()
+
+    def _close_department(self, dept, week):
+        dept.resize(dept.n_staff)  # books staff hours up to now
+        a = dept.acc  # busy hours are booked when a request's work completes
+        a[_D["backlog"]] = len(dept.queue)
+        dep = self.p.internal.departments[dept.index]
+        a[_D["cost"]] = dep.wage_per_week * dept.n_staff
+        if dept.isq_received_n:
+            w = self.p.workforce.isq_smoothing
+            dept.isq_received += w * (dept.isq_received_sum / dept.isq_received_n - dept.isq_received)
+        dept.isq_received_sum = 0.0
+        dept.isq_received_n = 0
+        self.dept_sums[week, dept.index] = a
+        dept.acc = np.zeros(len(DEPARTMENT_FIELDS))
+
+    def _close_customers(self, unit):
+        p = self.p
+        cu, lk, ms = p.customers, p.links, p.measurement
+        acc = unit.acc
+        rc = self.rng["customers"]
+        rs = self.rng["surveys"]
+        served = unit.served_log
+        aband = unit.abandon_log
+        if self.record_events:
+            self.events["served"].extend((unit.index,) + r for r in served)
+            self.events["abandoned"].extend((unit.index,) + r for r in aband)
+        # -- experiences, in time order per customer ------------------------
+        if served:
+            arr = np.array(served)
+            e = arr[:, 0].astype(np.intp)
+            c = arr[:, 1].astype(np.intp)
+            wait_min = arr[:, 3] * 60.0
+            quality = unit.quality[e]
+            value = L.experienced_value(quality, cu.expected_quality, wait_min, cu.wait_tolerance_minutes,
+                                        p.economics.price_index, lk.value_from_quality,
+                                        lk.value_from_wait, lk.value_from_price)
+            acc[_F["served"]] += len(served)
+            acc[_F["quality_sum"]] += quality.sum()
+            revenue = unit.c_spend[c].sum() * p.economics.price_index
+        else:
+            c = np.zeros(0, np.intp)
+            value = np.zeros(0)
+            revenue = 0.0
+        acc[_F["revenue"]] += revenue
+        if aband:
+            ca = np.array([a[0] for a in aband], np.intp)
+            va = np.full(ca.size, -lk.value_from_wait * cu.abandonment_penalty)
+            c_all = np.concatenate([c, ca])
+            v_all = np.concatenate([value, va])
+        else:
+            c_all, v_all = c, value
+        acc[_F["abandoned"]] += len(aband)
+        acc[_F["arrivals"]] = unit.n_arrivals_week
+        experience = np.clip(cu.reference_satisfaction + v_all, 0.0, 1.0)
+        _sequential_update(unit.c_satisfaction, c_all, experience, cu.update_weight)
+        # -- surveys of served customers ------------------------------------
+        if c.size:
+            respond = rs.random(c.size) < ms.response_rate
+            s = unit.c_satisfaction[c[respond]]
+            latent = s + ms.csat_noise * rs.standard_normal(s.size)
+            cuts = [ms.csat_cut_2, ms.csat_cut_3, ms.csat_cut_4, ms.csat_cut_5]
+            csat = 1 + np.searchsorted(cuts, latent, side="right")
+            ltr = np.clip(np.rint(ms.ltr_intercept + ms.ltr_slope * s
+                                  + ms.ltr_noise * rs.standard_normal(s.size)), 0, 10)
+            acc[_F["responses"]] += s.size
+            acc[_F["csat_sum"]] += csat.sum()
+            acc[_F["promoters"]] += np.count_nonzero(ltr >= 9)
+            acc[_F["detractors"]] += np.count_nonzero(ltr <= 6)
+        unit.served_log = []
+        unit.abandon_log = []
+        # -- churn, referrals, acquisition ---------------------------------
+        active = np.flatnonzero(unit.c_active)
+        s = unit.c_satisfaction[active]
+        hazard = L.churn_hazard(s, cu.base_churn_rate, cu.reference_satisfaction, lk.churn_from_satisfaction)
+        churn = rc.random(active.size) < -np.expm1(-hazard / 52.0)
+        gone = active[churn]
+        unit.c_active[gone] = False
+        unit.c_free_slots.extend(gone[::-1].tolist())
+        referral = L.referral_rate(s, cu.referral_rate, cu.reference_satisfaction,
+                                   lk.referral_from_satisfaction).sum() / 52.0
+        n_ref = rc.poisson(referral) if referral > 0 else 0
+        n_mkt = rc.poisson(cu.acquisition_rate) if cu.acquisition_rate > 0 else 0
+        self._add_customers(unit, n_ref + n_mkt)
+        acc[_F["churned"]] += gone.size
+        acc[_F["acquired"]] += n_ref + n_mkt
+        acc[_F["referred"]] += n_ref
+        acc[_F["marketing_cost"]] += n_mkt * p.economics.acquisition_cost
+        acc[_F["active_customers"]] = unit.c_active.sum()
+        acc[_F["customer_satisfaction_sum"]] = unit.c_satisfaction[unit.c_active].sum()
+        self._update_loyalty_rates(unit)
+
+    def _add_customers(self, unit, n):
+        if n <= 0:
+            return
+        free = unit.c_free_slots
+        if len(free) < n:
+            cap = unit.c_active.size
+            extra = max(n - len(free), cap // 2)
+            unit.c_active = np.concatenate([unit.c_active, np.zeros(extra, bool)])
+            unit.c_satisfaction = np.concatenate([unit.c_satisfaction, np.zeros(extra)])
+            unit.c_spend = np.concatenate([unit.c_spend, np.zeros(extra)])
+            free[:0] = range(cap + extra - 1, cap - 1, -1)
+        slots = [free.pop() for _ in range(n)]
+        unit.c_active[slots] = True
+        unit.c_satisfaction[slots] = self.p.customers.initial_satisfaction
+
+    def _update_loyalty_rates(self, unit):
+        """Visit rates (cumulative, per open hour) and spend for next week."""
+        cu, lk = self.p.customers, self.p.links
+        s = unit.c_satisfaction
+        rate = np.where(unit.c_active,
+                        L.customer_visit_rate(s, cu.visit_rate, cu.reference_satisfaction,
+                                              lk.revisit_from_satisfaction), 0.0)
+        unit.c_rates = np.cumsum(rate)
+        unit.c_spend = L.spend_per_visit(s, self.p.economics.spend_per_visit, cu.reference_satisfaction,
+                                         lk.spend_from_satisfaction)
+
+    def _close_workforce(self, unit):
+        p = self.p
+        wf, lk = p.workforce, p.links
+        acc = unit.acc
+        filled = unit.filled
+        idx = np.flatnonzero(filled)
+        unit.utilisation = unit.busy_hours / unit.staffed_hours if unit.staffed_hours > 0 else 1.0
+        acc[_F["busy_hours"]] = unit.busy_hours
+        acc[_F["staffed_hours"]] = unit.staffed_hours
+        acc[_F["started"]] = unit.started
+        acc[_F["waited"]] = unit.waited
+        acc[_F["wait_hours_sum"]] = unit.wait_sum
+        unit.busy_hours = unit.staffed_hours = unit.wait_sum = 0.0
+        unit.waited = unit.started = 0
+        # perceived internal service quality
+        got = unit.isq_week_n > 0
+        mean_isq = np.divide(unit.isq_week_sum, unit.isq_week_n, out=np.zeros_like(unit.isq), where=got)
+        unit.isq = np.where(got, unit.isq + wf.isq_smoothing * (mean_isq - unit.isq), unit.isq)
+        unit.isq_week_sum[:] = 0.0
+        unit.isq_week_n[:] = 0.0
+        n_active = acc[_F["active_customers"]]
+        c_sat = acc[_F["customer_satisfaction_sum"]] / n_active if n_active else p.customers.reference_satisfaction
+        target = L.employee_satisfaction_target(
+            wf.base_satisfaction, isq=unit.isq[idx], isq_ref=wf.reference_isq,
+            utilisation=unit.utilisation, utilisation_ref=wf.reference_utilisation,
+            recognition=wf.recognition, pay_index=wf.pay_index, training_hours=wf.training_hours,
+            training_ref=wf.reference_training_hours, customer_satisfaction=c_sat,
+            customer_ref=p.customers.reference_satisfaction, links=lk)
+        unit.satisfaction[idx] = L.first_order_delay(unit.satisfaction[idx], target, 1.0,
+                                                     wf.satisfaction_delay_weeks)
+        unit.tenure[idx] += 1.0
+        self.set_performance(unit, idx)
+        acc[_F["positions"]] = unit.exists.sum()
+        acc[_F["headcount"]] = idx.size
+        acc[_F["vacancies"]] = np.count_nonzero(unit.exists & ~filled)
+        acc[_F["satisfaction_sum"]] = unit.satisfaction[idx].sum()
+        acc[_F["skill_sum"]] = unit.skill[idx].sum()
+        acc[_F["productivity_sum"]] = (wf.service_time_minutes / 60.0 /
+                                       np.array(unit.mean_time)[idx]).sum() if idx.size else 0.0
+        acc[_F["waiting"]] = len(unit.queue)
+        acc[_F["in_service"]] = sum(unit.busy)
+
+    def set_performance(self, unit, idx):
+        """Skill, productivity and quality of the employees in positions ``idx``."""
+        if len(idx) == 0:
+            return
+        wf, lk = self.p.workforce, self.p.links
+        speedup = 1.0 + wf.learning_gain_per_training_hour * wf.training_hours
+        unit.skill[idx] = L.learning_curve(unit.tenure[idx], wf.initial_skill, wf.learning_weeks, speedup)
+        prod = L.productivity(unit.skill[idx], unit.satisfaction[idx], wf.reference_satisfaction,
+                              lk.productivity_from_skill, lk.productivity_from_satisfaction)
+        base = wf.service_time_minutes / 60.0
+        for e, pi in zip(np.asarray(idx).tolist(), prod.tolist()):
+            unit.mean_time[e] = base / pi
+        unit.quality[idx] = L.service_quality(wf.base_quality, unit.skill[idx], unit.satisfaction[idx],
+                                              wf.reference_satisfaction, lk.quality_from_skill,
+                                              lk.quality_from_satisfaction)
+
+    def _close_money(self, unit):
+        p = self.p
+        ec, wf = p.economics, p.workforce
+        acc = unit.acc
+        H = self.hours
+        employee_weeks = acc[_F["staffed_hours"]] / H
+        acc[_F["wage_cost"]] = employee_weeks * ec.wage_per_week * wf.pay_index
+        acc[_F["training_cost"]] = employee_weeks * wf.training_hours * ec.wage_per_week * wf.pay_index / H
+        acc[_F["hiring_cost"]] = acc[_F["hires"]] * ec.hiring_cost
+        acc[_F["goods_cost"]] = (1.0 - ec.gross_margin) * acc[_F["revenue"]]
+        acc[_F["fixed_cost"]] = ec.fixed_cost_per_week
+        internal = sum(d.wage_per_week * d.n_staff for d in p.internal.departments) + p.internal.tools_spend_per_week
+        acc[_F["internal_cost"]] = internal / len(self.units)
+        acc[_F["costs"]] = sum(acc[_F[k]] for k in ("wage_cost", "training_cost", "hiring_cost", "marketing_cost",
+                                                     "goods_cost", "fixed_cost", "internal_cost"))
+        acc[_F["profit"]] = acc[_F["revenue"]] - acc[_F["costs"]]
+
+
+def _sequential_update(state, idx, target, weight):
+    """``state[i] += weight * (target - state[i])`` for each (i, target) in order.
+
+    Repeated indices are applied one after another, in the order given.
+    """
+    while idx.size:
+        uniq, first = np.unique(idx, return_index=True)
+        state[uniq] += weight * (target[first] - state[uniq])
+        rest = np.ones(idx.size, bool)
+        rest[first] = False
+        idx, target = idx[rest], target[rest]

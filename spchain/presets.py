@@ -1,0 +1,164 @@
+"""Named starting points: documented parameter sets for common organisations.
+
+Each preset is a :class:`~spchain.params.Params` built from the defaults
+with a few overrides; :data:`PRESETS` holds their descriptions and sources.
+Magnitudes are plausible, not fitted: annual front-line turnover, customer
+retention and margins are taken from the sources named, everything else is
+an assumption to be replaced by :mod:`spchain` fitting when data exist.
+
+``queue_only`` builds the verification model: every link off, no turnover,
+no churn, a fixed customer base, so the front line is a plain M/M/c (or
+M/M/c+M with finite patience) queue.
+"""
+
+from __future__ import annotations
+
+from .params import Links, Params, ParamError
+
+__all__ = ["PRESETS", "preset", "queue_only"]
+
+#: name -> (description, overrides); see ``docs/model.md`` for the sources.
+PRESETS = {
+    "bank_branches": (
+        "Retail bank: 5 branches of 4 tellers/advisers sharing IT, HR and a back office. "
+        "Teller turnover ~30%/year (US BLS JOLTS finance & insurance quits plus "
+        "industry surveys of teller attrition, assumption within that range); customer "
+        "retention ~85-90%/year (Reichheld & Sasser 1990 report bank defection "
+        "rates of about 10-20%/year); contribution per visit assumed.",
+        {
+            "organisation.n_units": 5,
+            "organisation.hours_per_week": 45.0,
+            "workforce.n_employees": 4,
+            "workforce.service_time_minutes": 12.0,
+            "workforce.base_quit_rate": 0.3,
+            "customers.n_customers": 3000,
+            "customers.visit_rate": 0.2,
+            "customers.base_churn_rate": 0.12,
+            "customers.referral_rate": 0.04,
+            "customers.acquisition_rate": 4.6,
+            "economics.spend_per_visit": 40.0,
+            "economics.gross_margin": 0.6,
+            "economics.wage_per_week": 900.0,
+            "economics.fixed_cost_per_week": 8000.0,
+        },
+    ),
+    "contact_centre": (
+        "Inbound contact centre: one site, 25 agents, 60 open hours a week, callers "
+        "who hang up (mean patience 4 minutes). Agent attrition ~40%/year (industry "
+        "benchmarks commonly cite 30-45%; assumption 40%); mean handling time 6 "
+        "minutes; customer retention ~90%/year; revenue per call assumed.",
+        {
+            "organisation.hours_per_week": 60.0,
+            "workforce.n_employees": 25,
+            "workforce.service_time_minutes": 6.0,
+            "workforce.base_quit_rate": 0.4,
+            "workforce.time_to_fill_weeks": 5.0,
+            "customers.n_customers": 50000,
+            "customers.visit_rate": 0.2,
+            "customers.patience_minutes": 4.0,
+            "customers.wait_tolerance_minutes": 2.0,
+            "customers.base_churn_rate": 0.10,
+            "customers.referral_rate": 0.03,
+            "customers.acquisition_rate": 67.0,
+            "economics.spend_per_visit": 12.0,
+            "economics.gross_margin": 0.8,
+            "economics.wage_per_week": 750.0,
+            "economics.hiring_cost": 5000.0,
+            "economics.fixed_cost_per_week": 20000.0,
+            "internal.request_rate": 0.6,
+        },
+    ),
+    "retail_stores": (
+        "Store chain: 8 stores of 6 sales associates. Retail front-line turnover is "
+        "high, ~60%/year (US BLS JOLTS retail quits rates of ~3-4%/month); gross margin "
+        "~35% (typical specialty retail); customer retention ~70%/year (assumption).",
+        {
+            "organisation.n_units": 8,
+            "organisation.hours_per_week": 60.0,
+            "workforce.n_employees": 6,
+            "workforce.service_time_minutes": 8.0,
+            "workforce.base_quit_rate": 0.6,
+            "workforce.time_to_fill_weeks": 3.0,
+            "workforce.learning_weeks": 8.0,
+            "customers.n_customers": 4000,
+            "customers.visit_rate": 0.5,
+            "customers.patience_minutes": 8.0,
+            "customers.base_churn_rate": 0.35,
+            "customers.referral_rate": 0.05,
+            "customers.acquisition_rate": 23.0,
+            "economics.spend_per_visit": 45.0,
+            "economics.gross_margin": 0.35,
+            "economics.wage_per_week": 650.0,
+            "economics.hiring_cost": 2500.0,
+            "economics.fixed_cost_per_week": 7000.0,
+        },
+    ),
+    "workshop": (
+        "Workshop branch: one unit of 10 front-line employees for a room to play with; "
+        "one simulated year runs in well under a second. Magnitudes as bank_branches.",
+        {
+            "organisation.n_units": 1,
+            "workforce.n_employees": 10,
+            "workforce.service_time_minutes": 15.0,
+            "customers.n_customers": 6000,
+            "customers.visit_rate": 0.23,
+            "customers.base_churn_rate": 0.12,
+            "customers.referral_rate": 0.04,
+            "customers.acquisition_rate": 9.2,
+            "economics.spend_per_visit": 40.0,
+            "economics.gross_margin": 0.6,
+            "economics.fixed_cost_per_week": 9000.0,
+        },
+    ),
+}
+
+
+def preset(name: str) -> Params:
+    """The preset called ``name`` as validated :class:`Params`.
+
+    >>> preset("contact_centre").workforce.n_employees
+    25
+    """
+    if name not in PRESETS:
+        raise ParamError(f"unknown preset {name!r}; expected one of {sorted(PRESETS)}")
+    return Params().override(PRESETS[name][1])
+
+
+def queue_only(arrival_rate: float, service_rate: float, n_servers: int, *,
+               patience_rate: float = 0.0, hours_per_week: float = 168.0,
+               n_customers: int = 10_000) -> Params:
+    """Parameters under which the front line is exactly M/M/c (Erlang C) or M/M/c+M (Erlang A).
+
+    Every link is off, nobody quits, churns or is acquired, every employee
+    is fully skilled, and internal requests are off.  Arrivals are the
+    superposition of ``n_customers`` Poisson streams with total
+    ``arrival_rate``.
+
+    Parameters
+    ----------
+    arrival_rate, service_rate : float
+        Per open hour.
+    n_servers : int
+        Front-line positions.
+    patience_rate : float
+        Abandonment rate per hour (``theta``); 0 means infinite patience.
+    """
+    if arrival_rate <= 0 or service_rate <= 0:
+        raise ParamError(f"arrival_rate and service_rate must be > 0, got {arrival_rate}, {service_rate}")
+    return Params(links=Links().off()).override({
+        "organisation.n_units": 1,
+        "organisation.hours_per_week": hours_per_week,
+        "workforce.n_employees": n_servers,
+        "workforce.service_time_minutes": 60.0 / service_rate,
+        "workforce.service_time_cv": 1.0,
+        "workforce.base_quit_rate": 0.0,
+        "workforce.initial_skill": 1.0,
+        "internal.request_rate": 0.0,
+        "internal.departments": {},
+        "customers.n_customers": n_customers,
+        "customers.visit_rate": arrival_rate * hours_per_week / n_customers,
+        "customers.patience_minutes": float("inf") if patience_rate == 0 else 60.0 / patience_rate,
+        "customers.base_churn_rate": 0.0,
+        "customers.referral_rate": 0.0,
+        "customers.acquisition_rate": 0.0,
+    })

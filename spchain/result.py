@@ -1,0 +1,204 @@
+"""One replication's result: per-period, per-unit KPI series.
+
+A :class:`RunResult` holds the additive sums the engine recorded
+(``sums[period, unit, field]``) and derives every KPI from them through the
+registry in :mod:`spchain.metrics`, so organisation-level values are exact
+aggregates, not averages of unit averages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .metrics import DEPARTMENT_FIELDS, FIELDS, METRICS, metric
+from .params import Params
+
+__all__ = ["RunResult"]
+
+_FI = {name: i for i, name in enumerate(FIELDS)}
+_DI = {name: i for i, name in enumerate(DEPARTMENT_FIELDS)}
+
+
+@dataclass(frozen=True, eq=False)
+class RunResult:
+    """Output of :func:`spchain.simulate`.
+
+    Attributes
+    ----------
+    params : Params
+        The parameters that were run (with their schedule).
+    horizon : int
+        Number of periods (weeks).
+    seed : int
+        Root seed; ``simulate(params, horizon=horizon, seed=seed)`` reproduces
+        this result bit for bit.
+    sums : ndarray, shape (horizon, n_units, len(FIELDS))
+        Additive quantities per week and unit (see :data:`spchain.metrics.FIELDS`).
+    department_sums : ndarray, shape (horizon, n_departments, len(DEPARTMENT_FIELDS))
+        Per internal department.
+    events : dict or None
+        Per-event records when ``record_events=True``: ``"served"`` rows
+        ``(unit, position, customer, arrival_time, wait, service_time)`` and
+        ``"abandoned"`` rows ``(unit, customer, arrival_time, abandon_time)``,
+        times in open hours.
+    wall_seconds : float
+        Wall-clock time of the run.
+    """
+
+    params: Params
+    horizon: int
+    seed: int
+    sums: np.ndarray
+    department_sums: np.ndarray
+    events: dict | None = None
+    wall_seconds: float = float("nan")
+    metadata: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------ access
+    @property
+    def n_units(self) -> int:
+        return self.sums.shape[1]
+
+    @property
+    def metrics(self) -> list[str]:
+        """Names of the KPIs, in chain order."""
+        return list(METRICS)
+
+    def field(self, name: str, unit: int | None = None) -> np.ndarray:
+        """A recorded field per period: one unit, or summed over units."""
+        if name not in _FI:
+            raise KeyError(f"unknown field {name!r}; expected one of {list(FIELDS)}")
+        data = self.sums[:, :, _FI[name]]
+        return data.sum(axis=1) if unit is None else data[:, self._unit(unit)]
+
+    def kpi(self, name: str, unit: int | None = None, *, by_unit: bool = False) -> np.ndarray:
+        """A KPI per period.
+
+        Parameters
+        ----------
+        name : str
+            A key of :data:`spchain.metrics.METRICS`, e.g. ``"employee_satisfaction"``.
+        unit : int, optional
+            One unit's series; by default the organisation's (exact aggregate).
+        by_unit : bool
+            Return shape ``(horizon, n_units)`` instead.
+        """
+        m = metric(name)
+        if by_unit:
+            return m.evaluate(_View(self.sums))
+        data = self.sums.sum(axis=1) if unit is None else self.sums[:, self._unit(unit)]
+        return m.evaluate(_View(data))
+
+    def total(self, name: str, *, start: int = 0, unit: int | None = None) -> float:
+        """A KPI over the whole run from period ``start`` (ratios of summed fields).
+
+        Stock fields (headcount, customers, waiting) are averaged over periods;
+        flows (served, revenue, quits) are summed, so ``total("revenue")`` is
+        the run's revenue and ``total("turnover")`` its annualised rate.
+        """
+        if not 0 <= start < self.horizon:
+            raise ValueError(f"start must be in [0, {self.horizon}), got {start}")
+        data = self.sums[start:]
+        data = data.sum(axis=1) if unit is None else data[:, self._unit(unit)]
+        agg = {name_: (data[:, i].mean() if name_ in _STOCKS else data[:, i].sum())
+               for name_, i in _FI.items()}
+        m = metric(name)
+        if m.denominator is not None and m.denominator in _STOCKS and m.numerator not in _STOCKS:
+            agg[m.numerator] = agg[m.numerator] / data.shape[0]  # flow per period over a stock
+        return float(m.evaluate(agg))
+
+    def department(self, name: str, field_name: str) -> np.ndarray:
+        """A department's recorded field per period (see ``DEPARTMENT_FIELDS``)."""
+        names = [d.name for d in self.params.internal.departments]
+        if name not in names:
+            raise KeyError(f"unknown department {name!r}; expected one of {names}")
+        if field_name not in _DI:
+            raise KeyError(f"unknown department field {field_name!r}; expected one of {list(DEPARTMENT_FIELDS)}")
+        return self.department_sums[:, names.index(name), _DI[field_name]]
+
+    def customer_lifetime_value(self, *, start: int = 0) -> float:
+        """CLV of a customer from this run's margin, retention and discount rate.
+
+        ``m r / (1 + i - r) - acquisition_cost`` with ``m`` the annual
+        contribution per active customer (revenue times gross margin),
+        ``r`` the annualised retention and ``i`` the discount rate; margins
+        arrive at the end of each year the customer stays (Reichheld &
+        Sasser 1990; Gupta & Lehmann 2003).
+        """
+        from .theory import customer_lifetime_value
+
+        ec = self.params.economics
+        weeks = self.horizon - start
+        customers = self.field("active_customers")[start:].mean()
+        margin = self.field("revenue")[start:].sum() * ec.gross_margin / max(customers, 1e-12) * 52.0 / weeks
+        retention = min(self.total("retention", start=start), 1.0 - 1e-9)
+        return float(customer_lifetime_value(margin, retention, ec.discount_rate, ec.acquisition_cost))
+
+    def _unit(self, unit):
+        if not isinstance(unit, (int, np.integer)) or not 0 <= unit < self.n_units:
+            raise IndexError(f"unit must be an integer in [0, {self.n_units}), got {unit!r}")
+        return int(unit)
+
+    # ---------------------------------------------------------- reporting
+    def summary(self, *, start: int = 0) -> str:
+        """A readable table of every KPI over the run (from period ``start``)."""
+        lines = [f"spchain run: {self.n_units} unit(s), {self.horizon} weeks, seed {self.seed}"
+                 + (f", {self.wall_seconds:.2f} s" if np.isfinite(self.wall_seconds) else ""),
+                 f"{'KPI':<36}{'first week':>14}{'last week':>14}{'whole run':>14}  unit"]
+        for name, m in METRICS.items():
+            series = self.kpi(name)
+            lines.append(f"{m.label:<36}{_fmt(series[start]):>14}{_fmt(series[-1]):>14}"
+                         f"{_fmt(self.total(name, start=start)):>14}  {m.unit}")
+        lines.append(f"{'Customer lifetime value':<36}{'':>14}{'':>14}"
+                     f"{_fmt(self.customer_lifetime_value(start=start)):>14}  money")
+        return "\n".join(lines)
+
+    def to_frame(self, *, units: bool = True):
+        """Tidy pandas frame: ``period, unit, metric, value`` (requires pandas).
+
+        ``unit`` is ``"all"`` for the organisation's aggregate; with
+        ``units=False`` only the aggregate rows are returned.
+        """
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("to_frame() needs pandas: pip install 'spchain[pandas]'") from exc
+        return pd.DataFrame(self.to_records(units=units), columns=["period", "unit", "metric", "value"])
+
+    def to_records(self, *, units: bool = True) -> list[tuple]:
+        """Rows ``(period, unit, metric, value)`` as plain tuples (for CSV files)."""
+        rows = []
+        periods = range(self.horizon)
+        for name in METRICS:
+            for t, v in zip(periods, self.kpi(name).tolist()):
+                rows.append((t, "all", name, v))
+            if units:
+                for u in range(self.n_units):
+                    for t, v in zip(periods, self.kpi(name, u).tolist()):
+                        rows.append((t, u, name, v))
+        return rows
+
+
+_STOCKS = {"positions", "headcount", "vacancies", "waiting", "in_service", "active_customers",
+           "customers_start", "satisfaction_sum", "skill_sum", "productivity_sum",
+           "customer_satisfaction_sum"}
+
+
+class _View:
+    """Field-name access to the last axis of a sums array."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def __getitem__(self, name):
+        return self.data[..., _FI[name]]
+
+
+def _fmt(x) -> str:
+    if not np.isfinite(x):
+        return "-"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.3f}" if abs(x) < 10 else f"{x:.1f}"
