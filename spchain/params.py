@@ -251,7 +251,7 @@ class Workforce(_Stage):
                              doc="Service quality of a fully skilled employee at reference satisfaction.")
     reference_utilisation: float = _p(0.75, "fraction", gt=0, le=1,
                                       doc="Utilisation above which workload lowers satisfaction.")
-    reference_isq: float = _p(0.85, "0-1", ge=0, le=1,
+    reference_isq: float = _p(0.9, "0-1", ge=0, le=1,
                               doc="Perceived internal service quality at which its link is neutral.")
     isq_smoothing: float = _p(0.3, "weight", gt=0, le=1,
                               doc="Weight of this week's requests in an employee's perceived ISQ.")
@@ -269,7 +269,7 @@ class Customers(_Stage):
                                       doc="Mean patience in the queue (exponential); inf = nobody abandons.")
     wait_tolerance_minutes: float = _p(10.0, "min", gt=0,
                                        doc="Wait that costs one unit of the wait link's experienced value.")
-    expected_quality: float = _p(0.8, "0-1", ge=0, le=1,
+    expected_quality: float = _p(0.78, "0-1", ge=0, le=1,
                                  doc="Service quality customers expect; quality above it raises value.")
     initial_satisfaction: float = _p(0.7, "0-1", ge=0, le=1,
                                      doc="Satisfaction of existing and newly acquired customers.")
@@ -318,7 +318,7 @@ class Links(_Stage):
     in :mod:`spchain.links`.
     """
 
-    satisfaction_from_internal: float = _p(0.6, "1/ISQ", ge=0)
+    satisfaction_from_internal: float = _p(1.0, "1/ISQ", ge=0)
     satisfaction_from_workload: float = _p(0.8, "1/utilisation", ge=0)
     satisfaction_from_recognition: float = _p(0.1, "1/index", ge=0)
     satisfaction_from_pay: float = _p(0.3, "1/ratio", ge=0)
