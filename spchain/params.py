@@ -329,7 +329,7 @@ class Links(_Stage):
     productivity_from_satisfaction: float = _p(0.5, "1/satisfaction", ge=0)
     quality_from_skill: float = _p(0.3, "1/skill", ge=0)
     quality_from_satisfaction: float = _p(0.5, "1/satisfaction", ge=0)
-    value_from_quality: float = _p(1.0, "1/quality", ge=0)
+    value_from_quality: float = _p(2.0, "1/quality", ge=0)
     value_from_wait: float = _p(0.1, "1/tolerance", ge=0)
     value_from_price: float = _p(0.3, "1/ratio", ge=0)
     revisit_from_satisfaction: float = _p(2.0, "1/satisfaction", ge=0)

@@ -104,7 +104,7 @@ PRESETS = {
             "customers.visit_rate": 0.23,
             "customers.base_churn_rate": 0.12,
             "customers.referral_rate": 0.04,
-            "customers.acquisition_rate": 9.2,
+            "customers.acquisition_rate": 9.7,
             "economics.spend_per_visit": 40.0,
             "economics.gross_margin": 0.6,
             "economics.fixed_cost_per_week": 9000.0,
