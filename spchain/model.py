@@ -468,12 +468,11 @@ class Engine:
         return self.sums, self.dept_sums, self.events
 
     def _periods(self):
+        change_weeks = {c.at_week for c in self.params.schedule} - {0}
         for week in range(self.horizon):
-            if week > 0:
-                new = self.params.at_week(week) if self.params.schedule else self.p
-                if new != self.p:
-                    self.p = new
-                    self._apply_levers()
+            if week in change_weeks:
+                self.p = self.params.at_week(week)
+                self._apply_levers()
             for unit in self.units:
                 unit.acc[_F["customers_start"]] = unit.c_active.sum()
             self._schedule_week(week)

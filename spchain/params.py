@@ -318,25 +318,50 @@ class Links(_Stage):
     in :mod:`spchain.links`.
     """
 
-    satisfaction_from_internal: float = _p(1.0, "1/ISQ", ge=0)
-    satisfaction_from_workload: float = _p(0.8, "1/utilisation", ge=0)
-    satisfaction_from_recognition: float = _p(0.1, "1/index", ge=0)
-    satisfaction_from_pay: float = _p(0.3, "1/ratio", ge=0)
-    satisfaction_from_training: float = _p(0.01, "week/h", ge=0)
-    satisfaction_from_customers: float = _p(0.2, "1/satisfaction", ge=0)
-    quit_from_satisfaction: float = _p(5.0, "1/satisfaction", ge=0)
-    productivity_from_skill: float = _p(0.5, "1/skill", ge=0, le=1)
-    productivity_from_satisfaction: float = _p(0.5, "1/satisfaction", ge=0)
-    quality_from_skill: float = _p(0.3, "1/skill", ge=0)
-    quality_from_satisfaction: float = _p(0.5, "1/satisfaction", ge=0)
-    value_from_quality: float = _p(2.0, "1/quality", ge=0)
-    value_from_wait: float = _p(0.1, "1/tolerance", ge=0)
-    value_from_price: float = _p(0.3, "1/ratio", ge=0)
-    revisit_from_satisfaction: float = _p(2.0, "1/satisfaction", ge=0)
-    spend_from_satisfaction: float = _p(1.0, "1/satisfaction", ge=0)
-    churn_from_satisfaction: float = _p(8.0, "1/satisfaction", ge=0)
-    referral_from_satisfaction: float = _p(8.0, "1/satisfaction", ge=0)
-    internal_speed_from_internal: float = _p(0.5, "1/ISQ", ge=0)
+    satisfaction_from_internal: float = _p(
+        1.0, "1/ISQ", ge=0, source="Hallowell, Schlesinger & Zornitsky 1996 (direction); size assumed",
+        doc="Rise in employee satisfaction target per unit of perceived ISQ above its reference.")
+    satisfaction_from_workload: float = _p(
+        0.8, "1/utilisation", ge=0, doc="Fall in satisfaction target per unit of utilisation above its reference.")
+    satisfaction_from_recognition: float = _p(
+        0.1, "1/index", ge=0, doc="Rise in satisfaction target per unit of recognition.")
+    satisfaction_from_pay: float = _p(
+        0.3, "1/ratio", ge=0, doc="Rise in satisfaction target per unit of pay index above 1.")
+    satisfaction_from_training: float = _p(
+        0.01, "week/h", ge=0, doc="Rise in satisfaction target per weekly training hour above the reference.")
+    satisfaction_from_customers: float = _p(
+        0.2, "1/satisfaction", ge=0, source="Heskett et al. 1997, the satisfaction mirror (direction); size assumed",
+        doc="Rise in employee satisfaction target per unit of the unit's customer satisfaction above reference.")
+    quit_from_satisfaction: float = _p(
+        5.0, "1/satisfaction", ge=0, source="Harter, Schmidt & Hayes 2002 (direction); size assumed",
+        doc="Log-change of the quit hazard per unit of satisfaction below its reference.")
+    productivity_from_skill: float = _p(
+        0.5, "1/skill", ge=0, le=1, doc="Share of productivity lost per unit of missing skill.")
+    productivity_from_satisfaction: float = _p(
+        0.5, "1/satisfaction", ge=0, doc="Relative productivity gain per unit of satisfaction above reference.")
+    quality_from_skill: float = _p(
+        0.3, "1/skill", ge=0, doc="Service quality lost per unit of missing skill.")
+    quality_from_satisfaction: float = _p(
+        0.5, "1/satisfaction", ge=0, doc="Service quality gained per unit of satisfaction above reference.")
+    value_from_quality: float = _p(
+        2.0, "1/quality", ge=0, source="Heskett et al. 1997, the value equation (direction); size assumed",
+        doc="Experienced value per unit of service quality above expectation.")
+    value_from_wait: float = _p(
+        0.1, "1/tolerance", ge=0, doc="Experienced value lost per wait-tolerance of waiting.")
+    value_from_price: float = _p(
+        0.3, "1/ratio", ge=0, doc="Experienced value lost per unit of price index above 1.")
+    revisit_from_satisfaction: float = _p(
+        2.0, "1/satisfaction", ge=0, doc="Log-change of the visit rate per unit of customer satisfaction above reference.")
+    spend_from_satisfaction: float = _p(
+        1.0, "1/satisfaction", ge=0, doc="Relative change of spend per visit (share of wallet) per unit of satisfaction.")
+    churn_from_satisfaction: float = _p(
+        8.0, "1/satisfaction", ge=0, source="Reichheld & Sasser 1990 (direction); size assumed",
+        doc="Log-change of the churn hazard per unit of satisfaction below reference.")
+    referral_from_satisfaction: float = _p(
+        8.0, "1/satisfaction", ge=0, source="Reichheld 2003 (direction); size assumed",
+        doc="Log-change of the referral rate per unit of satisfaction above reference.")
+    internal_speed_from_internal: float = _p(
+        0.5, "1/ISQ", ge=0, doc="Relative speed change of a department per unit of the ISQ it receives above reference.")
 
     def off(self) -> "Links":
         """A copy with every link switched off."""
@@ -492,12 +517,17 @@ class Params:
 
         The returned object has an empty schedule.
         """
-        base = dataclasses.replace(self, schedule=())
-        data = base.to_dict()
+        result = dataclasses.replace(self, schedule=())
+        data = result.to_dict()
         for c in self.schedule:
             if c.at_week <= week:
-                _set_path(data, c.path, c.value, context=f"schedule change at week {c.at_week}: ")
-        return Params.from_dict(data)
+                context = f"schedule change at week {c.at_week}: "
+                _set_path(data, c.path, c.value, context=context)
+                try:
+                    result = Params.from_dict(data)
+                except ParamError as exc:
+                    raise ParamError(context + str(exc)) from None
+        return result
 
     def with_changes(self, *changes: Change) -> "Params":
         """A new ``Params`` whose schedule also holds ``changes``."""
