@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from scipy import stats
 
-from spchain import Change, ParamError, Params, preset, simulate
+from spchain import Change, ParamError, preset, simulate
 from spchain import links as L
 from spchain.metrics import FIELDS, METRICS
 from spchain.params import Links
