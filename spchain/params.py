@@ -45,10 +45,10 @@ class ParamError(ValueError):
     """
 
 
-def _p(default, unit="", *, ge=None, gt=None, le=None, lt=None, integer=False,
+def _p(default, unit="", *, ge=None, gt=None, le=None, lt=None, integer=False, allow_inf=False,
        source=ASSUMPTION, doc=""):
-    """Declare a numeric parameter with its unit, bounds and source."""
-    meta = dict(unit=unit, ge=ge, gt=gt, le=le, lt=lt, integer=integer,
+    """Declare a numeric parameter with its unit, bounds, source and meaning."""
+    meta = dict(unit=unit, ge=ge, gt=gt, le=le, lt=lt, integer=integer, allow_inf=allow_inf,
                 source=source, doc=doc)
     return field(default=default, metadata=meta)
 
@@ -90,12 +90,6 @@ class _Stage:
     def to_dict(self) -> dict:
         """Plain ``dict`` of this stage's fields."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-
-def _inf_ok(default, unit="", **kw):
-    f = _p(default, unit, **kw)
-    f.metadata = dict(f.metadata, allow_inf=True)  # type: ignore[misc]
-    return f
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -249,7 +243,7 @@ class Workforce(_Stage):
                                                 doc="Relative speed-up of learning per weekly training hour.")
     base_quality: float = _p(0.8, "0-1", ge=0, le=1,
                              doc="Service quality of a fully skilled employee at reference satisfaction.")
-    reference_utilisation: float = _p(0.75, "fraction", gt=0, le=1,
+    reference_utilisation: float = _p(0.8, "fraction", gt=0, le=1,
                                       doc="Utilisation above which workload lowers satisfaction.")
     reference_isq: float = _p(0.9, "0-1", ge=0, le=1,
                               doc="Perceived internal service quality at which its link is neutral.")
@@ -265,11 +259,11 @@ class Customers(_Stage):
                           doc="Active customers per unit at the start.")
     visit_rate: float = _p(0.06, "visits/customer/week", ge=0,
                            doc="Visits per customer per week at reference satisfaction.")
-    patience_minutes: float = _inf_ok(20.0, "min", gt=0,
+    patience_minutes: float = _p(30.0, "min", gt=0, allow_inf=True,
                                       doc="Mean patience in the queue (exponential); inf = nobody abandons.")
     wait_tolerance_minutes: float = _p(10.0, "min", gt=0,
                                        doc="Wait that costs one unit of the wait link's experienced value.")
-    expected_quality: float = _p(0.78, "0-1", ge=0, le=1,
+    expected_quality: float = _p(0.77, "0-1", ge=0, le=1,
                                  doc="Service quality customers expect; quality above it raises value.")
     initial_satisfaction: float = _p(0.7, "0-1", ge=0, le=1,
                                      doc="Satisfaction of existing and newly acquired customers.")
