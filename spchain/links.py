@@ -45,7 +45,7 @@ def employee_satisfaction_target(base, *, isq, isq_ref, utilisation, utilisation
 
     ``links`` supplies ``satisfaction_from_internal``, ``..._workload``,
     ``..._recognition``, ``..._pay``, ``..._training`` and ``..._customers``
-    (the satisfaction mirror, Heskett et al. 1994).
+    (the satisfaction mirror, Heskett, Sasser & Schlesinger 1997).
     """
     target = (base
               + links.satisfaction_from_internal * (isq - isq_ref)

@@ -27,7 +27,7 @@ from . import links as L
 from . import weekly
 from .metrics import DEPARTMENT_FIELDS, FIELDS
 
-__all__ = ["STREAMS", "Engine"]
+__all__ = ["STREAMS", "STATIC_PATHS", "Engine"]
 
 #: Named stochastic streams; replication ``i`` of every scenario draws each
 #: from the same child of ``SeedSequence(seed)`` (common random numbers).
@@ -37,6 +37,11 @@ STREAMS = ("arrivals", "service", "patience", "requests", "internal_service",
 _F = {name: i for i, name in enumerate(FIELDS)}
 _D = {name: i for i, name in enumerate(DEPARTMENT_FIELDS)}
 _BLOCK = 4096
+_INF = float("inf")
+
+#: Parameters fixed for a whole run: a scheduled change to them is refused.
+STATIC_PATHS = ("organisation.", "internal.departments", "workforce.service_time_cv",
+                "customers.n_customers")
 
 
 def _blocks(draw):
@@ -66,7 +71,7 @@ class _Unit:
         self.isq_week_sum = np.zeros(n)
         self.isq_week_n = np.zeros(n)
         self.mean_time = [0.0] * n  # hours per service, per position
-        self.quality = np.zeros(n)
+        self.quality_of = [0.0] * n  # service quality, per position
         self.busy_since = [0.0] * n
         self.busy = [False] * n
         self.leaving = [False] * n
@@ -81,6 +86,7 @@ class _Unit:
         self.c_satisfaction = np.zeros(cap)
         self.c_satisfaction[:m] = p.customers.initial_satisfaction
         self.c_free_slots = list(range(cap - 1, m - 1, -1))
+        self.c_released = []  # slots of last week's churned customers
         self.c_spend = np.zeros(cap)
         # --- accumulators ------------------------------------------------
         self.acc = np.zeros(len(FIELDS))
@@ -109,7 +115,9 @@ class _Unit:
         if self.free:
             self.start(self.free.pop(), c, now, 0.0)
         else:
-            self.queue.append((now, now + next(self.engine.patience) * self.engine.mean_patience, c))
+            patience = self.engine.mean_patience
+            deadline = now + next(self.engine.patience) * patience if patience < _INF else _INF
+            self.queue.append((now, deadline, c))
 
     def start(self, e, c, t_arrival, wait):
         st = next(self.engine.service) * self.mean_time[e]
@@ -119,18 +127,18 @@ class _Unit:
         if wait > 0.0:
             self.waited += 1
             self.wait_sum += wait
-        Timeout(self.env, st, (e, c, t_arrival, wait, st)).callbacks.append(self.on_complete)
+        Timeout(self.env, st, (e, c, t_arrival, wait, st, self.quality_of[e])).callbacks.append(self.on_complete)
 
     def on_complete(self, event):
         rec = event._value
         e = rec[0]
-        now = self.env._now
-        self.busy_hours += now - self.busy_since[e]
         self.served_log.append(rec)
-        if self.leaving[e]:
+        if self.leaving[e]:  # busy time was booked up to the quit
             self.leaving[e] = False
             self.busy[e] = False
             return
+        now = self.env._now
+        self.busy_hours += now - self.busy_since[e]
         queue = self.queue
         while queue:
             t_arr, deadline, c = queue.popleft()
@@ -154,8 +162,9 @@ class _Unit:
         self._headcount_changed()
         self.filled[e] = False
         self.acc[_F["quits"]] += 1
-        if self.busy[e]:
+        if self.busy[e]:  # finishes the customer in hand, unpaid and off the books
             self.leaving[e] = True
+            self.busy_hours += self.env._now - self.busy_since[e]
         else:
             self.free.remove(e)
         self.engine.recruit_or_abolish(self, e)
@@ -173,6 +182,7 @@ class _Unit:
         weekly.set_performance(self.engine, self, np.array([e]))
         if self.busy[e]:  # the leaver is still finishing a customer: the hire takes over
             self.leaving[e] = False
+            self.busy_since[e] = self.env._now
             return
         self.free.append(e)
         queue = self.queue
@@ -211,7 +221,8 @@ class _Department:
         self.mean_time = dep.service_time_hours
         self.ftr_prob = dep.ftr_prob
         self.acc = np.zeros(len(DEPARTMENT_FIELDS))
-        self.busy_since = {}
+        self.in_progress = {}  # id(request) -> start of the current piece of work
+        self.last_close = 0.0
         self.isq_received_sum = 0.0
         self.isq_received_n = 0
         self.isq_received = engine.p.workforce.reference_isq
@@ -241,11 +252,19 @@ class _Department:
 
     def start(self, request):
         st = next(self.engine.internal_service) * self.mean_time
-        Timeout(self.env, st, (request, st)).callbacks.append(self.on_complete)
+        self.in_progress[id(request)] = self.env._now
+        Timeout(self.env, st, request).callbacks.append(self.on_complete)
+
+    def book_busy(self):
+        """Book work in progress up to now (period boundary)."""
+        now = self.env._now
+        self.acc[_D["busy_hours"]] += sum(now - max(t, self.last_close) for t in self.in_progress.values())
+        self.last_close = now
 
     def on_complete(self, event):
-        request, st = event._value
-        self.acc[_D["busy_hours"]] += st
+        request = event._value
+        started = self.in_progress.pop(id(request))
+        self.acc[_D["busy_hours"]] += self.env._now - max(started, self.last_close)
         u = next(self.engine.internal_uniform)
         if u >= self.ftr_prob:  # not right: reworked, back of the queue
             self.acc[_D["reworked"]] += 1
@@ -289,6 +308,7 @@ class Engine:
         self.sums = np.zeros((horizon, len(self.units), len(FIELDS)))
         self.dept_sums = np.zeros((horizon, len(self.departments), len(DEPARTMENT_FIELDS)))
         self.events = {"served": [], "abandoned": []} if record_events else None
+        self.reinvestment = 0.0  # money/week of profit reinvested in internal tools
         self._apply_levers()
 
     # ------------------------------------------------------------- levers
@@ -296,10 +316,7 @@ class Engine:
         """Copy the parameters in force into the engine's fast attributes."""
         p = self.p
         self.mean_patience = p.customers.patience_minutes / 60.0
-        inv = p.internal
-        tools = 1.0 - np.exp(-np.log(2.0) * inv.tools_spend_per_week / inv.tools_half_spend)
-        self.tools_speed = 1.0 + inv.tools_max_speedup * tools
-        self.tools_rework_cut = inv.tools_max_ftr_gain * tools
+        self._set_tools()
         for dept, dep in zip(self.departments, p.internal.departments):
             if dep.n_staff != dept.n_staff:
                 dept.resize(dep.n_staff)
@@ -314,6 +331,14 @@ class Engine:
                     self.recruit_or_abolish(unit, e)
             weekly.set_performance(self, unit, np.flatnonzero(unit.filled))
             weekly.update_loyalty_rates(self, unit)
+
+    def _set_tools(self):
+        """Effect of tools spend (the lever plus any reinvested profit) on departments."""
+        inv = self.p.internal
+        spend = inv.tools_spend_per_week + self.reinvestment
+        tools = 1.0 - np.exp(-np.log(2.0) * spend / inv.tools_half_spend)
+        self.tools_speed = 1.0 + inv.tools_max_speedup * tools
+        self.tools_rework_cut = inv.tools_max_ftr_gain * tools
 
     def _set_department_speeds(self):
         k = self.p.links.internal_speed_from_internal
@@ -335,8 +360,8 @@ class Engine:
         unit.isq = grow(unit.isq, wf.reference_isq)
         unit.isq_week_sum = grow(unit.isq_week_sum, 0.0)
         unit.isq_week_n = grow(unit.isq_week_n, 0.0)
-        unit.quality = grow(unit.quality, 0.0)
         unit.mean_time += [0.0] * k
+        unit.quality_of += [0.0] * k
         unit.busy_since += [0.0] * k
         unit.busy += [False] * k
         unit.leaving += [False] * k
@@ -487,22 +512,26 @@ class Engine:
             unit.expire_queue()
             unit._headcount_changed()
             now = self.env._now
-            busy = 0.0
             for e, b in enumerate(unit.busy):
-                if b:
-                    busy += now - unit.busy_since[e]
+                if b and not unit.leaving[e]:
+                    unit.busy_hours += now - unit.busy_since[e]
                     unit.busy_since[e] = now
-            unit.busy_hours += busy
             weekly.close_customers(self, unit)
             weekly.close_workforce(self, unit)
             weekly.close_money(self, unit)
             self.sums[week, unit.index] = unit.acc
             unit.acc = np.zeros(len(FIELDS))
+        share = self.p.economics.reinvestment_share
+        if share > 0:  # a share of this week's profit goes into internal tools next week
+            profit = self.sums[week, :, _F["profit"]].sum()
+            self.reinvestment = share * max(0.0, profit)
+            self._set_tools()
         self._set_department_speeds()
 
     def _close_department(self, dept, week):
         dept.resize(dept.n_staff)  # books staff hours up to now
-        a = dept.acc  # busy hours are booked when a request's work completes
+        dept.book_busy()
+        a = dept.acc
         a[_D["backlog"]] = len(dept.queue)
         dep = self.p.internal.departments[dept.index]
         a[_D["cost"]] = dep.wage_per_week * dept.n_staff

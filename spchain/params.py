@@ -104,7 +104,12 @@ class Organisation(_Stage):
 
 @dataclass(frozen=True, kw_only=True)
 class Department(_Stage):
-    """One internal service department (IT, HR, back office...)."""
+    """One internal service department (IT, HR, back office...).
+
+    ``requests_to`` maps other departments' names to the requests each of
+    this department's staff raises with them per week: departments are
+    internal customers of each other.
+    """
 
     name: str = "it"
     n_staff: int = _p(2, "staff", ge=0, integer=True,
@@ -246,9 +251,10 @@ class Workforce(_Stage):
     reference_utilisation: float = _p(0.8, "fraction", gt=0, le=1,
                                       doc="Utilisation above which workload lowers satisfaction.")
     reference_isq: float = _p(0.9, "0-1", ge=0, le=1,
-                              doc="Perceived internal service quality at which its link is neutral.")
+                              doc="Perceived internal service quality at which its links are neutral "
+                                  "(for employees and for departments receiving service).")
     isq_smoothing: float = _p(0.3, "weight", gt=0, le=1,
-                              doc="Weight of this week's requests in an employee's perceived ISQ.")
+                              doc="Weight of this week's requests in an employee's (and a department's) perceived ISQ.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -302,6 +308,9 @@ class Economics(_Stage):
                                     doc="Rent and other fixed costs of a unit.")
     discount_rate: float = _p(0.08, "1/year", gt=-1,
                               doc="Annual discount rate for customer lifetime value.")
+    reinvestment_share: float = _p(0.0, "fraction", ge=0, le=1,
+                                   doc="Share of each week's positive profit spent on internal tools the next "
+                                       "week, on top of internal.tools_spend_per_week (the reinvestment loop).")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -40,7 +40,7 @@ class RunResult:
         Per internal department.
     events : dict or None
         Per-event records when ``record_events=True``: ``"served"`` rows
-        ``(unit, position, customer, arrival_time, wait, service_time)`` and
+        ``(unit, position, customer, arrival_time, wait, service_time, quality)`` and
         ``"abandoned"`` rows ``(unit, customer, arrival_time, abandon_time)``,
         times in open hours.
     wall_seconds : float
@@ -146,11 +146,14 @@ class RunResult:
         """A readable table of every KPI over the run (from period ``start``)."""
         lines = [f"spchain run: {self.n_units} unit(s), {self.horizon} weeks, seed {self.seed}"
                  + (f", {self.wall_seconds:.2f} s" if np.isfinite(self.wall_seconds) else ""),
-                 f"{'KPI':<36}{'first week':>14}{'last week':>14}{'whole run':>14}  unit"]
+                 f"{'KPI':<36}{'first week':>14}{'last week':>14}{'whole run':>14}  unit "
+                 f"(whole run: flows summed, stocks and ratios averaged)"]
         for name, m in METRICS.items():
             series = self.kpi(name)
+            flow = m.denominator is None and m.numerator not in _STOCKS
+            unit = m.unit.replace("/week", "") + " (sum)" if flow else m.unit
             lines.append(f"{m.label:<36}{_fmt(series[start]):>14}{_fmt(series[-1]):>14}"
-                         f"{_fmt(self.total(name, start=start)):>14}  {m.unit}")
+                         f"{_fmt(self.total(name, start=start)):>14}  {unit}")
         lines.append(f"{'Customer lifetime value':<36}{'':>14}{'':>14}"
                      f"{_fmt(self.customer_lifetime_value(start=start)):>14}  money")
         return "\n".join(lines)

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from .model import Engine
+from .model import STATIC_PATHS, Engine
 from .params import ParamError, Params
 from .result import RunResult
 
@@ -56,6 +56,10 @@ def simulate(params: Params | None = None, *, horizon: int = 52, seed: int | Non
     if late:
         raise ParamError(f"schedule change at week {late[0].at_week} ({late[0].path}) is beyond "
                          f"the horizon of {horizon} weeks")
+    for c in params.schedule:
+        if any(c.path == s or c.path.startswith(s) and s.endswith(".") for s in STATIC_PATHS):
+            raise ParamError(f"schedule change at week {c.at_week}: {c.path} is fixed for a whole run "
+                             f"and cannot be scheduled; set it in the base parameters")
     started = time.perf_counter()
     engine = Engine(params, int(horizon), int(seed), record_events=record_events)
     sums, dept_sums, events = engine.run()

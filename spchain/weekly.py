@@ -32,13 +32,13 @@ def close_customers(engine, unit):
     if engine.record_events:
         engine.events["served"].extend((unit.index,) + r for r in served)
         engine.events["abandoned"].extend((unit.index,) + r for r in aband)
-    # -- experiences, in time order per customer ------------------------
+    # -- experiences: (position, customer, arrival, wait, service time, quality) rows
     if served:
         arr = np.array(served)
-        e = arr[:, 0].astype(np.intp)
         c = arr[:, 1].astype(np.intp)
         wait_min = arr[:, 3] * 60.0
-        quality = unit.quality[e]
+        quality = arr[:, 5]
+        done_at = arr[:, 2] + arr[:, 3] + arr[:, 4]
         value = L.experienced_value(quality, cu.expected_quality, wait_min, cu.wait_tolerance_minutes,
                                     p.economics.price_index, lk.value_from_quality,
                                     lk.value_from_wait, lk.value_from_price)
@@ -47,16 +47,17 @@ def close_customers(engine, unit):
         revenue = unit.c_spend[c].sum() * p.economics.price_index
     else:
         c = np.zeros(0, np.intp)
-        value = np.zeros(0)
+        value = done_at = np.zeros(0)
         revenue = 0.0
     acc[_F["revenue"]] += revenue
     if aband:
-        ca = np.array([a[0] for a in aband], np.intp)
-        va = np.full(ca.size, -lk.value_from_wait * cu.abandonment_penalty)
-        c_all = np.concatenate([c, ca])
-        v_all = np.concatenate([value, va])
+        ab = np.array(aband)  # (customer, arrival, abandon time) rows
+        order = np.argsort(np.concatenate([done_at, ab[:, 2]]), kind="stable")  # time order
+        c_all = np.concatenate([c, ab[:, 0].astype(np.intp)])[order]
+        v_all = np.concatenate([value, np.full(len(aband), -lk.value_from_wait * cu.abandonment_penalty)])[order]
     else:
-        c_all, v_all = c, value
+        order = np.argsort(done_at, kind="stable")
+        c_all, v_all = c[order], value[order]
     acc[_F["abandoned"]] += len(aband)
     acc[_F["arrivals"]] = unit.n_arrivals_week
     experience = np.clip(cu.reference_satisfaction + v_all, 0.0, 1.0)
@@ -83,7 +84,9 @@ def close_customers(engine, unit):
     churn = rc.random(active.size) < -np.expm1(-hazard / 52.0)
     gone = active[churn]
     unit.c_active[gone] = False
-    unit.c_free_slots.extend(gone[::-1].tolist())
+    # a churned customer may still be queueing or in service: reuse the slot a week later
+    unit.c_free_slots.extend(unit.c_released)
+    unit.c_released = gone[::-1].tolist()
     referral = L.referral_rate(s, cu.referral_rate, cu.reference_satisfaction,
                                lk.referral_from_satisfaction).sum() / 52.0
     n_ref = rc.poisson(referral) if referral > 0 else 0
@@ -115,7 +118,7 @@ def add_customers(engine, unit, n):
 
 
 def update_loyalty_rates(engine, unit):
-    """Visit rates (cumulative, per open hour) and spend for next week."""
+    """Visit rates (cumulative over slots, per week) and spend per visit for next week."""
     cu, lk = engine.p.customers, engine.p.links
     s = unit.c_satisfaction
     rate = np.where(unit.c_active,
@@ -181,9 +184,11 @@ def set_performance(engine, unit, idx):
     base = wf.service_time_minutes / 60.0
     for e, pi in zip(np.asarray(idx).tolist(), prod.tolist()):
         unit.mean_time[e] = base / pi
-    unit.quality[idx] = L.service_quality(wf.base_quality, unit.skill[idx], unit.satisfaction[idx],
-                                          wf.reference_satisfaction, lk.quality_from_skill,
-                                          lk.quality_from_satisfaction)
+    quality = L.service_quality(wf.base_quality, unit.skill[idx], unit.satisfaction[idx],
+                                wf.reference_satisfaction, lk.quality_from_skill,
+                                lk.quality_from_satisfaction)
+    for e, q in zip(np.asarray(idx).tolist(), quality.tolist()):
+        unit.quality_of[e] = q
 
 
 def close_money(engine, unit):
@@ -197,7 +202,8 @@ def close_money(engine, unit):
     acc[_F["hiring_cost"]] = acc[_F["hires"]] * ec.hiring_cost
     acc[_F["goods_cost"]] = (1.0 - ec.gross_margin) * acc[_F["revenue"]]
     acc[_F["fixed_cost"]] = ec.fixed_cost_per_week
-    internal = sum(d.wage_per_week * d.n_staff for d in p.internal.departments) + p.internal.tools_spend_per_week
+    tools = p.internal.tools_spend_per_week + engine.reinvestment
+    internal = sum(d.wage_per_week * d.n_staff for d in p.internal.departments) + tools
     acc[_F["internal_cost"]] = internal / len(engine.units)
     acc[_F["costs"]] = sum(acc[_F[k]] for k in ("wage_cost", "training_cost", "hiring_cost", "marketing_cost",
                                                  "goods_cost", "fixed_cost", "internal_cost"))

@@ -277,3 +277,27 @@ def test_to_frame_is_tidy(bank):
     row = df[(df.metric == "revenue") & (df.unit == "all") & (df.period == 3)]
     assert row.value.item() == pytest.approx(bank.kpi("revenue")[3])
     assert isinstance(df, pd.DataFrame)
+
+
+def test_structural_parameters_cannot_be_scheduled():
+    p = preset("workshop").with_changes(Change(at_week=3, path="organisation.hours_per_week", value=40.0))
+    with pytest.raises(ParamError, match="organisation.hours_per_week is fixed for a whole run"):
+        simulate(p, horizon=10, seed=1)
+
+
+def test_utilisation_never_exceeds_one(bank):
+    assert np.all(bank.kpi("utilisation", by_unit=True) <= 1.0 + 1e-12)
+    busy = bank.department_sums[..., 5]
+    staff = bank.department_sums[..., 6]
+    assert np.all(busy <= staff + 1e-9)
+
+
+def test_profit_reinvestment_closes_the_loop():
+    base = preset("workshop")
+    plain = simulate(base, horizon=30, seed=4)
+    loop = simulate(base.override({"economics.reinvestment_share": 0.5}), horizon=30, seed=4)
+    # week 1 identical; from week 2 on half of last week's profit is spent on tools
+    np.testing.assert_array_equal(plain.sums[0], loop.sums[0])
+    extra = loop.field("internal_cost")[1:] - plain.field("internal_cost")[1:]
+    np.testing.assert_allclose(extra, 0.5 * np.maximum(loop.field("profit")[:-1], 0.0))
+    assert loop.total("internal_service_quality", start=4) > plain.total("internal_service_quality", start=4)

@@ -1,0 +1,649 @@
+"""Calibration by simulation: :func:`calibrate` and its :class:`Target` statistics.
+
+Free parameters (dotted paths with bounds; everything else held) are chosen
+so that statistics of simulated runs match targets: the simulated method of
+moments.  Every evaluation runs the same replication seeds (common random
+numbers), and an intervention is always compared with its baseline on the
+same seed, so the objective is a deterministic, nearly smooth function of
+the parameters that ``scipy.optimize`` can minimise (bounded Nelder-Mead by
+default; Powell or ``least_squares`` on request).
+
+The objective is :math:`Q(\\theta) = \\sum_j ((\\bar m_j(\\theta) - t_j)/s_j)^2` with
+:math:`\\bar m_j` the replication mean of statistic *j*, :math:`t_j` its
+target and :math:`s_j` its ``sd``.  Uncertainty is the sandwich of the
+simulated method of moments: with :math:`G` the Jacobian of the simulated
+moments (central differences at the optimum, on the same seeds),
+:math:`W = \\mathrm{diag}(1/s^2)` and
+:math:`\\Omega = \\mathrm{diag}(s^2) + \\mathrm{diag}(S)/R` (target
+uncertainty plus the simulation noise of *R* replications, *S* their
+variance at the optimum),
+:math:`V = (G'WG)^{-1} G'W\\Omega WG (G'WG)^{-1}`.  The standard errors are
+only as meaningful as the ``sd`` of the targets: give each target the
+standard error of the observed statistic.  When ``sd`` is omitted it is set
+to the spread of the statistic between replications at the starting point,
+i.e. the target is treated as one organisation's worth of data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+from scipy import optimize, stats
+
+from .fitresult import DataError, build
+from .metrics import METRICS
+from .params import Change, ParamError, Params
+
+__all__ = ["Target", "calibrate", "sears_targets"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A statistic of simulated runs and the value it should take.
+
+    Build targets with the constructors :meth:`series`, :meth:`mean`,
+    :meth:`correlation` and :meth:`effect`; ``sears_targets`` builds the
+    Sears chain's effect sizes.
+
+    Attributes
+    ----------
+    name : str
+        Label in tables.
+    kind : str
+        ``"series"``, ``"correlation"`` or ``"effect"``.
+    metric : str
+        KPI of :data:`spchain.METRICS`.
+    value : ndarray
+        Target value(s); NaN entries (missing months) are skipped.
+    sd : ndarray or None
+        Standard error of each target value (None: set from the simulation
+        noise at the starting point).
+    windows : tuple of (int, int)
+        Week windows ``[start, stop)`` over which the KPI is aggregated
+        exactly (ratios of summed fields, as :meth:`RunResult.total`).
+    unit : int or None
+        A unit's KPI instead of the organisation's.
+    other : str or None
+        Correlation: the second KPI.  Effect: the KPI whose effect divides
+        this one (``per``).
+    changes : tuple of Change
+        Effect: the intervention, compared on the same seeds with the
+        baseline.
+    relative_to : (int, int) or None
+        Effect: divide the difference by the baseline's KPI over this
+        window (a growth difference when the windows have equal length).
+    scale : float
+        Effect: multiply the statistic (e.g. 100 for percentage points).
+    """
+
+    name: str
+    kind: str
+    metric: str
+    value: np.ndarray
+    sd: np.ndarray | None = None
+    windows: tuple = ()
+    unit: int | None = None
+    other: str | None = None
+    changes: tuple = ()
+    relative_to: tuple | None = None
+    scale: float = 1.0
+
+    # --------------------------------------------------------- builders
+    @classmethod
+    def series(cls, metric: str, values, *, every: int = 1, start: int = 0,
+               windows: Sequence | None = None, unit: int | None = None, sd=None,
+               name: str | None = None) -> "Target":
+        """A KPI time series, e.g. a client's monthly turnover.
+
+        Parameters
+        ----------
+        metric : str
+            KPI name (``"turnover"``, ``"csat"``, ``"revenue"``...).
+        values : array_like
+            One target per block; NaN for a missing block.
+        every : int
+            Weeks per block (4 for four-week months, 13 for quarters),
+            consecutive from ``start``.
+        windows : sequence of (int, int), optional
+            Explicit ``[start, stop)`` week windows instead (calendar months).
+        unit : int, optional
+            Match one unit's series instead of the organisation's.
+        sd : float or array_like, optional
+            Standard error of each value.
+        """
+        v = _values(metric, values)
+        if windows is None:
+            _int("every", every, 1)
+            _int("start", start, 0)
+            windows = tuple((start + i * every, start + (i + 1) * every) for i in range(v.size))
+        else:
+            windows = tuple((int(a), int(b)) for a, b in windows)
+            if len(windows) != v.size:
+                raise DataError(f"target {metric!r}: {v.size} values but {len(windows)} windows")
+        return cls(name=name or f"{metric} series", kind="series", metric=_metric(metric), value=v,
+                   sd=_sd(metric, sd, v.size), windows=_windows(metric, windows), unit=unit)
+
+    @classmethod
+    def mean(cls, metric: str, value: float, *, start: int = 0, stop: int | None = None,
+             unit: int | None = None, sd=None, name: str | None = None) -> "Target":
+        """A KPI over one window (``stop=None``: to the end of the horizon)."""
+        v = _values(metric, [value])
+        return cls(name=name or f"{metric} mean", kind="series", metric=_metric(metric), value=v,
+                   sd=_sd(metric, sd, 1), windows=((int(start), None if stop is None else int(stop)),),
+                   unit=unit)
+
+    @classmethod
+    def correlation(cls, x: str, y: str, value: float, *, start: int = 0, stop: int | None = None,
+                    sd=None, name: str | None = None) -> "Target":
+        """Correlation across units of two KPIs' unit averages over a window.
+
+        E.g. unit employee satisfaction with unit customer satisfaction.  In
+        one run units share all parameters, so the correlation comes from
+        their different histories (turnover, vacancies, customers); the
+        statistic is averaged over replications.  Needs ``organisation.n_units
+        >= 3``.
+        """
+        v = _values(f"correlation({x}, {y})", [value])
+        if not -1 <= v[0] <= 1:
+            raise DataError(f"target correlation({x}, {y}) must be in [-1, 1], got {value!r}")
+        return cls(name=name or f"corr({x}, {y})", kind="correlation", metric=_metric(x), other=_metric(y),
+                   value=v, sd=_sd(x, sd, 1), windows=((int(start), None if stop is None else int(stop)),))
+
+    @classmethod
+    def effect(cls, metric: str, value: float, *, changes: Sequence[Change], start: int,
+               stop: int | None = None, per: str | None = None, relative_to: tuple | None = None,
+               scale: float = 1.0, sd=None, name: str | None = None) -> "Target":
+        """The effect of an intervention on a KPI, from paired runs on the same seeds.
+
+        ``effect = scale * (KPI_with - KPI_without)`` over ``[start, stop)``;
+        with ``relative_to=(a, b)`` the difference is divided by the
+        baseline's KPI over ``[a, b)`` (a difference in growth rates); with
+        ``per="employee_satisfaction"`` it is divided by that KPI's effect
+        over the same window (an effect size per unit of another).
+        """
+        if isinstance(changes, Change):
+            changes = (changes,)
+        changes = tuple(changes)
+        if not changes or not all(isinstance(c, Change) for c in changes):
+            raise DataError(f"target effect on {metric!r}: changes must be one or more spchain.Change")
+        if relative_to is not None:
+            relative_to = tuple(int(v) for v in relative_to)
+            _windows(metric, (relative_to,))
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale == 0:
+            raise DataError(f"target effect on {metric!r}: scale must be a non-zero number, got {scale!r}")
+        v = _values(metric, [value])
+        return cls(name=name or f"effect on {metric}" + (f" per {per}" if per else ""), kind="effect",
+                   metric=_metric(metric), value=v, sd=_sd(metric, sd, 1),
+                   windows=((int(start), None if stop is None else int(stop)),),
+                   other=None if per is None else _metric(per), changes=changes,
+                   relative_to=relative_to, scale=float(scale))
+
+    @property
+    def n_values(self) -> int:
+        return int(self.value.size)
+
+
+def sears_targets(params: Params, *, at_week: int = 26, settle_weeks: int = 13, weeks: int = 26,
+                  lever: str = "workforce.base_satisfaction", rise: float = 0.05,
+                  sd_customer: float = 0.05 / 5, sd_growth: float = 0.05) -> list:
+    """The Sears employee-customer-profit chain as two effect-size targets.
+
+    Rucci, Kirn & Quinn (HBR 1998): a 5-unit rise in employee attitude went
+    with a 1.3-unit rise in customer impression and a 0.5 percentage-point
+    rise in revenue growth.  Here an intervention raises ``lever`` by
+    ``rise`` (default: the employees' baseline satisfaction by 5 points on
+    0-100) at ``at_week``; effects are measured over the ``weeks`` weeks
+    starting ``settle_weeks`` after it, on the same seeds with and without
+    the intervention:
+
+    1. customer satisfaction effect / employee satisfaction effect = 1.3 / 5
+       (both on the model's 0-1 scale, which the 0-100 survey scale maps onto);
+    2. revenue growth effect per 5 points of employee satisfaction = 0.5 pp,
+       where the growth effect is ``100 * (R_with - R_without) / R_pre``
+       (revenue over the measurement window, relative to the baseline's
+       revenue over the ``weeks`` weeks before the intervention; equal
+       windows make it a difference in growth rates), divided by the
+       employee satisfaction effect over 0.05.
+
+    The published figures are rounded to one decimal, so the default
+    ``sd`` are that rounding precision (half a unit of the last digit) on
+    each statistic's scale.  The horizon must reach
+    ``at_week + settle_weeks + weeks``.
+    """
+    if not isinstance(params, Params):
+        raise ParamError(f"params must be a spchain.Params, got {type(params).__name__}")
+    _int("at_week", at_week, 1)
+    _int("weeks", weeks, 1)
+    _int("settle_weeks", settle_weeks, 0)
+    if weeks > at_week:
+        raise DataError(f"sears_targets: weeks ({weeks}) must not exceed at_week ({at_week}): revenue "
+                        f"growth compares with the weeks before the intervention")
+    if isinstance(rise, bool) or not isinstance(rise, (int, float)) or not rise > 0:
+        raise DataError(f"sears_targets: rise must be a positive number, got {rise!r}")
+    value = params.get(lever)
+    change = Change(at_week=at_week, path=lever, value=value + rise)
+    params.with_changes(change).at_week(at_week)  # validates the raised value
+    start, stop = at_week + settle_weeks, at_week + settle_weeks + weeks
+    return [
+        Target.effect("customer_satisfaction", 1.3 / 5, changes=[change], start=start, stop=stop,
+                      per="employee_satisfaction", sd=sd_customer,
+                      name="Sears: customer impression per employee attitude (1.3/5)"),
+        Target.effect("revenue", 0.5, changes=[change], start=start, stop=stop,
+                      per="employee_satisfaction", relative_to=(at_week - weeks, at_week),
+                      scale=100.0 * 0.05, sd=sd_growth,
+                      name="Sears: revenue growth pp per 5 points of employee attitude (0.5)"),
+    ]
+
+
+def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Target], horizon: int = 52,
+              n_replications: int = 4, seed: int = 0, method: str = "Nelder-Mead",
+              x0: Mapping[str, float] | None = None, maxfev: int = 200, xtol: float = 1e-3,
+              jacobian_step: float = 0.05, executor=None):
+    """Find free parameter values whose simulated statistics match the targets.
+
+    Parameters
+    ----------
+    params : Params
+        The model; every parameter not in ``free`` is held at its value.
+    free : mapping of str to (float, float)
+        Dotted paths of continuous parameters and their bounds.
+    targets : sequence of Target
+        Statistics to match (see :class:`Target` and :func:`sears_targets`).
+    horizon : int
+        Weeks per run; must cover every target window.
+    n_replications : int
+        Replications per evaluation (>= 2, for the simulation noise); the
+        same seeds at every evaluation (common random numbers).
+    seed : int
+        Root ``SeedSequence`` of the replication seeds.
+    method : {"Nelder-Mead", "Powell", "least_squares"}
+        Derivative-free Nelder-Mead (default; bounds enforced by the sine
+        transformation ``theta = lo + (hi - lo)(1 + sin z)/2``, as MINUIT
+        and lmfit do) or bounded Powell from ``scipy.optimize.minimize``, or
+        ``scipy.optimize.least_squares`` (trust region, finite differences
+        of 5% of each range) on the standardised residuals.  Parameters are
+        optimised on ranges rescaled to [0, 1].
+    x0 : mapping of str to float, optional
+        Starting values; default: the value in ``params`` (the middle of
+        the range when it lies outside).
+    maxfev : int
+        Most parameter points simulated by the optimiser.
+    xtol : float
+        Convergence tolerance on the rescaled [0, 1] parameters.
+    jacobian_step : float
+        Step of the central differences for the standard errors, as a
+        share of each range.
+    executor : concurrent.futures.Executor, optional
+        Runs the replications of one evaluation in parallel.
+
+    Returns
+    -------
+    FitResult
+        ``estimates`` and ``std_errors`` per free path, ``params`` the
+        calibrated parameters, ``success`` and ``message`` from the
+        optimiser; ``diagnostics`` holds the objective at the optimum,
+        ``n_evaluations`` (parameter points simulated, each
+        ``n_replications`` runs per scenario), ``n_runs``, ``wall_seconds``,
+        and ``targets``: simulated versus target per statistic.
+
+    Raises
+    ------
+    ParamError
+        Unknown or integer paths, bounds outside the parameter's range.
+    DataError
+        Unknown KPIs, windows beyond the horizon, invalid interventions,
+        too few units for a correlation; all before any simulation.
+    """
+    started = time.perf_counter()
+    base, names, lo, hi, u0 = _check_free(params, free, x0)
+    targets = _check_targets(base, targets, horizon)
+    _int("n_replications", n_replications, 2)
+    _int("maxfev", maxfev, 1)
+    if method not in ("Nelder-Mead", "Powell", "least_squares"):
+        raise ValueError(f"method must be 'Nelder-Mead', 'Powell' or 'least_squares', got {method!r}")
+    if not 0 < jacobian_step <= 0.5:
+        raise ValueError(f"jacobian_step must be in (0, 0.5], got {jacobian_step!r}")
+    if not 0 < xtol < 1:
+        raise ValueError(f"xtol must be in (0, 1), got {xtol!r}")
+    seeds = [int(s.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+             for s in np.random.SeedSequence(seed).spawn(n_replications)]
+    sim = _Simulator(base, names, targets, horizon, seeds, executor)
+    target_vec = np.concatenate([t.value for t in targets])
+    keep = np.isfinite(target_vec)
+
+    to_theta = lambda u: lo + np.clip(u, 0, 1) * (hi - lo)  # noqa: E731
+    first = sim.moments(to_theta(u0))
+    sd = np.concatenate([t.sd if t.sd is not None else np.full(t.n_values, np.nan) for t in targets])
+    rep_sd = first.std(axis=0, ddof=1)
+    default_sd = np.isnan(sd)
+    floor = 1e-6 * np.maximum(np.abs(target_vec), 1e-6)
+    sd = np.where(default_sd, np.maximum(rep_sd, floor), sd)
+    if np.any(default_sd & keep & (rep_sd <= floor)):
+        bad = [n for n, d in zip(_moment_names(targets), default_sd & keep & (rep_sd <= floor)) if d]
+        raise DataError(f"targets {bad} have no simulation noise at the start, so no default sd; "
+                        f"give them an sd")
+
+    def resid(u):
+        m = sim.moments(to_theta(u)).mean(axis=0)
+        r = (m - target_vec) / sd
+        return np.where(keep & np.isfinite(r), r, np.where(keep, 1e3, 0.0))
+
+    def objective(u):
+        r = resid(u)
+        return float(r @ r)
+
+    k = len(names)
+    if method == "least_squares":
+        res = optimize.least_squares(resid, u0, bounds=(np.zeros(k), np.ones(k)), diff_step=0.05,
+                                     x_scale=np.ones(k), xtol=xtol, max_nfev=maxfev, method="trf")
+        u_hat, success, message = res.x, bool(res.success), str(res.message)
+    elif method == "Nelder-Mead":
+        # bounds by the sine transformation u = (1 + sin z) / 2 (as MINUIT and lmfit do): the
+        # simplex moves freely in z, so it cannot collapse onto a bound the way clipping does
+        z0 = np.arcsin(2 * u0 - 1)
+        simplex = [z0] + [z0 + 0.5 * np.eye(k)[i] * (1 if z0[i] < 1.0 else -1) for i in range(k)]
+        res = optimize.minimize(lambda z: objective(_unsine(z)), z0, method="Nelder-Mead",
+                                options=dict(maxfev=maxfev, xatol=2 * xtol, fatol=1e-3,
+                                             initial_simplex=np.array(simplex)))
+        u_hat, success, message = _unsine(res.x), bool(res.success), str(res.message)
+    else:
+        res = optimize.minimize(objective, u0, method="Powell", bounds=[(0.0, 1.0)] * k,
+                                options=dict(maxfev=maxfev, xtol=xtol, ftol=1e-4))
+        u_hat, success, message = np.clip(res.x, 0, 1), bool(res.success), str(res.message)
+    n_opt = sim.n_evaluations
+    theta = to_theta(u_hat)
+    reps = sim.moments(theta)
+    m_hat = reps.mean(axis=0)
+    q = objective(u_hat)
+
+    # sandwich standard errors from central differences on the same seeds
+    notes = []
+    G = np.zeros((target_vec.size, k))
+    for i in range(k):
+        h = jacobian_step * (hi[i] - lo[i])
+        up, down = theta.copy(), theta.copy()
+        up[i] = min(theta[i] + h, hi[i])
+        down[i] = max(theta[i] - h, lo[i])
+        G[:, i] = (sim.moments(up).mean(axis=0) - sim.moments(down).mean(axis=0)) / (up[i] - down[i])
+    Gk, W = G[keep], 1.0 / sd[keep] ** 2
+    omega = sd[keep] ** 2 + reps.var(axis=0, ddof=1)[keep] / n_replications
+    bread = Gk.T @ (W[:, None] * Gk)
+    try:
+        b_inv = np.linalg.inv(bread)
+        if np.linalg.cond(bread) > 1e12:
+            raise np.linalg.LinAlgError
+        cov = b_inv @ (Gk.T @ ((W ** 2 * omega)[:, None] * Gk)) @ b_inv
+    except np.linalg.LinAlgError:
+        cov = np.full((k, k), np.nan)
+        flat = [n for n, col in zip(names, Gk.T) if np.allclose(col, 0)]
+        notes.append("the targets do not pin down every free parameter (singular G'WG)"
+                     + (f"; no target moves {flat}" if flat else "") + "; standard errors unavailable")
+    at_bound = [n for n, v, a, b in zip(names, theta, lo, hi) if np.isclose(v, a) or np.isclose(v, b)]
+    if at_bound:
+        notes.append(f"estimate(s) at a bound: {at_bound}; their standard errors and the targets' "
+                     f"fit are unreliable - widen the bounds if the model allows")
+    n_m, dof = int(keep.sum()), int(keep.sum()) - k
+    chi2_p = float(stats.chi2.sf(q, dof)) if dof > 0 else math.nan
+    if dof > 0:
+        notes.append(f"objective {q:.3g} on {dof} over-identifying degree(s) of freedom: chi-square "
+                     f"p = {chi2_p:.3g} (meaningful when the targets' sd are their standard errors)")
+    rows = []
+    mc_se = reps.std(axis=0, ddof=1) / math.sqrt(n_replications)
+    for name, t_val, s, sim_v, se in zip(_moment_names(targets), target_vec, sd, m_hat, mc_se):
+        rows.append(dict(target=name, value=t_val, simulated=sim_v, sd=s, mc_se=se,
+                         z=(sim_v - t_val) / s if np.isfinite(t_val) else math.nan))
+    overrides = {n: float(v) for n, v in zip(names, theta)}
+    fitted = base.override(overrides)
+    wall = time.perf_counter() - started
+    diagnostics = dict(objective=q, n_moments=n_m, chi2_pvalue=chi2_p, n_evaluations=n_opt,
+                       n_evaluations_total=sim.n_evaluations, n_runs=sim.n_runs,
+                       runs_per_evaluation=sim.runs_per_evaluation, wall_seconds=wall,
+                       bounds={n: [float(a), float(b)] for n, a, b in zip(names, lo, hi)},
+                       start={n: float(v) for n, v in zip(names, to_theta(u0))},
+                       n_replications=n_replications, horizon=horizon, seeds=seeds,
+                       targets=rows, jacobian=G.tolist(), table=_table(rows), notes=notes,
+                       sd_from_simulation=[bool(d) for d in default_sd])
+    return build("calibration", names, theta, cov, df=None, overrides=overrides, params=fitted,
+                 value=fitted, n_obs=n_m, success=success, message=message, seed=seed,
+                 method=f"simulated method of moments, {method} on bounded ranges, "
+                        f"{n_replications} common-random-number replications, sandwich standard errors",
+                 diagnostics=diagnostics)
+
+
+# ------------------------------------------------------------ simulation
+class _Simulator:
+    """Runs the scenarios a set of targets needs and computes their per-replication statistics."""
+
+    def __init__(self, base, names, targets, horizon, seeds, executor):
+        self.base, self.names, self.targets = base, names, targets
+        self.horizon, self.seeds, self.executor = horizon, seeds, executor
+        self.scenarios = [()]  # () is the baseline
+        for t in targets:
+            if t.kind == "effect" and t.changes not in self.scenarios:
+                self.scenarios.append(t.changes)
+        self.cache = {}
+        self.n_evaluations = 0
+        self.n_runs = 0
+        self.runs_per_evaluation = len(self.scenarios) * len(seeds)
+
+    def moments(self, theta) -> np.ndarray:
+        """Statistics, shape (n_replications, n_moments)."""
+        key = tuple(float(v) for v in theta)
+        if key in self.cache:
+            return self.cache[key]
+        p = self.base.override(dict(zip(self.names, key)))
+        tasks = [(p.with_changes(*sc) if sc else p, self.horizon, s) for sc in self.scenarios for s in self.seeds]
+        runs = list(self.executor.map(_run, tasks) if self.executor is not None else map(_run, tasks))
+        self.n_evaluations += 1
+        self.n_runs += len(tasks)
+        R = len(self.seeds)
+        by = {sc: runs[i * R:(i + 1) * R] for i, sc in enumerate(self.scenarios)}
+        out = np.hstack([_statistic(t, by, R) for t in self.targets])
+        self.cache[key] = out
+        return out
+
+
+def _run(task):
+    from .run import simulate
+
+    p, horizon, seed = task
+    return simulate(p, horizon=horizon, seed=seed)
+
+
+def _window_total(result, name, a, b, unit=None):
+    b = result.horizon if b is None else b
+    part = dataclasses.replace(result, sums=result.sums[a:b], horizon=b - a)
+    if unit is None:
+        return part.total(name)
+    return part.total(name, unit=unit)
+
+
+def _statistic(t, by, R) -> np.ndarray:
+    """Per-replication values of a target's statistic, shape (R, n_values).
+
+    Their mean is the statistic.  For an effect ``per`` another KPI the
+    statistic is the ratio of the mean effects (stable when single
+    replications' denominators are noisy) and the rows are its linearised
+    (delta-method) replication values, so their variance is the ratio's.
+    """
+    out = []
+    for r in range(R):
+        base = by[()][r]
+        if t.kind == "series":
+            out.append([_window_total(base, t.metric, a, b, t.unit) for a, b in t.windows])
+            continue
+        (a, b), = t.windows
+        if t.kind == "correlation":
+            n = base.n_units
+            x = [_window_total(base, t.metric, a, b, u) for u in range(n)]
+            y = [_window_total(base, t.other, a, b, u) for u in range(n)]
+            ok = np.std(x) > 0 and np.std(y) > 0
+            out.append([float(stats.pearsonr(x, y).statistic) if ok else math.nan])
+            continue
+        alt = by[t.changes][r]
+        diff = _window_total(alt, t.metric, a, b) - _window_total(base, t.metric, a, b)
+        if t.relative_to is not None:
+            diff /= _window_total(base, t.metric, *t.relative_to)
+        d_other = (_window_total(alt, t.other, a, b) - _window_total(base, t.other, a, b)
+                   if t.other is not None else math.nan)
+        out.append([t.scale * diff, d_other])
+    out = np.asarray(out, float)
+    if t.kind != "effect":
+        return out
+    y, x = out[:, 0], out[:, 1]
+    if t.other is None:
+        return y[:, None]
+    x_bar = x.mean()
+    if x_bar == 0 or not np.isfinite(x_bar):
+        return np.full((R, 1), math.nan)
+    ratio = y.mean() / x_bar
+    return (ratio + (y - ratio * x) / x_bar)[:, None]
+
+
+# ------------------------------------------------------------ validation
+def _int(name, v, lo):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+        raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+
+
+def _metric(name):
+    if name not in METRICS:
+        import difflib
+        close = difflib.get_close_matches(str(name), list(METRICS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise DataError(f"unknown KPI {name!r}{hint}; expected one of {list(METRICS)}")
+    return name
+
+
+def _values(label, values):
+    try:
+        v = np.atleast_1d(np.asarray(values, dtype=float))
+    except (TypeError, ValueError):
+        raise DataError(f"target {label!r}: values must be numbers, got {values!r}") from None
+    if v.ndim != 1 or v.size == 0:
+        raise DataError(f"target {label!r}: values must be a non-empty 1-D sequence, got shape {v.shape}")
+    if np.isinf(v).any():
+        raise DataError(f"target {label!r}: values must be finite (NaN marks a missing one), got {v.tolist()}")
+    if not np.isfinite(v).any():
+        raise DataError(f"target {label!r}: every value is missing")
+    return v
+
+
+def _sd(label, sd, n):
+    if sd is None:
+        return None
+    s = np.broadcast_to(np.asarray(sd, dtype=float), (n,)).copy() if np.ndim(sd) == 0 else \
+        np.asarray(sd, dtype=float)
+    if s.shape != (n,) or not np.all(np.isfinite(s)) or np.any(s <= 0):
+        raise DataError(f"target {label!r}: sd must be one positive number or one per value ({n}), got {sd!r}")
+    return s
+
+
+def _windows(label, windows):
+    for a, b in windows:
+        if a < 0 or (b is not None and b <= a):
+            raise DataError(f"target {label!r}: window [{a}, {b}) must have 0 <= start < stop")
+    return tuple(windows)
+
+
+def _check_free(params, free, x0):
+    if not isinstance(params, Params):
+        raise ParamError(f"params must be a spchain.Params, got {type(params).__name__}")
+    if not isinstance(free, Mapping) or not free:
+        raise ParamError("free must map at least one dotted parameter path to (low, high) bounds")
+    names, lo, hi, start = [], [], [], []
+    x0 = dict(x0 or {})
+    for path, bounds in free.items():
+        value = params.get(path)
+        if isinstance(value, bool) or not isinstance(value, float):
+            raise ParamError(f"free parameter {path} must be a continuous (float) parameter, got {value!r}")
+        try:
+            a, b = (float(v) for v in bounds)
+        except (TypeError, ValueError):
+            raise ParamError(f"free parameter {path}: bounds must be (low, high), got {bounds!r}") from None
+        if not (math.isfinite(a) and math.isfinite(b) and a < b):
+            raise ParamError(f"free parameter {path}: bounds must be finite with low < high, got {bounds!r}")
+        for v in (a, b):
+            params.override({path: v})  # ParamError if a bound is outside the parameter's range
+        s = float(x0.pop(path, value))
+        if not a <= s <= b:
+            if path in (x0 or {}):
+                raise ParamError(f"x0 for {path} = {s} is outside its bounds ({a}, {b})")
+            s = 0.5 * (a + b)
+        names.append(path)
+        lo.append(a)
+        hi.append(b)
+        start.append(s)
+    if x0:
+        raise ParamError(f"x0 names paths that are not free: {sorted(x0)}")
+    lo, hi = np.array(lo), np.array(hi)
+    return params, names, lo, hi, (np.array(start) - lo) / (hi - lo)
+
+
+def _check_targets(params, targets, horizon):
+    _int("horizon", horizon, 1)
+    if isinstance(targets, Target):
+        targets = [targets]
+    targets = list(targets)
+    if not targets:
+        raise DataError("targets must hold at least one Target")
+    for t in targets:
+        if not isinstance(t, Target):
+            raise DataError(f"targets must be spchain Target objects, got {t!r}")
+        wins = list(t.windows) + ([t.relative_to] if t.relative_to else [])
+        for a, b in wins:
+            if (b if b is not None else horizon) > horizon or a >= horizon:
+                raise DataError(f"target {t.name!r}: window [{a}, {b}) reaches beyond the horizon of "
+                                f"{horizon} weeks")
+        if t.unit is not None and not 0 <= t.unit < params.organisation.n_units:
+            raise DataError(f"target {t.name!r}: unit {t.unit} does not exist; the model has "
+                            f"{params.organisation.n_units} unit(s)")
+        if t.kind == "correlation" and params.organisation.n_units < 3:
+            raise DataError(f"target {t.name!r}: a correlation across units needs organisation.n_units "
+                            f">= 3, got {params.organisation.n_units}")
+        if t.kind == "effect":
+            late = [c for c in t.changes if c.at_week >= horizon]
+            if late:
+                raise DataError(f"target {t.name!r}: intervention at week {late[0].at_week} is beyond the "
+                                f"horizon of {horizon} weeks")
+            try:
+                params.with_changes(*t.changes).at_week(max(c.at_week for c in t.changes))
+            except ParamError as exc:
+                raise DataError(f"target {t.name!r}: invalid intervention: {exc}") from None
+    return targets
+
+
+def _unsine(z):
+    return (1.0 + np.sin(z)) / 2.0
+
+
+def _moment_names(targets):
+    out = []
+    for t in targets:
+        if t.n_values == 1:
+            out.append(t.name)
+        else:
+            out += [f"{t.name} [{a}, {b})" for a, b in t.windows]
+    return out
+
+
+def _table(rows) -> str:
+    width = max([len(r["target"]) for r in rows] + [10])
+    lines = [f"{'target':<{width}} {'value':>11} {'simulated':>11} {'MC s.e.':>10} {'sd':>10} {'z':>7}"]
+    for r in rows:
+        lines.append(f"{r['target']:<{width}} {_f(r['value']):>11} {_f(r['simulated']):>11} "
+                     f"{_f(r['mc_se']):>10} {_f(r['sd']):>10} {_f(r['z'], 2):>7}")
+    return "\n".join(lines)
+
+
+def _f(x, digits=4):
+    if x is None or not np.isfinite(x):
+        return "-"
+    if x != 0 and (abs(x) >= 1e5 or abs(x) < 1e-3):
+        return f"{x:.3e}"
+    return f"{x:.{digits}f}"
