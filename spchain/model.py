@@ -521,11 +521,10 @@ class Engine:
             weekly.close_money(self, unit)
             self.sums[week, unit.index] = unit.acc
             unit.acc = np.zeros(len(FIELDS))
-        share = self.p.economics.reinvestment_share
-        if share > 0:  # a share of this week's profit goes into internal tools next week
-            profit = self.sums[week, :, _F["profit"]].sum()
-            self.reinvestment = share * max(0.0, profit)
-            self._set_tools()
+        # a share of this week's profit goes into internal tools next week
+        profit = self.sums[week, :, _F["profit"]].sum()
+        self.reinvestment = self.p.economics.reinvestment_share * max(0.0, profit)
+        self._set_tools()
         self._set_department_speeds()
 
     def _close_department(self, dept, week):

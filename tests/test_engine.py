@@ -301,3 +301,11 @@ def test_profit_reinvestment_closes_the_loop():
     extra = loop.field("internal_cost")[1:] - plain.field("internal_cost")[1:]
     np.testing.assert_allclose(extra, 0.5 * np.maximum(loop.field("profit")[:-1], 0.0))
     assert loop.total("internal_service_quality", start=4) > plain.total("internal_service_quality", start=4)
+
+
+def test_switching_reinvestment_off_stops_it():
+    p = preset("workshop").override({"economics.reinvestment_share": 0.5}).with_changes(
+        Change(at_week=5, path="economics.reinvestment_share", value=0.0))
+    r = simulate(p, horizon=10, seed=4)
+    plain = simulate(preset("workshop"), horizon=10, seed=4)
+    np.testing.assert_allclose(r.field("internal_cost")[6:], plain.field("internal_cost")[6:])
