@@ -1,17 +1,24 @@
 """spchain: the Service-Profit Chain as a discrete-event simulation on SimPy.
 
 Specify parameters (:class:`Params`, or a :func:`preset`), run one
-replication with :func:`simulate`, read KPIs from the :class:`RunResult`.
+replication with :func:`simulate`, read KPIs from the :class:`RunResult`;
+compare scenarios with replications and confidence intervals with an
+:class:`Experiment`.
 Plotting lives in :mod:`spchain.plotting` and is imported only when used.
 """
 
+from .analysis import ExperimentResult
+from .experiment import Experiment
 from .metrics import METRICS
 from .params import Change, ParamError, Params
 from .presets import PRESETS, preset
 from .result import RunResult
 from .run import simulate
+from .scenarios import Scenario, full_factorial, latin_hypercube, one_at_a_time
+from .store import StoreError
 
 __version__ = "0.1.0"
 
 __all__ = ["Params", "Change", "ParamError", "simulate", "RunResult", "preset", "PRESETS",
-           "METRICS", "__version__"]
+           "METRICS", "Scenario", "full_factorial", "one_at_a_time", "latin_hypercube",
+           "Experiment", "ExperimentResult", "StoreError", "__version__"]

@@ -262,7 +262,11 @@ class ExperimentResult:
         if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not cost >= 0:
             raise ValueError(f"cost must be a number >= 0, got {cost!r}")
         i = self.experiment.params[b].economics.discount_rate if discount_rate is None else discount_rate
+        if isinstance(i, bool) or not isinstance(i, (int, float)) or not i > -1:
+            raise ValueError(f"discount_rate must be a number > -1 (per year), got {i!r}")
         start = self.warmup if start is None else start
+        if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or not 0 <= start < self.horizon:
+            raise ValueError(f"start must be an integer in [0, {self.horizon}), got {start!r}")
         weeks = np.arange(start, self.horizon)
         factor = (1.0 + i) ** (-(weeks + 1) / 52.0)
         delta = self.kpi("profit", scenario=s)[:, start:] - self.kpi("profit", scenario=b)[:, start:]

@@ -215,8 +215,12 @@ class Experiment:
     @classmethod
     def from_store(cls, path) -> "Experiment":
         """The experiment a store was written for, to resume or extend it."""
+        from pathlib import Path
+
         from .store import Store, StoreError
 
+        if not Path(path).is_file():
+            raise StoreError(f"no experiment store at {str(path)!r}")
         with Store(path) as store:
             manifest = store.manifest()
         if "definition" not in manifest:
