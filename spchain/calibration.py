@@ -42,7 +42,7 @@ from .params import Change, ParamError, Params
 __all__ = ["Target", "calibrate", "sears_targets"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Target:
     """A statistic of simulated runs and the value it should take.
 
@@ -260,7 +260,8 @@ def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Ta
         Replications per evaluation (>= 2, for the simulation noise); the
         same seeds at every evaluation (common random numbers).
     seed : int
-        Root ``SeedSequence`` of the replication seeds.
+        Replication *i* runs with ``SeedSequence(seed, spawn_key=(i,))``, the
+        seed :class:`spchain.Experiment` gives its replication *i*.
     method : {"Nelder-Mead", "Powell", "least_squares"}
         Derivative-free Nelder-Mead (default; bounds enforced by the sine
         transformation ``theta = lo + (hi - lo)(1 + sin z)/2``, as MINUIT
@@ -289,7 +290,11 @@ def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Ta
         optimiser; ``diagnostics`` holds the objective at the optimum,
         ``n_evaluations`` (parameter points simulated, each
         ``n_replications`` runs per scenario), ``n_runs``, ``wall_seconds``,
-        and ``targets``: simulated versus target per statistic.
+        and ``targets``: simulated versus target per statistic, with
+        ``z = (simulated - value) / sqrt(sd^2 + mc_se^2)`` (``mc_se`` the
+        Monte Carlo standard error of the simulated mean); ``misfit`` is the
+        sum of the squared ``z`` and ``chi2_pvalue`` its approximate p-value
+        on (statistics - free parameters) degrees of freedom.
 
     Raises
     ------
@@ -304,13 +309,14 @@ def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Ta
     targets = _check_targets(base, targets, horizon)
     _int("n_replications", n_replications, 2)
     _int("maxfev", maxfev, 1)
+    _int("seed", seed, 0)
     if method not in ("Nelder-Mead", "Powell", "least_squares"):
         raise ValueError(f"method must be 'Nelder-Mead', 'Powell' or 'least_squares', got {method!r}")
     if not 0 < jacobian_step <= 0.5:
         raise ValueError(f"jacobian_step must be in (0, 0.5], got {jacobian_step!r}")
     if not 0 < xtol < 1:
         raise ValueError(f"xtol must be in (0, 1), got {xtol!r}")
-    seeds = [int(s.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+    seeds = [int(s.generate_state(1, dtype=np.uint64)[0])
              for s in np.random.SeedSequence(seed).spawn(n_replications)]
     sim = _Simulator(base, names, targets, horizon, seeds, executor)
     target_vec = np.concatenate([t.value for t in targets])
@@ -388,19 +394,23 @@ def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Ta
         notes.append(f"estimate(s) at a bound: {at_bound}; their standard errors and the targets' "
                      f"fit are unreliable - widen the bounds if the model allows")
     n_m, dof = int(keep.sum()), int(keep.sum()) - k
-    chi2_p = float(stats.chi2.sf(q, dof)) if dof > 0 else math.nan
-    if dof > 0:
-        notes.append(f"objective {q:.3g} on {dof} over-identifying degree(s) of freedom: chi-square "
-                     f"p = {chi2_p:.3g} (meaningful when the targets' sd are their standard errors)")
-    rows = []
     mc_se = reps.std(axis=0, ddof=1) / math.sqrt(n_replications)
-    for name, t_val, s, sim_v, se in zip(_moment_names(targets), target_vec, sd, m_hat, mc_se):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (m_hat - target_vec) / np.sqrt(sd ** 2 + mc_se ** 2)
+    j_stat = float(np.sum(z[keep] ** 2))
+    chi2_p = float(stats.chi2.sf(j_stat, dof)) if dof > 0 else math.nan
+    if dof > 0:
+        notes.append(f"misfit {j_stat:.3g} (sum of z^2) on {dof} over-identifying degree(s) of freedom: "
+                     f"chi-square p = {chi2_p:.3g}, approximate, and meaningful when the targets' sd are "
+                     f"their standard errors; a small p says the model cannot match every target")
+    rows = []
+    for name, t_val, s, sim_v, se, zz in zip(_moment_names(targets), target_vec, sd, m_hat, mc_se, z):
         rows.append(dict(target=name, value=t_val, simulated=sim_v, sd=s, mc_se=se,
-                         z=(sim_v - t_val) / s if np.isfinite(t_val) else math.nan))
+                         z=zz if np.isfinite(t_val) else math.nan))
     overrides = {n: float(v) for n, v in zip(names, theta)}
     fitted = base.override(overrides)
     wall = time.perf_counter() - started
-    diagnostics = dict(objective=q, n_moments=n_m, chi2_pvalue=chi2_p, n_evaluations=n_opt,
+    diagnostics = dict(objective=q, n_moments=n_m, misfit=j_stat, chi2_pvalue=chi2_p, n_evaluations=n_opt,
                        n_evaluations_total=sim.n_evaluations, n_runs=sim.n_runs,
                        runs_per_evaluation=sim.runs_per_evaluation, wall_seconds=wall,
                        bounds={n: [float(a), float(b)] for n, a, b in zip(names, lo, hi)},

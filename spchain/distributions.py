@@ -121,6 +121,10 @@ def fit_distribution(data, *, censored=None, families=FAMILIES, target: str | No
     fams = _families(families)
     if isinstance(gof_samples, bool) or not isinstance(gof_samples, (int, np.integer)) or gof_samples < 0:
         raise ValueError(f"gof_samples must be an integer >= 0, got {gof_samples!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ValueError(f"seed must be an integer >= 0 or None, got {seed!r}")
+    if gof_samples and seed is None:
+        seed = int(np.random.SeedSequence().entropy)  # fresh, and recorded on the result
     base = Params() if params is None else params
     if not isinstance(base, Params):
         raise ParamError(f"params must be a spchain.Params, got {type(base).__name__}")
@@ -236,6 +240,8 @@ def _validate(data, censored):
     if bad.size:
         raise DataError(f"data must be positive, finite durations; data[{bad[0]}] = {float(x[bad[0]])!r} "
                         f"({bad.size} such value(s))")
+    if x.size and np.ptp(x) == 0:
+        raise DataError(f"data are all equal ({float(x[0])!r}); a distribution needs varying durations")
     if censored is None:
         return x, np.zeros(x.size, bool)
     c = np.asarray(censored)

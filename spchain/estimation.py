@@ -169,7 +169,8 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
         the same draw for every equation); with > 0, ``conf_int`` defaults
         to percentile intervals.
     seed : int or None
-        Seed of the bootstrap (``numpy.random.SeedSequence``).
+        Seed of the bootstrap (``numpy.random.SeedSequence``); ``None`` draws
+        fresh entropy, recorded as ``fit.seed``.
     missing : {"drop", "raise"}
         Drop rows with missing values (counted per column in
         ``diagnostics``) or raise :class:`DataError` naming the first.
@@ -214,14 +215,18 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
         raise ValueError(f"n_bootstrap must be an integer >= 0, got {n_bootstrap!r}")
     if not isinstance(unit_effects, (bool, np.bool_)):
         raise ValueError(f"unit_effects must be True or False, got {unit_effects!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ValueError(f"seed must be an integer >= 0 or None, got {seed!r}")
+    if n_bootstrap and seed is None:
+        seed = int(np.random.SeedSequence().entropy)  # fresh, and recorded on the result
     panel = _as_panel(panel)
     data, notes = _prepare(panel, columns or {}, scales or {}, base)
     lags = _Lags(panel["unit"], panel["period"])
     eqs = _resolve(equations, data)
 
     specs = [_design(eq, data, lags, panel, unit_effects, missing) for eq in eqs]
-    units_all, unit_index = np.unique(panel["unit"], return_inverse=True)
-    fits = [_fit(spec, unit_effects, cov_type) for spec in specs]
+    units_all = np.unique(panel["unit"])
+    fits = [_fit(spec, unit_effects, cov_type, want_parts=n_bootstrap > 0) for spec in specs]
 
     ctx = dict(s_ref=base.workforce.reference_satisfaction, c_ref=base.customers.reference_satisfaction,
                w_tol=base.customers.wait_tolerance_minutes, k_spend=base.links.spend_from_satisfaction)
@@ -637,6 +642,12 @@ def _check_design(spec, unit_effects):
 
 
 # ---------------------------------------------------------- estimation
+def _cross(a, b):
+    """``a.T @ b`` for tall arrays, by einsum: BLAS's transposed product can stall when
+    its threads compete for busy cores."""
+    return np.einsum("ni,nj->ij", a, b)
+
+
 def _demean(X, g, G, w=None):
     w = np.ones(X.shape[0]) if w is None else w
     tot = np.bincount(g, weights=w, minlength=G)
@@ -645,12 +656,12 @@ def _demean(X, g, G, w=None):
     return X - means[g]
 
 
-def _fit(spec, unit_effects, cov_type):
-    return _ols(spec, unit_effects, cov_type) if spec["eq"].kind == "ols" else \
+def _fit(spec, unit_effects, cov_type, want_parts=False):
+    return _ols(spec, unit_effects, cov_type, want_parts) if spec["eq"].kind == "ols" else \
         _poisson(spec, unit_effects, cov_type)
 
 
-def _ols(spec, unit_effects, cov_type):
+def _ols(spec, unit_effects, cov_type, want_parts=False):
     X, y, g, G = spec["X"], spec["y"], spec["groups"], spec["n_clusters"]
     if unit_effects:
         X = _demean(X, g, G)
@@ -658,24 +669,22 @@ def _ols(spec, unit_effects, cov_type):
     beta, *_ = np.linalg.lstsq(X, y, rcond=None)
     resid = y - X @ beta
     n, K = X.shape
-    xtx_inv = np.linalg.inv(X.T @ X)
+    xtx_inv = np.linalg.inv(_cross(X, X))
     dof = n - K - (G if unit_effects else 0)
     if cov_type == "cluster":
         scores = np.column_stack([np.bincount(g, weights=X[:, j] * resid, minlength=G) for j in range(K)])
         corr = G / (G - 1) * (n - 1) / max(n - K, 1)
-        cov = corr * xtx_inv @ (scores.T @ scores) @ xtx_inv
+        cov = corr * xtx_inv @ _cross(scores, scores) @ xtx_inv
     else:
         cov = (resid @ resid / max(dof, 1)) * xtx_inv
     tss = y @ y if unit_effects else ((y - y.mean()) @ (y - y.mean()))
-    # per-cluster cross products for the bootstrap
-    A = np.einsum("ni,nj->nij", X, X)
-    A_g = np.zeros((G, K, K))
-    np.add.at(A_g, g, A)
-    b_g = np.zeros((G, K))
-    np.add.at(b_g, g, X * y[:, None])
-    return dict(beta=beta, cov=cov, r2=float(1 - resid @ resid / tss) if tss > 0 else math.nan,
-                sigma=float(np.sqrt(resid @ resid / max(dof, 1))), converged=True, message="",
-                A_g=A_g, b_g=b_g)
+    out = dict(beta=beta, cov=cov, r2=float(1 - resid @ resid / tss) if tss > 0 else math.nan,
+               sigma=float(np.sqrt(resid @ resid / max(dof, 1))), converged=True, message="")
+    if want_parts:  # per-unit cross products: a bootstrap replicate is then one small solve
+        starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])  # rows are sorted by unit
+        out["A_g"] = np.add.reduceat(X[:, :, None] * X[:, None, :], starts, axis=0)
+        out["b_g"] = np.add.reduceat(X * y[:, None], starts, axis=0)
+    return out
 
 
 def _poisson_parts(beta, X, y, expo, g, G, w, unit_effects):
@@ -695,8 +704,8 @@ def _poisson_parts(beta, X, y, expo, g, G, w, unit_effects):
         mu = np.exp(logmu)
         Xc = X
     ll = float(np.sum(w * (y * logmu - mu)))
-    grad = X.T @ (w * (y - mu))
-    hess = -(Xc * (w * mu)[:, None]).T @ Xc
+    grad = (w * (y - mu)) @ X
+    hess = -_cross(Xc * (w * mu)[:, None], Xc)
     return ll, grad, hess, mu
 
 
@@ -708,17 +717,26 @@ def _poisson(spec, unit_effects, cov_type, w=None, beta0=None):
         if not unit_effects:
             beta0[0] = math.log(max(np.sum(w * y), 1e-9) / np.sum(w * expo))
 
+    memo = {}
+
+    def parts(b):
+        key = b.tobytes()
+        if key not in memo:
+            memo.clear()
+            memo[key] = _poisson_parts(b, X, y, expo, g, G, w, unit_effects)
+        return memo[key]
+
     def fun(b):
-        ll, grad, _, _ = _poisson_parts(b, X, y, expo, g, G, w, unit_effects)
+        ll, grad, _, _ = parts(b)
         return -ll, -grad
 
     def hess(b):
-        return -_poisson_parts(b, X, y, expo, g, G, w, unit_effects)[2]
+        return -parts(b)[2]
 
     res = optimize.minimize(fun, beta0, jac=True, hess=hess, method="trust-exact",
                             options=dict(gtol=1e-8, maxiter=200))
     beta = res.x
-    ll, grad, H, mu = _poisson_parts(beta, X, y, expo, g, G, w, unit_effects)
+    ll, grad, H, mu = parts(beta)
     try:
         h_inv = np.linalg.inv(-H)
         decrement = float(grad @ h_inv @ grad)  # Newton decrement: ll gain still available
@@ -729,7 +747,7 @@ def _poisson(spec, unit_effects, cov_type, w=None, beta0=None):
     if cov_type == "cluster":
         scores = np.column_stack([np.bincount(g, weights=X[:, j] * (y - mu), minlength=G)
                                   for j in range(X.shape[1])])
-        cov = G / (G - 1) * h_inv @ (scores.T @ scores) @ h_inv
+        cov = G / (G - 1) * h_inv @ _cross(scores, scores) @ h_inv
     else:
         cov = h_inv
     return dict(beta=beta, cov=cov, loglik=ll, converged=converged,

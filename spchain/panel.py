@@ -303,13 +303,11 @@ def synthetic_panel(params: Params | None = None, *, n_units: int = 40, horizon:
         part).  ``truth`` holds every link coefficient and the reference
         levels of the data-generating parameters.
     """
-    from .run import simulate
-
     base = panel_params() if params is None else params
     if not isinstance(base, Params):
         raise ParamError(f"params must be a spchain.Params, got {type(base).__name__}")
     for name, v, lo in (("n_units", n_units, 2), ("horizon", horizon, 2), ("warmup", warmup, 0),
-                        ("n_lever_changes", n_lever_changes, 0)):
+                        ("n_lever_changes", n_lever_changes, 0), ("seed", seed, 0)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
             raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
     if not isinstance(employee_survey_sd, (int, float)) or employee_survey_sd < 0:
@@ -335,32 +333,39 @@ def synthetic_panel(params: Params | None = None, *, n_units: int = 40, horizon:
                 out[path] = float(rng.uniform(lo, hi))
         return out
 
-    tasks, schedules = [], []
+    tasks, lever_paths = [], []
     for u in range(n_units):
-        p = base.override(draw())
-        weeks = sorted(rng.choice(np.arange(max(1, warmup), total), size=min(n_lever_changes, total - 1),
+        start = draw()
+        p = base.override(start)
+        candidates = np.arange(max(1, warmup), total)  # change weeks inside the recorded horizon
+        weeks = sorted(rng.choice(candidates, size=min(n_lever_changes, candidates.size),
                                   replace=False).tolist()) if n_lever_changes else []
         changes = [Change(at_week=int(w), path=path, value=v) for w in weeks for path, v in draw().items()]
         p = p.with_changes(*changes)
-        seed_u = int(unit_ss[u].generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+        seed_u = int(unit_ss[u].generate_state(1, dtype=np.uint64)[0])
         tasks.append((p, total, seed_u))
-        schedules.append(p)
+        path_values, current = {col: [] for col in names.values()}, dict(start)
+        for w in range(total):  # the lever values in force each week
+            current.update({c.path: c.value for c in changes if c.at_week == w})
+            if w >= warmup:
+                for path, col in names.items():
+                    path_values[col].append(current[path])
+        lever_paths.append(path_values)
     results = list(executor.map(_simulate_task, tasks) if executor is not None
                    else map(_simulate_task, tasks))
     cols: dict = {"unit": [], "period": []}
     kpis = list(METRICS)
     for name in kpis + list(_RAW_FIELDS) + list(names.values()):
         cols[name] = []
-    for u, (res, p) in enumerate(zip(results, schedules)):
-        weeks = range(warmup, total)
+    for u, (res, path_values) in enumerate(zip(results, lever_paths)):
         cols["unit"] += [u] * horizon
         cols["period"] += list(range(horizon))
         for name in kpis:
             cols[name] += res.kpi(name)[warmup:].tolist()
         for name in _RAW_FIELDS:
             cols[name] += res.field(name)[warmup:].tolist()
-        for path, col in names.items():
-            cols[col] += [p.at_week(w).get(path) for w in weeks]
+        for col, values in path_values.items():
+            cols[col] += values
     if employee_survey_sd > 0:
         noise = np.random.Generator(np.random.PCG64(survey_ss)).standard_normal(len(cols["unit"]))
         cols["employee_satisfaction"] = (np.asarray(cols["employee_satisfaction"])
@@ -428,7 +433,7 @@ def structural_panel(params: Params | None = None, *, n_units: int = 50, n_perio
     if not isinstance(p, Params):
         raise ParamError(f"params must be a spchain.Params, got {type(p).__name__}")
     for name, v, lo in (("n_units", n_units, 2), ("n_periods", n_periods, 3),
-                        ("n_employees", n_employees, 1), ("n_customers", n_customers, 1)):
+                        ("n_employees", n_employees, 1), ("n_customers", n_customers, 1), ("seed", seed, 0)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
             raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
     for name, v in (("noise_sd", noise_sd), ("unit_sd", unit_sd)):
