@@ -287,22 +287,11 @@ class Engine:
         self.params = params
         self.horizon = horizon
         self.record_events = record_events
-        children = np.random.SeedSequence(seed).spawn(len(STREAMS))
-        self.rng = {name: np.random.Generator(np.random.PCG64(s)) for name, s in zip(STREAMS, children)}
+        self.seed = seed
         self.p = params.at_week(0)
         self.env = simpy.Environment()
         self.hours = self.p.organisation.hours_per_week
-        cv = self.p.workforce.service_time_cv
-        rs = self.rng["service"]
-        if cv == 1.0:
-            self.service = _blocks(rs.standard_exponential)
-        else:
-            shape = 1.0 / cv ** 2
-            self.service = _blocks(lambda n: rs.gamma(shape, 1.0 / shape, n))
-        self.patience = _blocks(self.rng["patience"].standard_exponential)
-        ri = self.rng["internal_service"]
-        self.internal_service = _blocks(ri.standard_exponential)
-        self.internal_uniform = _blocks(ri.random)
+        self._reseed(0)
         self.units = [_Unit(self, u) for u in range(self.p.organisation.n_units)]
         self.departments = [_Department(self, d, dep) for d, dep in enumerate(self.p.internal.departments)]
         self.sums = np.zeros((horizon, len(self.units), len(FIELDS)))
@@ -460,31 +449,71 @@ class Engine:
             self.departments[d].submit(request)
         Timeout(self.env, t - self.env._now).callbacks.append(fire)
 
+    # ------------------------------------------------------------ streams
+    def generator(self, stream, week, *key):
+        """The Generator of ``stream`` for ``week`` (and e.g. a unit): ``SeedSequence(seed, spawn_key=...)``.
+
+        Every stream is re-seeded each week, per unit where units draw
+        separately, and draws are tied to positions (customer slots,
+        employee positions, the j-th arrival) rather than to how many
+        draws came before.  A lever change therefore does not shift the
+        random numbers of later weeks or other units: common random
+        numbers stay in step across scenarios.
+        """
+        ss = np.random.SeedSequence(self.seed, spawn_key=(STREAMS.index(stream), week) + key)
+        return np.random.Generator(np.random.PCG64(ss))
+
+    def _reseed(self, week):
+        """Fresh per-week generators and random-number blocks for the event streams."""
+        self.week = week
+        self.rng = {name: self.generator(name, week) for name in STREAMS}
+        cv = self.p.workforce.service_time_cv
+        rs = self.rng["service"]
+        if cv == 1.0:
+            self.service = _blocks(rs.standard_exponential)
+        else:
+            shape = 1.0 / cv ** 2
+            self.service = _blocks(lambda n: rs.gamma(shape, 1.0 / shape, n))
+        self.patience = _blocks(self.rng["patience"].standard_exponential)
+        ri = self.rng["internal_service"]
+        self.internal_service = _blocks(ri.standard_exponential)
+        self.internal_uniform = _blocks(ri.random)
+
     # --------------------------------------------------------- the period
     def _schedule_week(self, week):
         """Draw this week's arrivals, requests and quits."""
         start = week * self.hours
         H = self.hours
-        ra = self.rng["arrivals"]
-        rw = self.rng["workforce"]
         for unit in self.units:
+            # arrivals by inversion: the j-th gap and the j-th visitor draw are the same
+            # in every scenario, and scale smoothly with the total visit rate
             rates = unit.c_rates
             total = rates[-1] if rates.size else 0.0
-            n = ra.poisson(total) if total > 0 else 0
-            unit.arrivals_t = (start + np.sort(ra.uniform(0.0, H, n))).tolist()
-            unit.visitors = np.searchsorted(rates, ra.uniform(0.0, total, n), side="right").tolist()
+            times = np.zeros(0)
+            if total > 0:
+                gaps = self.generator("arrivals", week, unit.index, 0)
+                block = int(total + 6.0 * np.sqrt(total) + 16)
+                times = np.cumsum(gaps.standard_exponential(block)) * (H / total)
+                while times[-1] < H:
+                    times = np.concatenate([times, times[-1] + np.cumsum(gaps.standard_exponential(block)) * (H / total)])
+                times = times[:np.searchsorted(times, H)]
+            n = times.size
+            pick = self.generator("arrivals", week, unit.index, 1).random(n)
+            unit.arrivals_t = (start + times).tolist()
+            unit.visitors = np.searchsorted(rates, pick * total, side="right").tolist()
             unit.next_arrival = 0
             unit.n_arrivals_week = n
             if n:
                 Timeout(self.env, unit.arrivals_t[0] - self.env._now).callbacks.append(unit.on_arrival)
-            # quits during the week
+            # quits during the week: one draw per position
+            rw = self.generator("workforce", week, unit.index)
+            u, when = rw.random(unit.exists.size), rw.uniform(0.0, H, unit.exists.size)
             idx = np.flatnonzero(unit.filled)
             wf = self.p.workforce
             hazard = L.quit_hazard(unit.satisfaction[idx], wf.base_quit_rate,
                                    wf.reference_satisfaction, self.p.links.quit_from_satisfaction)
-            quits = rw.random(idx.size) < -np.expm1(-hazard / 52.0)
-            when = rw.uniform(0.0, H, idx.size)
-            for e, t in zip(idx[quits].tolist(), when[quits].tolist()):
+            quits = u[idx] < -np.expm1(-hazard / 52.0)
+            for e, t in zip(idx[quits].tolist(), when[idx][quits].tolist()):
                 self.env.process(self._quit_later(unit, e, t))
         self._raise_requests(start)
 
@@ -496,6 +525,8 @@ class Engine:
     def _periods(self):
         change_weeks = {c.at_week for c in self.params.schedule} - {0}
         for week in range(self.horizon):
+            if week > 0:
+                self._reseed(week)
             if week in change_weeks:
                 self.p = self.params.at_week(week)
                 self._apply_levers()

@@ -25,8 +25,8 @@ def close_customers(engine, unit):
     p = engine.p
     cu, lk, ms = p.customers, p.links, p.measurement
     acc = unit.acc
-    rc = engine.rng["customers"]
-    rs = engine.rng["surveys"]
+    rc = engine.generator("customers", engine.week, unit.index)
+    rs = engine.generator("surveys", engine.week, unit.index)
     served = unit.served_log
     aband = unit.abandon_log
     if engine.record_events:
@@ -80,17 +80,17 @@ def close_customers(engine, unit):
     # -- churn, referrals, acquisition ---------------------------------
     active = np.flatnonzero(unit.c_active)
     s = unit.c_satisfaction[active]
+    referral = L.referral_rate(s, cu.referral_rate, cu.reference_satisfaction,
+                               lk.referral_from_satisfaction).sum() / 52.0
+    n_ref = rc.poisson(referral) if referral > 0 else 0
+    n_mkt = rc.poisson(cu.acquisition_rate) if cu.acquisition_rate > 0 else 0
     hazard = L.churn_hazard(s, cu.base_churn_rate, cu.reference_satisfaction, lk.churn_from_satisfaction)
-    churn = rc.random(active.size) < -np.expm1(-hazard / 52.0)
+    churn = rc.random(unit.c_active.size)[active] < -np.expm1(-hazard / 52.0)  # one draw per slot
     gone = active[churn]
     unit.c_active[gone] = False
     # a churned customer may still be queueing or in service: reuse the slot a week later
     unit.c_free_slots.extend(unit.c_released)
     unit.c_released = gone[::-1].tolist()
-    referral = L.referral_rate(s, cu.referral_rate, cu.reference_satisfaction,
-                               lk.referral_from_satisfaction).sum() / 52.0
-    n_ref = rc.poisson(referral) if referral > 0 else 0
-    n_mkt = rc.poisson(cu.acquisition_rate) if cu.acquisition_rate > 0 else 0
     add_customers(engine, unit, n_ref + n_mkt)
     acc[_F["churned"]] += gone.size
     acc[_F["acquired"]] += n_ref + n_mkt

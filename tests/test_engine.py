@@ -254,7 +254,7 @@ def test_cycle_of_failure_with_poor_internal_service(regimes):
 @pytest.mark.slow
 def test_cycle_of_success_with_good_internal_service(regimes):
     runs = regimes["good"]
-    for kpi in ("customer_satisfaction", "active_customers", "revenue"):
+    for kpi in ("active_customers", "revenue"):  # growth
         assert _significant([_trend(r, kpi) for r in runs], +1), kpi
     # parameters otherwise equal: good internal service beats the baseline all along the chain
     for kpi in ("internal_service_quality", "employee_satisfaction", "service_quality",

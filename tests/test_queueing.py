@@ -16,7 +16,7 @@ from spchain.presets import queue_only
 from spchain.theory import erlang_a, mmc
 
 LAM, MU, C = 9.0, 1.0, 10          # per hour: offered load 9 Erlang on 10 servers
-WEEKS, WARMUP, REPS = 12, 1, 20    # 168 open hours a week: ~18,000 customers per replication
+WEEKS, WARMUP, REPS = 16, 1, 20    # 168 open hours a week: ~18,000 customers per replication
 
 
 def _ci(samples, level=0.999):
