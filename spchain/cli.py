@@ -1,97 +1,476 @@
 """The ``spchain`` command line (also ``python -m spchain``).
 
-``spchain demo`` runs a preset under its baseline and under an
-internal-service investment, prints a comparison and writes a tidy CSV and
-a PNG chart of the chain over time.
+========================  ========================================================
+command                   does
+========================  ========================================================
+``spchain demo``          runs the workshop preset with and without an internal-
+                          service investment and writes the full report
+``spchain run FILE``      runs a scenario file (TOML) and writes the report folder
+``spchain report DIR``    rebuilds a report from a stored experiment
+``spchain presets``       lists the presets, or shows one (``--toml``: as a file)
+``spchain fit CSV``       estimates the chain's links from a unit-by-period CSV
+                          and writes them as a scenario file ``run`` accepts
+========================  ========================================================
+
+Every failure prints one line, ``spchain: error: <reason>``, and exits
+non-zero: 2 for invalid input (nothing is run or written), 1 when running
+fails, 130 when interrupted (finished runs are kept; ``--resume`` goes on).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
+import time
 from pathlib import Path
 
-__all__ = ["main", "demo"]
+__all__ = ["main", "demo", "demo_plan"]
+
+_EPILOG = """examples:
+  spchain demo                                   the workshop demo, report in spchain-demo/
+  spchain run examples/invest_in_internal_service.toml --out invest-report --workers 4
+  spchain run sweep.toml --out sweep --scheduler tcp://scheduler-host:8786
+  spchain run sweep.toml --out sweep --resume    continue an interrupted run
+  spchain report invest-report                   rebuild the report without re-running
+  spchain presets bank_branches --toml > bank.toml
+  spchain fit branches.csv --preset bank_branches --out fitted.toml
+
+docs/consultants.md is the guide: scenario files, the report, fitting to a CSV."""
 
 
-def _investment(params, at_week):
-    """The demo's intervention: tools and one more IT employee from ``at_week``."""
-    from .params import Change
+class _Failure(Exception):
+    """A failure to report in one line with an exit code."""
 
-    it_staff = params.get("internal.departments.it.n_staff")
-    return params.with_changes(
-        Change(at_week=at_week, path="internal.tools_spend_per_week", value=3000.0),
-        Change(at_week=at_week, path="internal.departments.it.n_staff", value=it_staff + 1),
-    )
+    def __init__(self, message, code=2):
+        super().__init__(message)
+        self.code = code
 
 
-def demo(*, preset_name="workshop", horizon=104, seed=2026, at_week=13, out="spchain-demo",
-         stream=sys.stdout):
-    """Run the demo and write ``out/demo.csv`` and ``out/chain.png``.
+# ------------------------------------------------------------------------ demo
+def demo_plan(*, preset_name="workshop", horizon=104, seed=2026, at_week=13, replications=5):
+    """The demo as a :class:`~spchain.scenario_file.Plan`: the preset's baseline and an investment.
 
-    Returns the two :class:`~spchain.RunResult` objects (baseline, investment).
+    The investment: internal tools spend of 3,000 a week and one more IT
+    employee from ``at_week``; statistics start at that week (the warm-up).
     """
-    from . import preset, simulate
-    from .metrics import METRICS
-    from .result import _fmt
+    from . import preset
+    from .experiment import Experiment
+    from .scenario_file import Plan
+    from .scenarios import Scenario
 
     base = preset(preset_name)
-    scenarios = {"baseline": base, "internal investment": _investment(base, at_week)}
-    results = {name: simulate(p, horizon=horizon, seed=seed) for name, p in scenarios.items()}
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "demo.csv", "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["scenario", "period", "unit", "metric", "value"])
-        for name, res in results.items():
-            writer.writerows((name,) + row for row in res.to_records())
-    import matplotlib
-    matplotlib.use("Agg")
-    from .plotting import plot_chain
-    fig = plot_chain(list(results.values()), labels=list(results))
-    fig.savefig(out / "chain.png", dpi=120)
+    it_staff = base.get("internal.departments.it.n_staff")
+    invest = Scenario("internal investment", at_week=at_week, levers={
+        "internal.tools_spend_per_week": 3000.0, "internal.departments.it.n_staff": it_staff + 1})
+    experiment = Experiment(base, scenarios=[Scenario("baseline"), invest], n_replications=replications,
+                            horizon=horizon, warmup=at_week, seed=seed)
+    return Plan(experiment=experiment, title=f"spchain demo: investing in internal service ({preset_name})",
+                descriptions={"baseline": f"The {preset_name!r} preset as it is",
+                              "internal investment": f"Tools spend of 3,000 a week and IT staff {it_staff} -> "
+                                                     f"{it_staff + 1} from week {at_week}"},
+                base=f"preset {preset_name!r}", source="spchain demo")
 
-    base_r, inv_r = results.values()
-    start = at_week
-    print(f"spchain demo: preset {preset_name!r}, {horizon} weeks, seed {seed}; "
+
+def demo(*, preset_name="workshop", horizon=104, seed=2026, at_week=13, replications=5, workers=1,
+         out="spchain-demo", stream=sys.stdout, progress=False):
+    """Run the demo, print the comparison and write the full report into ``out``.
+
+    Returns
+    -------
+    ExperimentResult
+    """
+    import json
+
+    from .metrics import METRICS
+    from .params import ParamError
+    from .report import SETTINGS_NAME, STORE_NAME, write_report
+    from .result import _fmt
+
+    if not 0 <= at_week < horizon:
+        raise ParamError(f"the investment must start before the horizon: --at-week {at_week} is not in "
+                         f"[0, {horizon})")
+    started = time.perf_counter()
+    plan = demo_plan(preset_name=preset_name, horizon=horizon, seed=seed, at_week=at_week,
+                     replications=replications)
+    out = Path(out)
+    if (out / STORE_NAME).exists():  # start afresh in a demo's folder, never in another study's
+        settings = out / SETTINGS_NAME
+        if not settings.is_file() or json.loads(settings.read_text(encoding="utf-8")).get("source") != "spchain demo":
+            raise _Failure(f"{out} holds the results of another study ({STORE_NAME}); choose another --out")
+        for suffix in ("", "-wal", "-shm"):
+            (out / f"{STORE_NAME}{suffix}").unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    result = plan.experiment.run(workers=workers if workers > 1 else None, store=out / STORE_NAME,
+                                 progress=progress)
+    inv = "internal investment"
+    print(f"spchain demo: preset {preset_name!r}, {horizon} weeks, {replications} replications, seed {seed}; "
           f"investment from week {at_week} (tools 3,000/week and one more IT employee)", file=stream)
-    print(f"{'KPI, weeks ' + str(start + 1) + '-' + str(horizon):<36}{'baseline':>14}"
-          f"{'investment':>14}{'change':>10}", file=stream)
+    print(f"{'KPI, weeks ' + str(at_week + 1) + '-' + str(horizon):<36}{'baseline':>14}"
+          f"{'investment':>14}{'change':>10}{'95% CI of change':>22}", file=stream)
     for name in ("internal_service_quality", "employee_satisfaction", "turnover", "service_quality",
                  "customer_satisfaction", "nps", "active_customers", "revenue", "costs", "profit"):
-        a, b = base_r.total(name, start=start), inv_r.total(name, start=start)
-        change = f"{(b - a) / abs(a):+.1%}" if a else "-"
-        print(f"{METRICS[name].label:<36}{_fmt(a):>14}{_fmt(b):>14}{change:>10}", file=stream)
-    print(f"wrote {out / 'demo.csv'} and {out / 'chain.png'} "
-          f"({base_r.wall_seconds + inv_r.wall_seconds:.1f} s of simulation)", file=stream)
-    return base_r, inv_r
+        a, b = result.estimate(name).mean, result.estimate(name, scenario=inv).mean
+        d = result.difference(name, scenario=inv)
+        change = f"{d.relative:+.1%}" if a else "-"
+        ci = f"[{d.relative_low:+.1%}, {d.relative_high:+.1%}]" if replications > 1 and a else "-"
+        print(f"{METRICS[name].label:<36}{_fmt(a):>14}{_fmt(b):>14}{change:>10}{ci:>22}", file=stream)
+    files = write_report(result, out, settings=plan.settings())
+    simulated = sum(float(w.sum()) for w in result.wall_seconds.values())
+    print(f"wrote the report to {out}/: {files['html'].name}, {len(files['csv'])} CSV files, "
+          f"{len(files['charts'])} charts ({simulated:.1f} s of simulation, "
+          f"{time.perf_counter() - started:.1f} s in all)", file=stream)
+    return result
+
+
+# ------------------------------------------------------------------------- run
+def _executor(scheduler):
+    try:
+        from distributed import Client
+    except ImportError:
+        raise _Failure("--scheduler needs Dask distributed: pip install 'spchain[dask]'") from None
+    try:
+        client = Client(scheduler)  # waits distributed.comm.timeouts.connect (dask config)
+    except (OSError, TimeoutError) as exc:
+        raise _Failure(f"cannot reach the Dask scheduler at {scheduler}: {exc}", 1) from None
+    return client, client.get_executor(pure=False)
+
+
+def _run(args, stream):
+    import json
+
+    from .report import SETTINGS_NAME, STORE_NAME, write_report
+    from .scenario_file import load_scenario_file
+
+    plan = load_scenario_file(args.file, workers=args.workers)  # validates everything, runs nothing
+    if args.workers is not None and args.scheduler:
+        raise _Failure("give --workers or --scheduler, not both")
+    out = Path(args.out)
+    store = out / STORE_NAME
+    if store.exists() and not args.resume:
+        raise _Failure(f"{out} already holds results ({STORE_NAME}); pass --resume to continue them, "
+                       f"or choose another --out")
+    if out.exists() and not out.is_dir():
+        raise _Failure(f"--out {out} is a file, not a folder")
+    e = plan.experiment
+    if store.exists():
+        _check_store(store, e, args.file)
+    client, executor = _executor(args.scheduler) if args.scheduler else (None, None)
+    total = len(e.names) * e.n_replications
+    where = f"Dask at {args.scheduler}" if client else (f"{plan.workers} processes" if plan.workers > 1
+                                                       else "1 process")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        source = Path(args.file)
+        (out / "scenario.toml").write_bytes(source.read_bytes())
+        (out / SETTINGS_NAME).write_text(json.dumps(plan.settings(), indent=2) + "\n", encoding="utf-8")
+        print(f"spchain run {source.name}: {len(e.names)} scenario(s) x {e.n_replications} replication(s) "
+              f"= {total} runs of {e.horizon} weeks on {where}" + (" (resuming)" if store.exists() else ""),
+              file=stream)
+        started = time.perf_counter()
+        try:
+            result = e.run(workers=None if client or plan.workers == 1 else plan.workers, executor=executor,
+                           store=store, progress=not args.quiet)
+        except KeyboardInterrupt:
+            from .store import Store
+
+            with Store(store) as db:
+                n = len(db.finished())
+            raise _Failure(f"interrupted: {n} of {total} runs are kept in {store}; continue with "
+                           f"'spchain run {args.file} --out {out} --resume'", 130) from None
+        files = write_report(result, out, settings=plan.settings())
+    finally:
+        if client is not None:
+            client.close()
+    print(f"wrote {files['html']} and {len(files['csv'])} CSV files, {len(files['charts'])} charts "
+          f"({time.perf_counter() - started:.1f} s)", file=stream)
+    return 0
+
+
+def _check_store(store, experiment, file):
+    """Refuse, before anything is written, to resume a store of another experiment."""
+    from .store import Store, StoreError, _differences
+
+    with Store(store) as db:
+        stored = db.manifest()
+    given = experiment.manifest()
+    if stored.get("definition_hash", given["definition_hash"]) != given["definition_hash"]:
+        raise StoreError(f"{store} holds the runs of another experiment: "
+                         f"{_differences(stored.get('definition', {}), given['definition'])}. "
+                         f"Use another --out, or undo those changes to {file}")
+
+
+def _report(args, stream):
+    from .report import rebuild_report
+
+    folder = Path(args.dir)
+    if not folder.is_dir():
+        raise _Failure(f"no report folder {str(folder)!r}")
+    files = rebuild_report(folder, out=args.out)
+    print(f"wrote {files['html']} and {len(files['csv'])} CSV files, {len(files['charts'])} charts "
+          f"from {folder} (nothing re-run)", file=stream)
+    return 0
+
+
+# --------------------------------------------------------------------- presets
+def _presets(args, stream):
+    import textwrap
+
+    from . import PRESETS, preset
+    from .params import _suggest
+
+    if args.name is None:
+        for name, (text, _) in PRESETS.items():
+            print(f"{name}\n" + textwrap.fill(text, 88, initial_indent="    ", subsequent_indent="    "),
+                  file=stream)
+        print("\n'spchain presets NAME' shows one; '--toml' prints it as a parameter file.", file=stream)
+        return 0
+    if args.name not in PRESETS:
+        raise _Failure(f"unknown preset {args.name!r}{_suggest(args.name, PRESETS)}; expected one of "
+                       f"{sorted(PRESETS)}")
+    text, overrides = PRESETS[args.name]
+    if args.toml:
+        from .scenario_file import dumps_toml
+
+        print(f"# spchain preset {args.name!r}: every parameter, as a parameter file.\n"
+              f"# Use it in a scenario file as [base] file = \"{args.name}.toml\".\n", file=stream)
+        data = preset(args.name).to_dict()
+        data.pop("schedule")
+        print(dumps_toml({"preset": args.name, **data}), end="", file=stream)
+        return 0
+    print(f"{args.name}\n" + textwrap.fill(text, 88, initial_indent="    ", subsequent_indent="    ")
+          + "\n\nchanges from the defaults:", file=stream)
+    for path, value in overrides.items():
+        print(f"    {path} = {value!r}", file=stream)
+    print(f"\nin a scenario file:\n    [base]\n    preset = \"{args.name}\"", file=stream)
+    return 0
+
+
+# ------------------------------------------------------------------------- fit
+def _pairs(items, what):
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise _Failure(f"{what} must look like NAME=VALUE, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _scales(items):
+    out = {}
+    for col, spec in _pairs(items, "--scale").items():
+        if spec in ("csat", "nps"):
+            out[col] = spec
+            continue
+        try:
+            low, high = (float(v) for v in spec.split(":"))
+        except ValueError:
+            raise _Failure(f"--scale {col}={spec}: expected LOW:HIGH (e.g. 0:100), csat or nps") from None
+        out[col] = (low, high)
+    return out
+
+
+def _fit(args, stream):
+    import os
+
+    from . import PRESETS, preset
+    from .estimation import fit_links
+    from .panel import read_panel
+    from .params import Params, _suggest
+    from .scenario_file import dumps_toml, read_parameter_file
+
+    data = Path(args.data)
+    if not data.is_file():
+        raise _Failure(f"no such file {str(data)!r}")
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise _Failure(f"{out} exists; pass --force to replace it, or choose another --out")
+    if args.preset and args.base:
+        raise _Failure("give --preset or --base, not both")
+    base_table = {}
+    if args.preset:
+        if args.preset not in PRESETS:
+            raise _Failure(f"unknown preset {args.preset!r}{_suggest(args.preset, PRESETS)}; "
+                           f"expected one of {sorted(PRESETS)}")
+        params, base_table = preset(args.preset), {"preset": args.preset}
+    elif args.base:
+        params, _ = read_parameter_file(args.base)
+        base_table = {"file": os.path.relpath(Path(args.base).resolve(), out.resolve().parent)}
+    else:
+        params = Params()
+    panel = read_panel(data, unit=args.unit, period=args.period)
+    equations = [e.strip() for e in args.equations.split(",")] if args.equations else None
+    columns = _pairs(args.column, "--column")
+    scales = _scales(args.scale)
+    fit = fit_links(panel, equations=equations, unit_effects=not args.pooled, columns=columns,
+                    scales=scales, n_bootstrap=args.bootstrap, seed=args.seed, params=params)
+    print(fit.summary(), file=stream)
+    ci = fit.conf_int()
+    rounded = {p: float(f"{v:.6g}") for p, v in fit.overrides.items()}
+    comments = {}
+    for p in rounded:
+        lo, hi = ci[p]
+        comments[f'base.parameters."{p}"'] = (f"fitted; 95% CI [{lo:.4g}, {hi:.4g}], "
+                                              f"std err {fit.std_errors[p]:.3g}")
+    doc = {"base": dict(base_table, parameters=rounded),
+           "experiment": {"replications": 10, "horizon": 52, "warmup": 13, "seed": args.seed},
+           "scenarios": {"baseline": {"description": "the base with the fitted links"}}}
+    notes = "".join(f"# note: {n}\n" for n in fit.diagnostics.get("notes", []))
+    header = (f"# Fitted by `spchain fit {data.name}`: {fit.n_obs} rows, "
+              f"{fit.diagnostics.get('n_units')} units.\n# {fit.method}.\n"
+              f"# Run it:  spchain run {out.name} --out {out.stem}-report\n"
+              f"# Or use it as the base of another scenario file:  [base] file = \"{out.name}\"\n"
+              f"# Fitted values hold within the model's structure (docs/fitting.md, section 6).\n{notes}\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(header + dumps_toml(doc, comments=comments), encoding="utf-8")
+    if args.plots:
+        _fit_plots(fit, panel, columns, scales, Path(args.plots))
+    print(f"wrote {out}: {len(rounded)} fitted parameter(s); run it with 'spchain run {out} --out "
+          f"{out.stem}-report'", file=stream)
+    return 0
+
+
+def _fit_plots(fit, panel, columns, scales, folder):
+    from matplotlib.figure import Figure
+
+    from .plotting import plot_fit, save_figure, style
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for eq in fit.diagnostics.get("equations", []):
+        with style():
+            fig = Figure(figsize=(11, 4.4), layout="constrained")
+        left, right = fig.subplots(1, 2)
+        plot_fit(fit, panel, equation=eq["name"], columns=columns, scales=scales, ax=left)
+        plot_fit(fit, panel, equation=eq["name"], kind="residuals", columns=columns, scales=scales, ax=right)
+        save_figure(fig, folder / f"fit-{eq['name']}")
+
+
+# ------------------------------------------------------------------------ main
+def _wrap(text):
+    import textwrap
+
+    return textwrap.fill(text, 79)
+
+
+def _count(low):
+    """An argparse type: an integer >= ``low``."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+    return parse
+
+
+def _parser():
+    from . import PRESETS, __version__
+
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="spchain", formatter_class=fmt, epilog=_EPILOG,
+        description=_wrap("The Service-Profit Chain as a discrete-event simulation: run scenario files, "
+                    "write reports, fit the chain to your data."))
+    parser.add_argument("--version", action="version", version=f"spchain {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    d = sub.add_parser("demo", formatter_class=fmt, help="run the workshop demo and write its report",
+                       description=_wrap("Run a preset under its baseline and under an internal-service investment "
+                                   "(tools 3,000 a week and one more IT employee), print the comparison and "
+                                   "write the full report (HTML, CSV, charts) into --out."))
+    d.add_argument("--preset", default="workshop", choices=sorted(PRESETS), help="preset to run (default: workshop)")
+    d.add_argument("--horizon", type=_count(1), default=104, help="weeks to simulate (default: 104)")
+    d.add_argument("--seed", type=_count(0), default=2026, help="random seed (default: 2026)")
+    d.add_argument("--at-week", type=_count(0), default=13, help="week the investment starts (default: 13)")
+    d.add_argument("--replications", type=_count(1), default=5, help="replications per scenario (default: 5)")
+    d.add_argument("--workers", type=_count(1), default=1, help="local worker processes (default: 1)")
+    d.add_argument("--out", default="spchain-demo", help="report folder (default: spchain-demo)")
+
+    r = sub.add_parser("run", formatter_class=fmt, help="run a scenario file and write the report folder",
+                       description=_wrap("Validate a TOML scenario file (nothing runs until it is valid), run every "
+                                   "scenario and replication, storing each run in DIR/runs.sqlite as it "
+                                   "finishes, and write the report into DIR."),
+                       epilog="docs/consultants.md documents the scenario file; examples/ holds some.")
+    r.add_argument("file", metavar="FILE", help="scenario file (TOML)")
+    r.add_argument("--out", required=True, metavar="DIR", help="report folder (created if missing)")
+    r.add_argument("--workers", type=_count(1), metavar="N", help="local worker processes (overrides the file)")
+    r.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on a Dask cluster, e.g. tcp://scheduler-host:8786 (needs spchain[dask])")
+    r.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run in DIR: finished runs are not re-run")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("report", formatter_class=fmt, help="rebuild a report from a stored experiment",
+                       description=_wrap("Write the report again from DIR/runs.sqlite without re-running anything."))
+    p.add_argument("dir", metavar="DIR", help="a folder written by 'spchain run' or 'spchain demo'")
+    p.add_argument("--out", metavar="DIR2", help="write the report here instead of DIR")
+
+    s = sub.add_parser("presets", formatter_class=fmt, help="list the presets, or show one",
+                       description=_wrap("List the presets; with NAME, show its description and changes."))
+    s.add_argument("name", nargs="?", metavar="NAME", help="a preset to show")
+    s.add_argument("--toml", action="store_true", help="print every parameter as a parameter file")
+
+    f = sub.add_parser("fit", formatter_class=fmt, help="estimate the chain's links from a CSV",
+                       description=_wrap("Estimate the chain's structural equations from a unit-by-period CSV "
+                                   "(docs/fitting.md) and write the fitted parameters as a scenario file that "
+                                   "'spchain run' accepts, or that another scenario file uses as its base."))
+    f.add_argument("data", metavar="DATA.csv", help="one row per unit and period")
+    f.add_argument("--out", default="fitted.toml", metavar="FILE", help="scenario file to write (default: fitted.toml)")
+    f.add_argument("--force", action="store_true", help="replace --out if it exists")
+    f.add_argument("--preset", metavar="NAME", help="base preset (reference levels, measurement model)")
+    f.add_argument("--base", metavar="FILE", help="base parameter or scenario file instead of a preset")
+    f.add_argument("--unit", default="unit", metavar="COL", help="unit column (default: unit)")
+    f.add_argument("--period", default="period", metavar="COL", help="period column (default: period)")
+    f.add_argument("--equations", metavar="A,B", help="equations to fit (default: all the data supports)")
+    f.add_argument("--column", action="append", metavar="MODEL=COL",
+                   help="read a model quantity from another column, e.g. customer_satisfaction=csat_latent")
+    f.add_argument("--scale", action="append", metavar="COL=LOW:HIGH",
+                   help="map a column to 0-1: LOW:HIGH (e.g. 0:100), csat (1-5) or nps")
+    f.add_argument("--pooled", action="store_true", help="no unit fixed effects (pooled, with a constant)")
+    f.add_argument("--bootstrap", type=_count(0), default=0, metavar="N", help="cluster bootstrap replicates")
+    f.add_argument("--seed", type=_count(0), default=1, help="seed of the bootstrap and of the written file")
+    f.add_argument("--plots", metavar="DIR", help="also write observed-against-fitted charts here")
+    return parser
 
 
 def main(argv=None) -> int:
-    """Entry point of the ``spchain`` command."""
-    from . import PRESETS, __version__
-
-    parser = argparse.ArgumentParser(prog="spchain", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"spchain {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("demo", help="run a preset with and without an internal-service investment")
-    d.add_argument("--preset", default="workshop", choices=sorted(PRESETS), help="preset to run (default: workshop)")
-    d.add_argument("--horizon", type=int, default=104, help="weeks to simulate (default: 104)")
-    d.add_argument("--seed", type=int, default=2026, help="random seed (default: 2026)")
-    d.add_argument("--at-week", type=int, default=13, help="week the investment starts (default: 13)")
-    d.add_argument("--out", default="spchain-demo", help="output folder (default: spchain-demo)")
-    sub.add_parser("presets", help="list the presets")
-    args = parser.parse_args(argv)
+    """Entry point of the ``spchain`` command; returns the exit code."""
+    from .fitresult import DataError
     from .params import ParamError
+    from .store import StoreError
+
+    args = _parser().parse_args(argv)
+    stream = sys.stdout
+    handlers = {"demo": None, "run": _run, "report": _report, "presets": _presets, "fit": _fit}
     try:
         if args.command == "demo":
             demo(preset_name=args.preset, horizon=args.horizon, seed=args.seed, at_week=args.at_week,
-                 out=args.out)
-        elif args.command == "presets":
-            for name, (text, _) in PRESETS.items():
-                print(f"{name}: {text}")
-    except (ParamError, OSError) as exc:
-        print(f"spchain: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+                 replications=args.replications, workers=args.workers, out=args.out)
+            return 0
+        return handlers[args.command](args, stream)
+    except BrokenPipeError:  # e.g. `spchain presets | head`: the reader has gone, stay quiet
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except _Failure as exc:
+        return _fail(exc, exc.code, args, exc)
+    except KeyboardInterrupt as exc:
+        return _fail("interrupted", 130, args, exc)
+    except (ParamError, DataError, StoreError, OSError) as exc:
+        return _fail(exc, 2 if isinstance(exc, (ParamError, DataError)) else 1, args, exc)
+    except Exception as exc:  # noqa: BLE001 - one line, or the traceback with --debug
+        return _fail(f"{type(exc).__name__}: {exc}", 1, args, exc)
+
+
+def _fail(message, code, args, exc=None) -> int:
+    if getattr(args, "debug", False) and exc is not None:
+        import traceback
+
+        traceback.print_exception(exc)
+    text = " ".join(str(message).split())
+    print(f"spchain: error: {text}", file=sys.stderr)
+    return code

@@ -28,8 +28,8 @@ service_quality             service_quality[t] ~ ES[t-1] (+ skill[t-1])     link
 customer_satisfaction       CS[t] ~ CS[t-1] + service_quality[t]            links.value_from_quality = beta / (1 - phi);
                             (+ wait_time)                                   links.value_from_wait =
                                                                             -beta * wait_tolerance / (1 - phi)
-retention (Poisson)         churned[t] ~ CS[t], exposure customers_start/52 links.churn_from_satisfaction = -beta;
-                                                                            base_churn_rate = exp(const + beta CS_ref)
+retention (Poisson)         churned[t] ~ CS[t], exposure                    links.churn_from_satisfaction = -beta;
+                            customers_start/52                              base_churn_rate = exp(const + beta CS_ref)
 revenue                     log(revenue[t] / active_customers[t-1])         links.revisit_from_satisfaction =
                             ~ CS[t-1]                                       beta - links.spend_from_satisfaction
 ==========================  ==============================================  ============================================

@@ -181,7 +181,8 @@ class InternalService(_Stage):
                          for k, v in deps.items())
         if not isinstance(deps, (tuple, list)) or not all(isinstance(d, Department) for d in deps):
             raise ParamError(f"internal.departments must be a mapping of name to department, got {deps!r}")
-        object.__setattr__(self, "departments", tuple(deps))
+        # canonical order (by name): a mapping's order, e.g. after sorted-key JSON, changes nothing
+        object.__setattr__(self, "departments", tuple(sorted(deps, key=lambda d: d.name)))
 
     def _validate(self, prefix: str) -> None:
         super()._validate(prefix)

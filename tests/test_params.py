@@ -124,3 +124,11 @@ def test_every_parameter_is_documented():
         assert r["unit"], r["path"]
         assert r["source"], r["path"]
         assert r["doc"], r["path"]
+
+
+def test_department_order_does_not_matter():
+    """Sorted-key JSON (as in the experiment store) must give back the same model."""
+    p = preset("bank_branches")
+    again = Params.from_dict(json.loads(json.dumps(p.to_dict(), sort_keys=True)))
+    assert again == p
+    assert [d.name for d in again.internal.departments] == sorted(d.name for d in p.internal.departments)

@@ -1,0 +1,277 @@
+"""The chain diagram: Heskett et al.'s boxes and arrows, with numbers on them.
+
+:func:`plot_chain_diagram` draws internal service quality -> employee
+satisfaction -> retention and productivity -> external service value ->
+customer satisfaction -> loyalty -> revenue and profit, with the two
+feedback loops the model has (the satisfaction mirror and the reinvestment
+of profit).  Each box shows its stage's value from a run or an experiment;
+each arrow shows the strength of the link it stands for, from the
+parameters or, where a :class:`~spchain.fitresult.FitResult` is given, the
+fitted estimate with its confidence interval.  It is also available as
+:func:`spchain.plotting.plot_chain_diagram`.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+
+from .metrics import METRICS
+
+__all__ = ["plot_chain_diagram", "STAGES", "ARROWS"]
+
+#: Boxes: key -> (title, KPIs shown, column, row: 0 centre, +1 upper, -1 lower).
+STAGES = {
+    "isq": ("Internal service\nquality", ("internal_service_quality", "sla_attainment"), 0, 0),
+    "es": ("Employee\nsatisfaction", ("employee_satisfaction",), 1, 0),
+    "ret": ("Employee\nretention", ("turnover",), 2, 1),
+    "prod": ("Employee\nproductivity", ("productivity",), 2, -1),
+    "value": ("External\nservice value", ("service_quality", "wait_time"), 3, 0),
+    "cs": ("Customer\nsatisfaction", ("customer_satisfaction", "nps"), 4, 0),
+    "loyal": ("Customer\nloyalty", ("retention",), 5, 0),
+    "rev": ("Revenue\ngrowth", ("revenue",), 6, 1),
+    "profit": ("Profitability", ("profit",), 6, -1),
+}
+
+#: Arrows: (from, to, parameter path, short description); ``None`` path: accounting, no coefficient.
+ARROWS = (
+    ("isq", "es", "links.satisfaction_from_internal", "ISQ -> satisfaction"),
+    ("es", "ret", "links.quit_from_satisfaction", "satisfaction -> fewer quits"),
+    ("es", "prod", "links.productivity_from_satisfaction", "satisfaction -> productivity"),
+    ("ret", "value", "links.quality_from_skill", "retained skill -> quality"),
+    ("prod", "value", "links.value_from_wait", "shorter waits -> value"),
+    ("value", "cs", "links.value_from_quality", "quality -> value"),
+    ("cs", "loyal", "links.churn_from_satisfaction", "satisfaction -> less churn"),
+    ("loyal", "rev", "links.revisit_from_satisfaction", "satisfaction -> revisits"),
+    ("rev", "profit", None, ""),
+    ("es", "value", "links.quality_from_satisfaction", "satisfaction -> service quality"),
+    ("cs", "es", "links.satisfaction_from_customers", "the satisfaction mirror"),
+    ("profit", "isq", "economics.reinvestment_share", "profit reinvested in internal service"),
+)
+
+_DX, _W, _H, _HS, _YS, _X0 = 2.3, 1.7, 1.5, 1.1, 0.8, 0.95
+_MIRROR, _DIRECT, _REINVEST = 1.78, -1.62, -2.12
+_BLUE, _GREY, _INK = "#0072B2", "#666666", "#222222"
+
+
+def _box(key):
+    _, _, col, row = STAGES[key]
+    x, y = _X0 + col * _DX, row * _YS
+    h = _H if row == 0 else _HS
+    return x, y, _W, h
+
+
+def _fmt(x, *, sign=False) -> str:
+    """Compact: 3 significant digits, thousands as k and millions as M."""
+    if x is None or not np.isfinite(x):
+        return "-"
+    a, plus = abs(x), "+" if sign and x >= 0 else ""
+    for div, suffix in ((1e6, "M"), (1e3, "k")):
+        if a >= div:
+            return f"{plus}{x / div:.3g}{suffix}"
+    if a >= 100:
+        return f"{plus}{x:.0f}"
+    return f"{plus}{x:.3g}" if a >= 1 else f"{plus}{x:.2f}"
+
+
+def _source(source, scenario):
+    """``(params, values, deltas, subtitle)`` from what was given."""
+    from .analysis import ExperimentResult
+    from .params import Params
+    from .result import RunResult, _STOCKS
+
+    def per_week(name, x, weeks):
+        m = METRICS[name]
+        return x / weeks if m.denominator is None and m.numerator not in _STOCKS else x
+
+    names = [n for stage in STAGES.values() for n in stage[1]]
+    if source is None or isinstance(source, Params):
+        return source or Params(), {}, {}, "parameters only"
+    if isinstance(source, RunResult):
+        weeks = source.horizon
+        vals = {n: per_week(n, source.total(n), weeks) for n in names}
+        return source.params, vals, {}, f"one run of {weeks} weeks, seed {source.seed}"
+    if isinstance(source, ExperimentResult):
+        s = source._scenario(scenario)
+        weeks = source.horizon - source.warmup
+        vals = {n: per_week(n, source.estimate(n, scenario=s).mean, weeks) for n in names}
+        deltas = {}
+        if s != source.baseline:
+            deltas = {n: per_week(n, source.difference(n, scenario=s).mean, weeks) for n in names}
+        n = source.n_replications
+        sub = (f"{s!r}, weeks {source.warmup + 1}-{source.horizon}, mean of {n} replication"
+               f"{'s' if n != 1 else ''}" + (f"; changes against {source.baseline!r} in brackets"
+                                             if deltas else ""))
+        return source.experiment.params[s], vals, deltas, sub
+    raise TypeError(f"source must be Params, a RunResult or an ExperimentResult, got {type(source).__name__}")
+
+
+def _strengths(params, fit, level):
+    """``{path: (value, half_width or None, fitted)}`` for every arrow."""
+    out = {}
+    ci = fit.conf_int(1 - level) if fit is not None else {}
+    for *_, path, _ in ARROWS:
+        if path is None:
+            continue
+        if fit is not None and path in fit.estimates:
+            lo, hi = ci[path]
+            out[path] = (fit.estimates[path], (hi - lo) / 2 if np.isfinite(hi - lo) else None, True)
+        else:
+            out[path] = (float(params.get(path)), None, False)
+    return out
+
+
+def _draw_box(ax, key, values, deltas):
+    from matplotlib.patches import FancyBboxPatch
+
+    title, kpis, _, row = STAGES[key]
+    x, y, w, h = _box(key)
+    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0,rounding_size=0.12",
+                                fc="#F2F7FB", ec=_BLUE, lw=1.6, zorder=2))
+    top = y + h / 2
+    ax.text(x, top - 0.08, title, ha="center", va="top", fontsize=10, fontweight="bold", color=_INK,
+            zorder=3, linespacing=1.05)
+    if not values:
+        return
+    first = kpis[0]
+    text = _fmt(values[first])
+    if first in deltas:
+        text += f" ({_fmt(deltas[first], sign=True)})"
+    yv = y - (0.08 if row == 0 else 0.2)
+    ax.text(x, yv, text, ha="center", va="center", fontsize=13 if len(text) < 13 else 11.5, color=_INK,
+            zorder=3)
+    ax.text(x, yv - 0.28, METRICS[first].unit.replace("money/week", "money per week"), ha="center",
+            va="center", fontsize=8.5, color=_GREY, zorder=3)
+    if len(kpis) > 1:
+        m2 = METRICS[kpis[1]]
+        label = {"sla_attainment": "SLA met", "wait_time": "mean wait", "nps": "NPS"}.get(m2.name, m2.label)
+        value = values[kpis[1]]
+        shown = f"{100 * value:.0f}%" if m2.unit == "share" and np.isfinite(value) else \
+            f"{_fmt(value)} {m2.unit.replace('points', '')}".strip()
+        ax.text(x, yv - 0.52, f"{label} {shown}", ha="center", va="center", fontsize=8.5, color=_INK,
+                zorder=3)
+
+
+def _label(ax, x, y, value, half, fitted, off):
+    if off:
+        text = "off"
+    else:
+        text = f"{value:.2f}" + (f"\n\u00b1{half:.2f}" if half is not None else "")
+    ax.text(x, y, text, ha="center", va="center", fontsize=9.5, color=_BLUE if fitted else _GREY,
+            fontweight="bold" if fitted else "normal", zorder=5, linespacing=1.0,
+            bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.9))
+
+
+def _edge(key, side, dy=0.0):
+    x, y, w, h = _box(key)
+    return {"right": (x + w / 2, y + dy), "left": (x - w / 2, y + dy), "top": (x, y + h / 2),
+            "bottom": (x, y - h / 2)}[side]
+
+
+def _arrow(ax, points, off, *, straight=False):
+    from matplotlib.patches import FancyArrowPatch
+    from matplotlib.path import Path as MPath
+
+    kw = dict(arrowstyle="-|>,head_length=6,head_width=3.5", mutation_scale=1.6, lw=1.8,
+              color="#9a9a9a" if off else "#3c3c3c", ls=(0, (3, 2)) if off else "-", zorder=4,
+              shrinkA=0, shrinkB=0)
+    if straight:
+        ax.add_patch(FancyArrowPatch(points[0], points[1], **kw))
+    else:
+        codes = [MPath.MOVETO] + [MPath.LINETO] * (len(points) - 1)
+        ax.add_patch(FancyArrowPatch(path=MPath(points, codes), **kw))
+
+
+def plot_chain_diagram(source=None, *, scenario=None, fit=None, level=0.95, ax=None,
+                       title="The service-profit chain"):
+    """The chain as boxes and arrows, with each stage's value and each link's strength.
+
+    Parameters
+    ----------
+    source : Params, RunResult or ExperimentResult, optional
+        Where stage values and link strengths come from.  A run gives its
+        whole-run values; an experiment the mean after the warm-up of
+        ``scenario`` (with its difference against the baseline in brackets).
+        Flows (revenue, profit) are per week.  Params (default ``Params()``)
+        give link strengths only.
+    scenario : str, optional
+        Experiment scenario; default the baseline.
+    fit : FitResult, optional
+        A :func:`~spchain.fit_links` (or calibration) result: arrows whose
+        parameter it estimates show the estimate and the half-width of its
+        ``level`` interval, in bold blue; the others the model's value, in grey.
+    level : float
+        Confidence level of fitted intervals.
+    ax : matplotlib.axes.Axes, optional
+        Draw here (about 13 x 5.2 inches reads best); a new figure otherwise.
+    title : str
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    import matplotlib.pyplot as plt
+
+    from .plotting import style
+
+    params, values, deltas, subtitle = _source(source, scenario)
+    strengths = _strengths(params, fit, level)
+    with style():
+        if ax is None:
+            _, ax = plt.subplots(figsize=(13, 5.2), layout="constrained")
+        for key in STAGES:
+            _draw_box(ax, key, values, deltas)
+        for a, b, path, _ in ARROWS:
+            value, half, fitted = strengths[path] if path else (None, None, False)
+            off = path is not None and value == 0 and not fitted
+            if path is None:  # revenue -> profit
+                _arrow(ax, [_edge(a, "bottom"), _edge(b, "top")], False, straight=True)
+                continue
+            if (a, b) == ("cs", "es"):  # the mirror, above
+                p0, p1 = _edge(a, "top"), _edge(b, "top")
+                pts = [p0, (p0[0], _MIRROR), (p1[0], _MIRROR), p1]
+                _arrow(ax, pts, off)
+                _label(ax, (p0[0] + p1[0]) / 2 + 0.6, _MIRROR, value, half, fitted, off)
+                ax.text((p0[0] + p1[0]) / 2 - 0.55, _MIRROR + 0.05, "satisfaction mirror", ha="center",
+                        va="bottom", fontsize=8.5, color=_GREY)
+                continue
+            if (a, b) == ("es", "value"):  # direct, below
+                p0, p1 = _edge(a, "bottom"), _edge(b, "bottom")
+                pts = [p0, (p0[0], _DIRECT), (p1[0], _DIRECT), p1]
+                _arrow(ax, pts, off)
+                _label(ax, (p0[0] + p1[0]) / 2, _DIRECT, value, half, fitted, off)
+                continue
+            if (a, b) == ("profit", "isq"):  # reinvestment, below
+                p0, p1 = _edge(a, "bottom"), _edge(b, "bottom")
+                pts = [p0, (p0[0], _REINVEST), (p1[0], _REINVEST), p1]
+                _arrow(ax, pts, off)
+                _label(ax, (p0[0] + p1[0]) / 2 + 2.0, _REINVEST, value, half, fitted, off)
+                ax.text((p0[0] + p1[0]) / 2 - 0.6, _REINVEST + 0.05, "share of profit reinvested",
+                        ha="center", va="bottom", fontsize=8.5, color=_GREY)
+                continue
+            ra, rb = STAGES[a][3], STAGES[b][3]
+            dy_a = 0.28 * rb if ra == 0 else 0.0
+            dy_b = 0.28 * ra if rb == 0 else 0.0
+            p0, p1 = _edge(a, "right", dy_a), _edge(b, "left", dy_b)
+            _arrow(ax, [p0, p1], off, straight=True)
+            dx, dy = p1[0] - p0[0], p1[1] - p0[1]
+            nx, ny = -dy / np.hypot(dx, dy), dx / np.hypot(dx, dy)  # normal, pointing up
+            off_by = 0.2 if half is None else 0.3
+            _label(ax, (p0[0] + p1[0]) / 2 + off_by * nx, (p0[1] + p1[1]) / 2 + off_by * ny,
+                   value, half, fitted, off)
+        fitted_note = ("bold blue: fitted, \u00b1 half-width of the "
+                       f"{level:.0%} interval; grey: model values" if fit is not None else
+                       "model values (spchain.Params)")
+        key = (f"Numbers on arrows: link strengths, {fitted_note}; dashed: switched off. Left to right: "
+               + "; ".join(f"{d} ({p.split('.')[-1]})" for _, _, p, d in ARROWS[:8] if p)
+               + f"; below: {ARROWS[9][3]} ({ARROWS[9][2].split('.')[-1]}).")
+        ax.text(0.1, _REINVEST - 0.3, "\n".join(textwrap.wrap(key, 200)), ha="left", va="top", fontsize=7.5,
+                color=_GREY)
+        ax.set_xlim(0.05, _X0 + 6 * _DX + _W / 2 + 0.1)
+        ax.set_ylim(_REINVEST - 0.8, _MIRROR + 0.25)
+        ax.axis("off")
+        ax.set_title(f"{title}\n", loc="left", fontsize=14)
+        ax.text(0.0, 1.0, subtitle, transform=ax.transAxes, ha="left", va="bottom", fontsize=10, color=_GREY)
+    return ax

@@ -1,0 +1,309 @@
+"""The report folder: tidy CSV files, charts as PNG and SVG, one self-contained HTML page.
+
+:func:`write_report` turns an :class:`~spchain.analysis.ExperimentResult`
+into a folder a consultant can hand over::
+
+    report.html            the page: scenario table, returns, chain diagram, dashboard,
+                           comparisons, fan chart, tornado chart, manifest (charts embedded)
+    results.csv            scenario, replication, period, metric, value (every KPI, every week)
+    totals.csv             scenario, replication, seed, metric, value (per-run totals after the warm-up)
+    summary.csv            the scenario table: means, intervals, differences against the baseline
+    returns.csv            the return on each intervention
+    charts/*.png, *.svg    every chart (SVG reproducible byte for byte)
+    manifest.json          versions, seeds, parameters, design, sessions and timings
+    report-settings.json   title, KPIs, costs... (what :func:`rebuild_report` needs)
+
+:func:`rebuild_report` writes it again from a stored experiment
+(``runs.sqlite``) without running anything.  Nothing here needs pandas.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .metrics import METRICS, metric
+
+__all__ = ["write_report", "rebuild_report", "STORE_NAME", "SETTINGS_NAME", "summary_rows", "fmt_value"]
+
+STORE_NAME = "runs.sqlite"
+SETTINGS_NAME = "report-settings.json"
+_MAX_LINES, _MAX_DIAGRAMS, _MAX_FANS = 7, 4, 6
+
+
+def fmt_value(x) -> str:
+    """How the report prints a number: thousands separated, about four significant digits."""
+    if x is None or not isinstance(x, (int, float, np.floating)) or not math.isfinite(x):
+        return "\u2013"
+    if x == 0:
+        return "0"
+    a = abs(x)
+    if a >= 1000:
+        return f"{x:,.0f}"
+    if a >= 10:
+        return f"{x:.1f}"
+    return f"{x:.3f}"
+
+
+def _csv_number(x) -> str:
+    return "" if x is None or not math.isfinite(x) else repr(float(x))
+
+
+def _defaults(result, settings):
+    from .scenario_file import DEFAULT_REPORT_METRICS
+
+    s = dict(title="spchain scenario report", metrics=list(DEFAULT_REPORT_METRICS), focus="profit",
+             level=0.95, costs={}, descriptions={}, base="", source="")
+    s.update({k: v for k, v in (settings or {}).items() if v is not None})
+    for name in list(s["metrics"]) + [s["focus"]]:
+        metric(name)  # a clear error, with the nearest name, for a KPI that does not exist
+    s["costs"] = {name: float(s["costs"].get(name, 0.0)) for name in result.scenarios}
+    s["descriptions"] = {name: s["descriptions"].get(name, "") for name in result.scenarios}
+    return s
+
+
+# -------------------------------------------------------------------- tables
+def summary_rows(result, metrics, level=0.95) -> list:
+    """The scenario table as dicts: one row per KPI and scenario (as in ``summary.csv``)."""
+    from .plotting import _total_unit
+
+    rows = []
+    for name in metrics:
+        m = METRICS[name]
+        for s in result.scenarios:
+            e = result.estimate(name, scenario=s, level=level)
+            row = dict(metric=name, label=m.label, unit=_total_unit(name, result), scenario=s,
+                       mean=e.mean, ci_low=e.low, ci_high=e.high, n=e.n, difference=math.nan,
+                       difference_low=math.nan, difference_high=math.nan, relative=math.nan,
+                       relative_low=math.nan, relative_high=math.nan)
+            if s != result.baseline:
+                d = result.difference(name, scenario=s, level=level)
+                row.update(difference=d.mean, difference_low=d.low, difference_high=d.high,
+                           relative=d.relative, relative_low=d.relative_low, relative_high=d.relative_high)
+            rows.append(row)
+    return rows
+
+
+def _return_rows(result, costs, level) -> list:
+    rows = []
+    for s in result.scenarios:
+        if s == result.baseline:
+            continue
+        r = result.roi(s, cost=costs.get(s, 0.0), level=level)
+        rows.append(dict(scenario=s, cost=r.cost, gain=r.gain.mean, gain_low=r.gain.low,
+                         gain_high=r.gain.high, net=r.net.mean, net_low=r.net.low, net_high=r.net.high,
+                         roi=r.roi.mean, roi_low=r.roi.low, roi_high=r.roi.high))
+    return rows
+
+
+def _write_csv(path, header, rows):
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def _write_tables(result, out, s):
+    R, T = result.n_replications, result.horizon
+
+    def series():
+        for sc in result.scenarios:
+            for name in METRICS:
+                values = result.kpi(name, scenario=sc)
+                for r in range(R):
+                    row = values[r].tolist()
+                    for t in range(T):
+                        yield sc, r, t, name, _csv_number(row[t])
+
+    _write_csv(out / "results.csv", ["scenario", "replication", "period", "metric", "value"], series())
+    seeds = {sc: [result.experiment.seed_of(sc, r) for r in range(R)] for sc in result.scenarios}
+    _write_csv(out / "totals.csv", ["scenario", "replication", "seed", "metric", "value"],
+               ((sc, r, seeds[sc][r], name, _csv_number(v)) for sc in result.scenarios for name in METRICS
+                for r, v in enumerate(result.totals(name, scenario=sc).tolist())))
+    summary = summary_rows(result, s["metrics"], s["level"])
+    keys = list(summary[0])
+    _write_csv(out / "summary.csv", keys,
+               ([r[k] if isinstance(r[k], (str, int)) else _csv_number(r[k]) for k in keys] for r in summary))
+    returns = _return_rows(result, s["costs"], s["level"])
+    rkeys = ["scenario", "cost", "gain", "gain_low", "gain_high", "net", "net_low", "net_high", "roi",
+             "roi_low", "roi_high"]
+    _write_csv(out / "returns.csv", rkeys,
+               ([r[k] if isinstance(r[k], str) else _csv_number(r[k]) for k in rkeys] for r in returns))
+    return summary, returns
+
+
+# -------------------------------------------------------------------- charts
+def _slug(text, taken) -> str:
+    base = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "scenario"
+    slug, i = base, 2
+    while slug in taken:
+        slug, i = f"{base}-{i}", i + 1
+    taken.add(slug)
+    return slug
+
+
+def _figure(width, height, layout="constrained"):
+    """A figure outside pyplot (nothing to close, no backend needed) in the house style."""
+    from matplotlib.figure import Figure
+
+    from .plotting import style
+
+    with style():
+        return Figure(figsize=(width, height), layout=layout)
+
+
+def _charts(result, s):
+    """``[(slug, title, caption, figure)]`` of every chart of the report, drawn in the house style."""
+    from .plotting import style
+
+    with style():
+        return _draw_charts(result, s)
+
+
+def _draw_charts(result, s):
+    from . import plotting as sp
+
+    level, focus, metrics = s["level"], s["focus"], s["metrics"]
+    shown = result.scenarios[:_MAX_LINES]
+    more = (f" The first {_MAX_LINES} of {len(result.scenarios)} scenarios are drawn."
+            if len(result.scenarios) > _MAX_LINES else "")
+    taken, out = set(), []
+    weeks = f"weeks {result.warmup + 1}-{result.horizon}"
+
+    def add(slug, title, caption, fig):
+        out.append((_slug(slug, taken), title, caption, fig))
+
+    for sc in result.scenarios[:_MAX_DIAGRAMS]:
+        fig = _figure(13, 5.2)
+        sp.plot_chain_diagram(result, scenario=sc, ax=fig.add_subplot())
+        what = "" if sc == result.baseline else f"; differences against {result.baseline!r} in brackets"
+        add("chain-diagram" if sc == result.baseline else f"chain-diagram-{sc}", f"The chain: {sc}",
+            f"Each stage's mean over {weeks} (flows per week){what}. Arrows carry the strength of the "
+            f"link in the model's parameters.", fig)
+    fig = sp.plot_chain(result, scenarios=shown, level=level, fig=_figure(14.8, 2.75 * 3 + 0.7, None))
+    add("dashboard", "The chain over time",
+        f"Every stage of the chain week by week: 4-week moving average of the mean over "
+        f"{result.n_replications} replications with its {level:.0%} confidence band; the warm-up is "
+        f"shaded, dotted lines mark lever changes.{more}", fig)
+    if len(result.scenarios) > 1:
+        n_other = len(result.scenarios) - 1
+        if n_other > 6:  # many scenarios: one tall panel for the focus KPI stays readable
+            metrics = [focus]
+        ncols = 2 if len(metrics) > 1 else 1
+        nrows = -(-len(metrics) // ncols)
+        fig = _figure(13, nrows * (1.3 + 0.42 * n_other))
+        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+        for ax, name in zip(axes, metrics):
+            sp.plot_comparison(result, name, level=level, ax=ax)
+        for ax in axes[len(metrics):]:
+            ax.set_visible(False)
+        add("comparison", f"Differences against {result.baseline!r}",
+            f"Paired differences of each run's total over {weeks} (common random numbers) with "
+            f"{level:.0%} confidence intervals; an interval that excludes 0 is a difference the "
+            f"replications resolve.", fig)
+    fans = result.scenarios[:_MAX_FANS]
+    ncols = min(len(fans), 2)
+    nrows = -(-len(fans) // ncols)
+    fig = _figure(13, 3.6 * nrows)
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True).ravel()
+    for ax, sc in zip(axes, fans):
+        sp.plot_fan(result, focus, scenario=sc, ax=ax)
+    for ax in axes[len(fans):]:
+        ax.set_visible(False)
+    add(f"fan-{focus}", f"{METRICS[focus].label}: spread across replications",
+        "Each replication is a thin line; bands hold the middle 50% and 90% of the runs week by week.", fig)
+    try:
+        sp._oat_factors(result, result.baseline)
+    except ValueError:
+        pass  # not a one-at-a-time design
+    else:
+        n_factors = len(sp._oat_factors(result, result.baseline))
+        ax = sp.plot_tornado(result, focus, level=level, ax=_figure(9, 1.4 + 0.7 * n_factors).add_subplot())
+        add(f"tornado-{focus}", f"{METRICS[focus].label}: one factor at a time",
+            f"Each factor at its lower and higher value, everything else as in {result.baseline!r}: paired "
+            f"differences over {weeks} with {level:.0%} confidence intervals, widest swing on top.",
+            ax.figure)
+    return out
+
+
+# -------------------------------------------------------------------- report
+def write_report(result, out, *, settings=None, formats=("png", "svg")) -> dict:
+    """Write the report folder for ``result`` into ``out``.
+
+    Parameters
+    ----------
+    result : ExperimentResult
+    out : str or Path
+        The folder (created if missing; files of the same names are replaced).
+    settings : mapping, optional
+        ``title``, ``metrics`` (KPIs of the scenario table), ``focus`` (KPI of
+        the fan and tornado charts), ``level``, ``costs`` (scenario -> one-off
+        cost for the return), ``descriptions``, ``base``, ``source``; see
+        :meth:`spchain.scenario_file.Plan.settings`.
+    formats : sequence of str
+        Chart formats besides the PNG embedded in the page.
+
+    Returns
+    -------
+    dict
+        ``{"html": Path, "csv": [...], "charts": [...], "manifest": Path, "settings": Path}``.
+    """
+    from .plotting import save_figure
+    from .report_html import render_html
+
+    out = Path(out)
+    (out / "charts").mkdir(parents=True, exist_ok=True)
+    s = _defaults(result, settings)
+    summary, returns = _write_tables(result, out, s)
+    charts, files = [], []
+    for slug, title, caption, fig in _charts(result, s):
+        files += save_figure(fig, out / "charts" / slug, formats=tuple(dict.fromkeys(("png",) + tuple(formats))))
+        png = (out / "charts" / f"{slug}.png").read_bytes()
+        charts.append(dict(slug=slug, title=title, caption=caption, png=png))
+    manifest = _jsonable(result.manifest)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (out / SETTINGS_NAME).write_text(json.dumps(_jsonable(s), indent=2) + "\n", encoding="utf-8")
+    html = render_html(result, s, summary=summary, returns=returns, charts=charts)
+    (out / "report.html").write_text(html, encoding="utf-8")
+    return {"html": out / "report.html",
+            "csv": [out / n for n in ("results.csv", "totals.csv", "summary.csv", "returns.csv")],
+            "charts": files, "manifest": out / "manifest.json", "settings": out / SETTINGS_NAME}
+
+
+def rebuild_report(folder, *, out=None) -> dict:
+    """Write the report again from ``folder/runs.sqlite`` (and its settings) without running anything.
+
+    Raises
+    ------
+    spchain.store.StoreError
+        If ``folder`` holds no finished experiment.
+    """
+    from .analysis import ExperimentResult
+    from .store import StoreError
+
+    folder = Path(folder)
+    store = folder / STORE_NAME
+    if not store.is_file():
+        raise StoreError(f"{folder} holds no experiment store ({STORE_NAME}); run one with "
+                         f"'spchain run FILE --out {folder}'")
+    result = ExperimentResult.load(store)
+    settings_file = folder / SETTINGS_NAME
+    settings = json.loads(settings_file.read_text(encoding="utf-8")) if settings_file.is_file() else {}
+    return write_report(result, folder if out is None else out, settings=settings)
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return float(x) if math.isfinite(x) else None
+    return x

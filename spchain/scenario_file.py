@@ -1,0 +1,543 @@
+"""Scenario files: an experiment written in TOML, validated before anything runs.
+
+A scenario file names a base (a preset, a parameter file, or the defaults,
+with overrides), the scenarios (lever changes and their weeks), optionally
+a design that generates scenarios, the experiment settings and what the
+report shows.  ``docs/consultants.md`` documents every key; ``examples/``
+holds files to start from::
+
+    [base]
+    preset = "workshop"
+
+    [experiment]
+    replications = 5
+    horizon = 104
+    warmup = 13
+    seed = 2026
+
+    [scenarios.baseline]
+    description = "As today"
+
+    [scenarios.invest]
+    description = "Internal tools and one more IT employee from week 13"
+    at_week = 13
+    changes = { "internal.tools_spend_per_week" = 3000.0, "internal.departments.it.n_staff" = 3 }
+
+:func:`load_scenario_file` reads a file into a :class:`Plan` (an
+:class:`~spchain.experiment.Experiment` plus run and report settings).  Every
+problem raises :class:`ScenarioFileError` naming the file, the key path
+(``scenarios.invest.changes."internal.tools_spend_per_week"``), the value
+and what was expected, with the nearest valid name for a typo.  Files are
+parsed with :mod:`tomllib` (``tomli`` on Python 3.10); nothing in a file is
+ever evaluated as code.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .params import Change, ParamError, Params
+
+__all__ = ["ScenarioFileError", "Plan", "load_scenario_file", "read_parameter_file", "dumps_toml",
+           "DEFAULT_REPORT_METRICS"]
+
+#: KPIs of the report's scenario table unless ``[report] metrics`` says otherwise.
+DEFAULT_REPORT_METRICS = ("internal_service_quality", "employee_satisfaction", "turnover",
+                          "service_quality", "wait_time", "customer_satisfaction", "nps",
+                          "active_customers", "revenue", "costs", "profit")
+
+_KEYS = {
+    "": ("base", "experiment", "scenarios", "design", "report"),
+    "base": ("preset", "file", "parameters"),
+    "experiment": ("replications", "horizon", "warmup", "seed", "workers", "baseline", "crn"),
+    "scenario": ("description", "at_week", "changes", "steps", "uncertainties", "cost"),
+    "step": ("at_week", "changes"),
+    "design": ("kind", "levers", "uncertainties", "at_week", "n", "seed", "baseline"),
+    "report": ("title", "metrics", "focus", "level"),
+}
+_DESIGNS = ("one_at_a_time", "full_factorial", "latin_hypercube")
+
+
+class ScenarioFileError(ParamError):
+    """A scenario or parameter file is unreadable or invalid.
+
+    Attributes
+    ----------
+    file : str
+        The file.
+    key : str
+        Key path of the offending entry (empty for syntax errors).
+    """
+
+    def __init__(self, file, key, message):
+        self.file, self.key = str(file), key
+        super().__init__(f"{file}: {key}: {message}" if key else f"{file}: {message}")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated scenario file: the experiment and how to run and report it.
+
+    Attributes
+    ----------
+    experiment : Experiment
+    workers : int
+        Local worker processes (``[experiment] workers``).
+    title : str
+        Report title.
+    metrics : tuple of str
+        KPIs of the report's scenario table and comparison charts.
+    focus : str
+        KPI of the fan chart and the tornado chart.
+    level : float
+        Confidence level of every interval in the report.
+    costs : dict of str to float
+        One-off cost of each scenario (outside the model) for its return.
+    descriptions : dict of str to str
+        Scenario descriptions.
+    base : str
+        What the base parameters are, in words.
+    source : str
+        The file (empty when built in code).
+    """
+
+    experiment: Any
+    workers: int = 1
+    title: str = "spchain scenario report"
+    metrics: tuple = DEFAULT_REPORT_METRICS
+    focus: str = "profit"
+    level: float = 0.95
+    costs: dict = field(default_factory=dict)
+    descriptions: dict = field(default_factory=dict)
+    base: str = "spchain defaults"
+    source: str = ""
+
+    def settings(self) -> dict:
+        """The report settings as JSON-able data (written next to the results)."""
+        return {"title": self.title, "metrics": list(self.metrics), "focus": self.focus,
+                "level": self.level, "costs": dict(self.costs), "descriptions": dict(self.descriptions),
+                "base": self.base, "source": self.source, "workers": self.workers}
+
+
+# ----------------------------------------------------------------- reading
+def _read(path: Path, file_label: str) -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    if not path.is_file():
+        raise ScenarioFileError(file_label, "", "no such file")
+    text = path.read_bytes()
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ScenarioFileError(file_label, "", f"invalid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ScenarioFileError(file_label, "", "a JSON parameter file must hold an object")
+        return data
+    try:
+        return tomllib.loads(text.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ScenarioFileError(file_label, "", f"not UTF-8 text: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioFileError(file_label, "", f"invalid TOML: {exc}") from None
+
+
+def _key(prefix: str, name: str) -> str:
+    part = name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
+    return f"{prefix}.{part}" if prefix else part
+
+
+def _suggest(word, options) -> str:
+    close = difflib.get_close_matches(str(word), list(options), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class _Checker:
+    """Typed access to a file's entries, raising errors that name the file and key."""
+
+    def __init__(self, file):
+        self.file = file
+
+    def fail(self, key, message):
+        raise ScenarioFileError(self.file, key, message)
+
+    def table(self, value, key, kind=None):
+        if not isinstance(value, dict):
+            self.fail(key, f"expected a table, got {_show(value)}")
+        if kind is not None:
+            for name in value:
+                if name not in _KEYS[kind]:
+                    where = f"unknown key {name!r}" if kind else f"unknown section {name!r}"
+                    self.fail(_key(key, name), f"{where}{_suggest(name, _KEYS[kind])}; expected one of "
+                                               f"{list(_KEYS[kind])}")
+        return value
+
+    def integer(self, value, key, low, high=None):
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(key, f"expected an integer >= {low}, got {_show(value)}")
+        if value < low or (high is not None and value > high):
+            bound = f">= {low}" + (f" and <= {high}" if high is not None else "")
+            self.fail(key, f"expected an integer {bound}, got {value!r}")
+        return value
+
+    def number(self, value, key, *, low=None, high=None, open_low=False, open_high=False):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+            self.fail(key, f"expected a number, got {_show(value)}")
+        if low is not None and (value < low or (open_low and value == low)) or \
+                high is not None and (value > high or (open_high and value == high)):
+            lo = f"{'>' if open_low else '>='} {low}" if low is not None else ""
+            hi = f"{'<' if open_high else '<='} {high}" if high is not None else ""
+            self.fail(key, f"expected a number {' and '.join(b for b in (lo, hi) if b)}, got {value!r}")
+        return float(value)
+
+    def string(self, value, key):
+        if not isinstance(value, str) or not value.strip():
+            self.fail(key, f"expected a non-empty string, got {_show(value)}")
+        return value
+
+    def choice(self, value, key, options, what):
+        self.string(value, key)
+        if value not in options:
+            self.fail(key, f"unknown {what} {value!r}{_suggest(value, options)}; expected one of {list(options)}")
+        return value
+
+
+def _show(value) -> str:
+    kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array",
+            dict: "a table"}.get(type(value), type(value).__name__)
+    return f"{kind} ({value!r})" if not isinstance(value, (dict, list)) else kind
+
+
+def _flatten(table: Mapping, prefix="") -> dict:
+    """Nested tables to dotted paths; ``{"workforce": {"n_employees": 7}}`` -> ``{"workforce.n_employees": 7}``."""
+    out = {}
+    for name, value in table.items():
+        path = f"{prefix}.{name}" if prefix else name
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, path))
+        else:
+            out[path] = value
+    return out
+
+
+def _override(check, params, path, value, key):
+    try:
+        return params.override({path: value})
+    except ParamError as exc:
+        check.fail(key, str(exc))
+
+
+# -------------------------------------------------------------- base params
+def read_parameter_file(path, *, _seen=()) -> tuple:
+    """Parameters from a parameter file: ``(Params, description)``.
+
+    A parameter file is TOML (or JSON) with an optional ``preset`` and
+    sections named like :meth:`spchain.Params.to_dict` (``[workforce]``,
+    ``[links]``...; missing entries keep the preset's or the default
+    values) and an optional ``schedule`` array; or a scenario file, whose
+    ``[base]`` is used.
+
+    Raises
+    ------
+    ScenarioFileError
+        Naming the file and key.
+    """
+    path = Path(path)
+    if path.resolve() in _seen:
+        raise ScenarioFileError(path, "", "parameter files refer to each other in a loop")
+    data = _read(path, str(path))
+    check = _Checker(str(path))
+    if "base" in data:
+        return _base(check, data["base"], path.parent, _seen + (path.resolve(),))
+    from .params import _STAGES
+    from .presets import PRESETS, preset
+
+    sections = set(_STAGES) | {"preset", "schedule"}
+    for name in data:
+        if name not in sections:
+            check.fail(_key("", name), f"unknown section {name!r}{_suggest(name, sections)}; expected one "
+                                       f"of {sorted(sections)}")
+    params, what = Params(), "spchain defaults"
+    if "preset" in data:
+        name = check.choice(data["preset"], "preset", PRESETS, "preset")
+        params, what = preset(name), f"preset {name!r}"
+    for name in _STAGES:
+        if name in data:
+            for p, v in _flatten(check.table(data[name], name), name).items():
+                params = _override(check, params, p, v, p)
+    for i, entry in enumerate(data.get("schedule", [])):
+        key = f"schedule[{i}]"
+        check.table(entry, key)
+        try:
+            params = params.with_changes(Change(**entry))
+        except (TypeError, ParamError) as exc:
+            check.fail(key, f"expected keys at_week, path, value: {exc}")
+    return params, f"{what} with parameter file {path.name}"
+
+
+def _base(check, table, folder: Path, seen=()) -> tuple:
+    from .presets import PRESETS, preset
+
+    check.table(table, "base", "base")
+    if "preset" in table and "file" in table:
+        check.fail("base", "give a preset or a parameter file, not both")
+    params, what = Params(), "spchain defaults"
+    if "preset" in table:
+        name = check.choice(table["preset"], "base.preset", PRESETS, "preset")
+        params, what = preset(name), f"preset {name!r}"
+    if "file" in table:
+        target = folder / check.string(table["file"], "base.file")
+        if not target.is_file():
+            check.fail("base.file", f"no parameter file {str(target)!r} (paths are relative to the scenario file)")
+        params, what = read_parameter_file(target, _seen=seen)
+    overrides = _flatten(check.table(table.get("parameters", {}), "base.parameters"))
+    for path, value in overrides.items():
+        params = _override(check, params, path, value, _key("base.parameters", path))
+    if overrides:
+        what += f", {len(overrides)} parameter{'s' if len(overrides) > 1 else ''} overridden"
+    return params, what
+
+
+# ---------------------------------------------------------------- scenarios
+def _changes(check, params, table, key, at_week, horizon):
+    from .model import STATIC_PATHS
+
+    out = []
+    for path, value in _flatten(check.table(table, key)).items():
+        k = _key(key, path)
+        _override(check, params, path, value, k)
+        if at_week > 0 and any(path == s or path.startswith(s) and s.endswith(".") for s in STATIC_PATHS):
+            check.fail(k, f"{path} is fixed for a whole run and cannot change at week {at_week}; "
+                          f"set it from week 0 or in [base.parameters]")
+        if at_week >= horizon:
+            check.fail(k, f"change at week {at_week} is beyond the horizon of {horizon} weeks")
+        out.append(Change(at_week=at_week, path=path, value=value))
+    return out
+
+
+def _scenario(check, params, name, table, horizon):
+    from .scenarios import Scenario
+
+    key = _key("scenarios", name)
+    check.table(table, key, "scenario")
+    at_week = check.integer(table.get("at_week", 0), f"{key}.at_week", 0)
+    levers = _changes(check, params, table.get("changes", {}), f"{key}.changes", at_week, horizon)
+    steps = table.get("steps", [])
+    if not isinstance(steps, list):
+        check.fail(f"{key}.steps", f"expected an array of tables ([[{key}.steps]]), got {_show(steps)}")
+    for i, step in enumerate(steps):
+        skey = f"{key}.steps[{i}]"
+        check.table(step, skey, "step")
+        if "at_week" not in step or "changes" not in step:
+            check.fail(skey, "each step needs at_week and changes")
+        week = check.integer(step["at_week"], f"{skey}.at_week", 0)
+        levers += _changes(check, params, step["changes"], f"{skey}.changes", week, horizon)
+    unc = _changes(check, params, table.get("uncertainties", {}), f"{key}.uncertainties", 0, horizon)
+    cost = check.number(table.get("cost", 0.0), f"{key}.cost", low=0)
+    description = table.get("description", "")
+    if description:
+        check.string(description, f"{key}.description")
+    try:
+        return Scenario(name, levers=levers, uncertainties=unc), cost, description
+    except ParamError as exc:
+        check.fail(key, str(exc))
+
+
+def _design(check, params, table, horizon):
+    from . import scenarios as sc
+
+    check.table(table, "design", "design")
+    if "kind" not in table:
+        check.fail("design.kind", f"missing; expected one of {list(_DESIGNS)}")
+    kind = check.choice(table["kind"], "design.kind", _DESIGNS, "design")
+    at_week = check.integer(table.get("at_week", 0), "design.at_week", 0)
+    args = {}
+    for part in ("levers", "uncertainties"):
+        factors = _flatten(check.table(table.get(part, {}), f"design.{part}"))
+        for path, spec in factors.items():
+            k = _key(f"design.{part}", path)
+            if not isinstance(spec, list) or not spec:
+                check.fail(k, f"expected an array of {'levels' if kind == 'full_factorial' else '[low, high]'}, "
+                              f"got {_show(spec)}")
+            if kind != "full_factorial" and len(spec) != 2:
+                check.fail(k, f"expected [low, high], got {spec!r}")
+            for v in spec:
+                _override(check, params, path, v, k)
+            week = at_week if part == "levers" else 0
+            if week >= horizon:
+                check.fail(k, f"change at week {week} is beyond the horizon of {horizon} weeks")
+        args[part] = factors or None
+    if not args["levers"] and not args["uncertainties"]:
+        check.fail("design", "a design needs at least one entry in levers or uncertainties")
+    try:
+        if kind == "one_at_a_time":
+            baseline = check.string(table.get("baseline", "baseline"), "design.baseline")
+            return sc.one_at_a_time(**args, at_week=at_week, baseline=baseline)
+        if kind == "full_factorial":
+            return sc.full_factorial(**args, at_week=at_week)
+        n = check.integer(table.get("n", 10), "design.n", 1)
+        seed = check.integer(table.get("seed", 0), "design.seed", 0)
+        return sc.latin_hypercube(n, **args, seed=seed, at_week=at_week)
+    except ParamError as exc:
+        check.fail("design", str(exc))
+
+
+def _report(check, table, names):
+    from .metrics import METRICS
+
+    check.table(table, "report", "report")
+    metrics = table.get("metrics", list(DEFAULT_REPORT_METRICS))
+    if not isinstance(metrics, list) or not metrics:
+        check.fail("report.metrics", f"expected a non-empty array of KPI names, got {_show(metrics)}")
+    for i, m in enumerate(metrics):
+        check.choice(m, f"report.metrics[{i}]", METRICS, "KPI")
+    out = dict(metrics=tuple(metrics),
+               focus=check.choice(table.get("focus", "profit"), "report.focus", METRICS, "KPI"),
+               level=check.number(table.get("level", 0.95), "report.level", low=0, high=1,
+                                  open_low=True, open_high=True))
+    if "title" in table:
+        out["title"] = check.string(table["title"], "report.title")
+    return out
+
+
+def load_scenario_file(path, *, workers: int | None = None) -> Plan:
+    """Read and validate a scenario file; nothing runs.
+
+    Parameters
+    ----------
+    path : str or Path
+        A TOML scenario file.
+    workers : int, optional
+        Overrides ``[experiment] workers``.
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    ScenarioFileError
+        The first problem found, naming the file, the key path, the value
+        and what was expected.
+    """
+    from .experiment import Experiment
+
+    path = Path(path)
+    data = _read(path, str(path))
+    check = _Checker(str(path))
+    check.table(data, "", "")
+    params, what = _base(check, data.get("base", {}), path.parent)
+    exp = check.table(data.get("experiment", {}), "experiment", "experiment")
+    n_rep = check.integer(exp.get("replications", 10), "experiment.replications", 1)
+    horizon = check.integer(exp.get("horizon", 52), "experiment.horizon", 1)
+    warmup = check.integer(exp.get("warmup", 0), "experiment.warmup", 0)
+    if warmup >= horizon:
+        check.fail("experiment.warmup", f"expected fewer weeks than the horizon ({horizon}), got {warmup}")
+    seed = check.integer(exp.get("seed", 0), "experiment.seed", 0)
+    n_workers = check.integer(exp.get("workers", 1), "experiment.workers", 1)
+    crn = exp.get("crn", True)
+    if not isinstance(crn, bool):
+        check.fail("experiment.crn", f"expected true or false, got {_show(crn)}")
+    scenarios, costs, descriptions = [], {}, {}
+    for name, table in check.table(data.get("scenarios", {}), "scenarios").items():
+        s, cost, description = _scenario(check, params, name, table, horizon)
+        scenarios.append(s)
+        costs[name], descriptions[name] = cost, description
+    if "design" in data:
+        for s in _design(check, params, data["design"], horizon):
+            if s.name in costs:
+                check.fail("design", f"the design's scenario {s.name!r} has the name of a scenario in "
+                                     f"[scenarios]; rename one of them")
+            scenarios.append(s)
+            costs[s.name], descriptions[s.name] = 0.0, ""
+    if not scenarios:
+        from .scenarios import Scenario
+
+        scenarios, costs, descriptions = [Scenario("baseline")], {"baseline": 0.0}, {"baseline": ""}
+    baseline = exp.get("baseline")
+    if baseline is not None:
+        check.choice(baseline, "experiment.baseline", list(costs), "scenario")
+    report = _report(check, data.get("report", {}), list(costs))
+    try:
+        experiment = Experiment(params, scenarios=scenarios, n_replications=n_rep, horizon=horizon,
+                                warmup=warmup, seed=seed, crn=crn, baseline=baseline)
+    except ParamError as exc:
+        check.fail("scenarios", str(exc))
+    if workers is not None:
+        n_workers = workers
+    title = report.pop("title", f"spchain report: {path.stem}")
+    return Plan(experiment=experiment, workers=n_workers, title=title, costs=costs,
+                descriptions=descriptions, base=what, source=str(path), **report)
+
+
+# ------------------------------------------------------------------ writing
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_key('', k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} {value!r} to TOML")
+
+
+def dumps_toml(data: Mapping, *, comments: Mapping | None = None) -> str:
+    """A nested mapping as TOML text (tables, arrays of tables, scalars, inline tables).
+
+    ``comments`` maps a key path (``"base.parameters.\\"links.x\\""``) to a
+    comment written at the end of that key's line.
+
+    >>> print(dumps_toml({"base": {"preset": "workshop"}, "experiment": {"seed": 1}}))
+    [base]
+    preset = "workshop"
+    <BLANKLINE>
+    [experiment]
+    seed = 1
+    <BLANKLINE>
+    """
+    comments = comments or {}
+    lines = []
+
+    def table(prefix, body):
+        scalars = {k: v for k, v in body.items() if not isinstance(v, dict) and not _is_tables(v)}
+        if prefix and (scalars or not body):
+            lines.append(f"[{prefix}]")
+        for k, v in scalars.items():
+            key = _key(prefix, k)
+            note = f"  # {comments[key]}" if key in comments else ""
+            lines.append(f"{_key('', k)} = {_toml_value(v)}{note}")
+        if scalars or (prefix and not body):
+            lines.append("")
+        for k, v in body.items():
+            if isinstance(v, dict):
+                table(_key(prefix, k), v)
+            elif _is_tables(v):
+                for item in v:
+                    lines.append(f"[[{_key(prefix, k)}]]")
+                    lines.extend(f"{_key('', a)} = {_toml_value(b)}" for a, b in item.items())
+                    lines.append("")
+
+    table("", dict(data))
+    return "\n".join(lines) + ("\n" if lines and lines[-1] else "")
+
+
+def _is_tables(value) -> bool:
+    return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(v, dict) for v in value)
