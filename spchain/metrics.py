@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 __all__ = ["FIELDS", "DEPARTMENT_FIELDS", "Metric", "METRICS", "metric"]
 
 #: Additive quantities the engine records per period and unit.
@@ -58,7 +60,6 @@ class Metric:
         ``retention``: annualised, ``(1 - churned / customers_start) ** 52``.
         Undefined ratios (0/0) are NaN.
         """
-        import numpy as np
         num = np.asarray(sums[self.numerator], dtype=float)
         if self.denominator is None:
             return num * self.scale

@@ -137,8 +137,16 @@ class _Unit:
             self.leaving[e] = False
             self.busy[e] = False
             return
+        self.busy_hours += self.env._now - self.busy_since[e]
+        self.serve_next(e)
+
+    def serve_next(self, e):
+        """Position ``e`` is free: serve the next customer still waiting, or go idle.
+
+        Customers whose patience ran out are dropped on the way: they
+        abandoned at their deadline, before now (lazy abandonment).
+        """
         now = self.env._now
-        self.busy_hours += now - self.busy_since[e]
         queue = self.queue
         while queue:
             t_arr, deadline, c = queue.popleft()
@@ -184,16 +192,7 @@ class _Unit:
             self.leaving[e] = False
             self.busy_since[e] = self.env._now
             return
-        self.free.append(e)
-        queue = self.queue
-        now = self.env._now
-        while queue:
-            t_arr, deadline, c = queue.popleft()
-            if deadline >= now:
-                self.free.pop()
-                self.start(e, c, t_arr, now - t_arr)
-                return
-            self.abandon_log.append((c, t_arr, deadline))
+        self.serve_next(e)
 
     def expire_queue(self):
         """Remove customers whose patience ran out before now (period boundary)."""
