@@ -32,10 +32,18 @@ __all__ = [
     "Measurement",
     "Change",
     "Params",
+    "RUN_FIXED_PATHS",
     "describe",
 ]
 
 ASSUMPTION = "assumption"
+
+#: Parameters fixed for a whole run: the organisation's structure, the set of
+#: departments, the service-time distribution's shape and the initial
+#: customer base.  A scheduled change to them is refused.  An entry ending
+#: in "." covers every path below it.
+RUN_FIXED_PATHS = ("organisation.", "internal.departments", "workforce.service_time_cv",
+                   "customers.n_customers")
 
 
 class ParamError(ValueError):

@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 
-from .model import STATIC_PATHS, Engine
-from .params import ParamError, Params
+from .model import Engine
+from .params import RUN_FIXED_PATHS, ParamError, Params
 from .result import RunResult
 
 __all__ = ["simulate"]
@@ -57,7 +57,7 @@ def simulate(params: Params | None = None, *, horizon: int = 52, seed: int | Non
         raise ParamError(f"schedule change at week {late[0].at_week} ({late[0].path}) is beyond "
                          f"the horizon of {horizon} weeks")
     for c in params.schedule:
-        if any(c.path == s or c.path.startswith(s) and s.endswith(".") for s in STATIC_PATHS):
+        if any(c.path == s or c.path.startswith(s) and s.endswith(".") for s in RUN_FIXED_PATHS):
             raise ParamError(f"schedule change at week {c.at_week}: {c.path} is fixed for a whole run "
                              f"and cannot be scheduled; set it in the base parameters")
     started = time.perf_counter()

@@ -308,13 +308,13 @@ def _base(check, table, folder: Path, seen=()) -> tuple:
 
 # ---------------------------------------------------------------- scenarios
 def _changes(check, params, table, key, at_week, horizon):
-    from .model import STATIC_PATHS
+    from .params import RUN_FIXED_PATHS
 
     out = []
     for path, value in _flatten(check.table(table, key)).items():
         k = _key(key, path)
         _override(check, params, path, value, k)
-        if at_week > 0 and any(path == s or path.startswith(s) and s.endswith(".") for s in STATIC_PATHS):
+        if at_week > 0 and any(path == s or path.startswith(s) and s.endswith(".") for s in RUN_FIXED_PATHS):
             check.fail(k, f"{path} is fixed for a whole run and cannot change at week {at_week}; "
                           f"set it from week 0 or in [base.parameters]")
         if at_week >= horizon:

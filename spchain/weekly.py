@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import links as L
+from . import survey
 from .metrics import FIELDS
 
 __all__ = ["close_customers", "add_customers", "update_loyalty_rates", "close_workforce",
@@ -67,14 +68,13 @@ def close_customers(engine, unit):
         respond = rs.random(c.size) < ms.response_rate
         s = unit.c_satisfaction[c[respond]]
         latent = s + ms.csat_noise * rs.standard_normal(s.size)
-        cuts = [ms.csat_cut_2, ms.csat_cut_3, ms.csat_cut_4, ms.csat_cut_5]
-        csat = 1 + np.searchsorted(cuts, latent, side="right")
-        ltr = np.clip(np.rint(ms.ltr_intercept + ms.ltr_slope * s
-                              + ms.ltr_noise * rs.standard_normal(s.size)), 0, 10)
+        csat = survey.csat_responses(latent, [ms.csat_cut_2, ms.csat_cut_3, ms.csat_cut_4, ms.csat_cut_5])
+        ltr = survey.ltr_responses(s, ms.ltr_noise * rs.standard_normal(s.size),
+                                   intercept=ms.ltr_intercept, slope=ms.ltr_slope)
         acc[_F["responses"]] += s.size
         acc[_F["csat_sum"]] += csat.sum()
-        acc[_F["promoters"]] += np.count_nonzero(ltr >= 9)
-        acc[_F["detractors"]] += np.count_nonzero(ltr <= 6)
+        acc[_F["promoters"]] += survey.promoters(ltr)
+        acc[_F["detractors"]] += survey.detractors(ltr)
     unit.served_log = []
     unit.abandon_log = []
     # -- churn, referrals, acquisition ---------------------------------
