@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 
-def employee_satisfaction_target(base, *, isq, isq_ref, utilisation, utilisation_ref,
+def employee_satisfaction_target(base, *, isq, isq_ref, workload, workload_ref,
                                  recognition, pay_index, training_hours, training_ref,
                                  customer_satisfaction, customer_ref, links):
     r"""Satisfaction an employee moves toward (Heskett et al. 1994, links 1-2).
@@ -39,17 +39,20 @@ def employee_satisfaction_target(base, *, isq, isq_ref, utilisation, utilisation
 
         S^*_e = \mathrm{clip}_{[0,1]}\big(S_0
               + k_{isq}(ISQ_e - ISQ_{ref})
-              - k_{load}\max(0, u - u_{ref})
+              - k_{load}\max(0, \omega - \omega_{ref})
               + k_{rec}\,R + k_{pay}(P - 1) + k_{train}(T - T_{ref})
               + k_{cust}(S^c - S^c_{ref})\big)
 
     ``links`` supplies ``satisfaction_from_internal``, ``..._workload``,
     ``..._recognition``, ``..._pay``, ``..._training`` and ``..._customers``
     (the satisfaction mirror, Heskett, Sasser & Schlesinger 1997).
+    ``workload`` :math:`\omega` is the work pressure the employees face:
+    hours of customers in service or waiting per staffed hour (utilisation
+    plus waiting customers per server), not capped at 1.
     """
     target = (base
               + links.satisfaction_from_internal * (isq - isq_ref)
-              - links.satisfaction_from_workload * np.maximum(0.0, utilisation - utilisation_ref)
+              - links.satisfaction_from_workload * np.maximum(0.0, workload - workload_ref)
               + links.satisfaction_from_recognition * recognition
               + links.satisfaction_from_pay * (pay_index - 1.0)
               + links.satisfaction_from_training * (training_hours - training_ref)

@@ -17,14 +17,16 @@ __all__ = ["FIELDS", "DEPARTMENT_FIELDS", "Metric", "METRICS", "metric"]
 
 #: Additive quantities the engine records per period and unit.
 FIELDS = (
-    # internal service, as perceived by the unit's requesters
-    "requests_resolved", "isq_sum", "resolution_hours_sum", "sla_met",
+    # internal service, as perceived by the unit's requesters: a scored item is a
+    # resolution, or a request open past its SLA at a week's end (scored 0)
+    "requests_resolved", "requests_overdue", "isq_scored", "isq_sum", "resolution_hours_sum",
+    "sla_due", "sla_met",
     # workforce (stocks are end-of-period; *_sum over filled positions)
     "positions", "headcount", "vacancies", "hires", "quits",
     "satisfaction_sum", "skill_sum", "productivity_sum", "staffed_hours", "busy_hours",
     # front-line queue
     "arrivals", "started", "served", "abandoned", "waiting", "in_service",
-    "waited", "wait_hours_sum", "quality_sum",
+    "waited", "wait_hours_sum", "abandoned_wait_hours_sum", "answered_in_target", "quality_sum",
     # customers
     "customers_start", "active_customers", "churned", "acquired", "referred",
     "customer_satisfaction_sum",
@@ -36,19 +38,24 @@ FIELDS = (
 )
 
 #: Additive quantities recorded per period and internal department.
-DEPARTMENT_FIELDS = ("raised", "resolved", "reworked", "resolution_hours_sum", "sla_met",
-                     "busy_hours", "staff_hours", "backlog", "cost")
+DEPARTMENT_FIELDS = ("raised", "resolved", "reworked", "overdue", "resolution_hours_sum", "sla_due",
+                     "sla_met", "busy_hours", "staff_hours", "backlog", "cost")
 
 
 @dataclass(frozen=True)
 class Metric:
-    """A KPI: ``scale * numerator / denominator`` (or a field when no denominator)."""
+    """A KPI: ``scale * numerator / denominator`` (or a field when no denominator).
+
+    ``numerator`` and ``denominator`` name a recorded field, or a tuple of
+    fields that are added (e.g. customers who started service plus those who
+    abandoned).
+    """
 
     name: str
     label: str
     unit: str
-    numerator: str
-    denominator: str | None = None
+    numerator: str | tuple
+    denominator: str | tuple | None = None
     scale: float = 1.0
     stage: str = ""
     kind: str = "ratio"  # "ratio", "nps" or "retention"
@@ -60,10 +67,10 @@ class Metric:
         ``retention``: annualised, ``(1 - churned / customers_start) ** 52``.
         Undefined ratios (0/0) are NaN.
         """
-        num = np.asarray(sums[self.numerator], dtype=float)
+        num = _total(sums, self.numerator)
         if self.denominator is None:
             return num * self.scale
-        den = np.asarray(sums[self.denominator], dtype=float)
+        den = _total(sums, self.denominator)
         if self.kind == "nps":
             num = num - np.asarray(sums["detractors"], dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -73,16 +80,24 @@ class Metric:
         return ratio * self.scale
 
 
+def _total(sums, names):
+    if isinstance(names, str):
+        return np.asarray(sums[names], dtype=float)
+    return sum(np.asarray(sums[n], dtype=float) for n in names)
+
+
 def _m(name, label, unit, num, den=None, scale=1.0, stage="", kind="ratio"):
     return Metric(name, label, unit, num, den, scale, stage, kind)
 
 
 _LIST = [
-    _m("internal_service_quality", "Internal service quality", "0-1", "isq_sum", "requests_resolved",
+    _m("internal_service_quality", "Internal service quality", "0-1", "isq_sum", "isq_scored",
        stage="internal"),
     _m("resolution_time", "Internal request resolution time", "h", "resolution_hours_sum",
-       "requests_resolved", stage="internal"),
-    _m("sla_attainment", "SLA attainment", "share", "sla_met", "requests_resolved", stage="internal"),
+       "isq_scored", stage="internal"),
+    _m("sla_attainment", "SLA attainment", "share", "sla_met", "sla_due", stage="internal"),
+    _m("overdue_requests", "Requests open past their SLA", "requests", "requests_overdue",
+       stage="internal"),
     _m("employee_satisfaction", "Employee satisfaction", "0-1", "satisfaction_sum", "headcount",
        stage="employees"),
     _m("headcount", "Headcount", "employees", "headcount", stage="employees"),
@@ -93,10 +108,18 @@ _LIST = [
     _m("productivity", "Productivity", "x reference", "productivity_sum", "headcount",
        stage="employees"),
     _m("utilisation", "Utilisation", "share", "busy_hours", "staffed_hours", stage="employees"),
+    _m("work_pressure", "Work pressure", "customers per server",
+       ("busy_hours", "wait_hours_sum", "abandoned_wait_hours_sum"), "staffed_hours", stage="employees"),
     _m("arrivals", "Visits", "visits/week", "arrivals", stage="service"),
     _m("served", "Customers served", "customers/week", "served", stage="service"),
     _m("wait_time", "Mean wait", "min", "wait_hours_sum", "started", scale=60.0, stage="service"),
     _m("prob_wait", "Probability of waiting", "share", "waited", "started", stage="service"),
+    _m("wait_time_all", "Mean wait, all arrivals", "min", ("wait_hours_sum", "abandoned_wait_hours_sum"),
+       ("started", "abandoned"), scale=60.0, stage="service"),
+    _m("prob_wait_all", "Probability of waiting, all arrivals", "share", ("waited", "abandoned"),
+       ("started", "abandoned"), stage="service"),
+    _m("service_level", "Service level (answered within target)", "share", "answered_in_target",
+       ("started", "abandoned"), stage="service"),
     _m("abandonment", "Abandonment", "share of arrivals", "abandoned", "arrivals", stage="service"),
     _m("service_quality", "Service quality", "0-1", "quality_sum", "served", stage="service"),
     _m("customer_satisfaction", "Customer satisfaction", "0-1", "customer_satisfaction_sum",

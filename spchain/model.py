@@ -6,9 +6,13 @@ hires.  Slow-moving state (satisfaction, skill, tenure, loyalty) lives in
 NumPy arrays updated once per period (one week of open hours) for everybody
 at once.  Per customer the engine schedules two events (arrival, service
 completion); abandonment is resolved lazily when a server frees up, which
-gives exactly the FCFS-with-patience sample path.  A customer base of any
-size is one superposed Poisson stream per unit whose visitor is drawn in
-proportion to the individual visit rates.
+gives exactly the FCFS-with-patience sample path.
+
+Random numbers are keyed by what they belong to (:mod:`spchain.streams`):
+each customer slot's visits in a week come from its own uniforms (count by
+inversion, then the time, service time and patience of each visit), each
+position's quits and requests likewise, each request's handling times and
+rework, so a lever moves only the numbers it should.
 
 The engine knows nothing of statistics, files or plots: it fills a
 ``(periods, units, fields)`` array of additive sums (see
@@ -24,32 +28,55 @@ import simpy
 from simpy.events import Timeout
 
 from . import links as L
+from . import streams
 from . import weekly
 from .metrics import DEPARTMENT_FIELDS, FIELDS
+from .streams import STREAMS
 
-__all__ = ["STREAMS", "SAMPLE_PATH_VERSION", "Engine"]
-
-#: Named stochastic streams; replication ``i`` of every scenario draws each
-#: from the same child of ``SeedSequence(seed)`` (common random numbers).
-STREAMS = ("arrivals", "service", "patience", "requests", "internal_service",
-           "workforce", "customers", "surveys")
+__all__ = ["STREAMS", "SAMPLE_PATH_VERSION", "Engine", "Request"]
 
 _F = {name: i for i, name in enumerate(FIELDS)}
 _D = {name: i for i, name in enumerate(DEPARTMENT_FIELDS)}
-_BLOCK = 4096
 _INF = float("inf")
 
 #: Version of the engine's sample path: bumped whenever the same parameters
-#: and seed give different numbers (tied to the golden run, which records
-#: it).  Experiment stores are keyed on it, so a resumed sweep never mixes
-#: runs of two engines.
+#: and seed give different numbers (the golden run records it and fails
+#: when the numbers change without a bump).  Experiment stores are keyed on
+#: it, so a resumed sweep never mixes runs of two engines.
 SAMPLE_PATH_VERSION = 2
 
+#: Visits per customer slot and week served from the slot's shared block of
+#: uniforms (time, service time, patience); rarer further visits use a
+#: generator keyed by the slot.
+_VISITS_PER_SLOT = 3
+#: Requests per position (or department) and week served from the shared
+#: block; each owns a time, a routing draw and _ATTEMPTS (service, rework) pairs.
+_REQUESTS_PER_SLOT = 4
+_ATTEMPTS = 3
 
-def _blocks(draw):
-    """Endless iterator of Python floats drawn ``_BLOCK`` at a time."""
-    while True:
-        yield from draw(_BLOCK).tolist()
+
+class Request:
+    """An internal request: who raised it, when it is due, its own random numbers.
+
+    ``kind`` is 0 for a front-line employee (``who = (unit, position)``) and
+    1 for another department (``who`` = its index).  ``uniforms`` holds the
+    handling-time and right-first-time uniforms of its first attempts;
+    further attempts draw from a generator keyed by ``key``.
+    """
+
+    __slots__ = ("raised_at", "due", "kind", "who", "first_time", "missed", "attempt",
+                 "uniforms", "key")
+
+    def __init__(self, kind, who, uniforms, key):
+        self.raised_at = 0.0
+        self.due = _INF
+        self.kind = kind
+        self.who = who
+        self.first_time = True
+        self.missed = False  # SLA passed while open (counted once)
+        self.attempt = 0
+        self.uniforms = uniforms
+        self.key = key
 
 
 class _Unit:
@@ -66,12 +93,13 @@ class _Unit:
         self.exists = np.ones(n, bool)
         self.filled = np.ones(n, bool)
         self.satisfaction = np.full(n, p.workforce.base_satisfaction)
-        rng = engine.rng["workforce"]
-        self.tenure = rng.uniform(0, 4 * p.workforce.learning_weeks, n)  # a mature team
+        # a mature team: tenure uniform over four learning time constants
+        self.tenure = engine.generator("workforce", 0, index, 2).uniform(0, 4 * p.workforce.learning_weeks, n)
         self.skill = np.ones(n)
         self.isq = np.full(n, p.workforce.reference_isq)
         self.isq_week_sum = np.zeros(n)
         self.isq_week_n = np.zeros(n)
+        self.recruitments = [0] * n  # per position: keys its time-to-fill draws
         self.mean_time = [0.0] * n  # hours per service, per position
         self.quality_of = [0.0] * n  # service quality, per position
         self.busy_since = [0.0] * n
@@ -79,7 +107,7 @@ class _Unit:
         self.leaving = [False] * n
         self.free = list(range(n))[::-1]
         self.pending_hire = set()  # vacant positions with a hire scheduled
-        self.queue = deque()
+        self.queue = deque()  # (arrival time, abandonment deadline, customer, service draw)
         # --- customers ---------------------------------------------------
         m = p.customers.n_customers
         cap = max(16, int(m * 1.25))
@@ -90,14 +118,16 @@ class _Unit:
         self.c_free_slots = list(range(cap - 1, m - 1, -1))
         self.c_released = []  # slots of last week's churned customers
         self.c_spend = np.zeros(cap)
+        self.c_rate = np.zeros(cap)
         # --- accumulators ------------------------------------------------
         self.acc = np.zeros(len(FIELDS))
-        self.served_log = []      # (position, customer, arrival time, wait, service time)
+        self.served_log = []      # (position, customer, arrival time, wait, service time, quality)
         self.abandon_log = []     # (customer, arrival time, deadline)
         self.head_t = 0.0
-        self.utilisation = p.workforce.reference_utilisation
         self.arrivals_t = []
         self.visitors = []
+        self.arrival_service = []   # standard service-time draw of each arrival
+        self.arrival_patience = []  # standard patience draw of each arrival
         self.next_arrival = 0
         self.n_arrivals_week = 0
         self.busy_hours = 0.0
@@ -105,6 +135,7 @@ class _Unit:
         self.wait_sum = 0.0
         self.waited = 0
         self.started = 0
+        self.answered_in_target = 0
 
     # ----------------------------------------------------------- hot path
     def on_arrival(self, event):
@@ -115,20 +146,22 @@ class _Unit:
         if i + 1 < self.n_arrivals_week:
             Timeout(self.env, self.arrivals_t[i + 1] - now).callbacks.append(self.on_arrival)
         if self.free:
-            self.start(self.free.pop(), c, now, 0.0)
+            self.start(self.free.pop(), c, now, 0.0, self.arrival_service[i])
         else:
             patience = self.engine.mean_patience
-            deadline = now + next(self.engine.patience) * patience if patience < _INF else _INF
-            self.queue.append((now, deadline, c))
+            deadline = now + self.arrival_patience[i] * patience if patience < _INF else _INF
+            self.queue.append((now, deadline, c, self.arrival_service[i]))
 
-    def start(self, e, c, t_arrival, wait):
-        st = next(self.engine.service) * self.mean_time[e]
+    def start(self, e, c, t_arrival, wait, service_draw):
+        st = service_draw * self.mean_time[e]
         self.busy[e] = True
         self.busy_since[e] = self.env._now
         self.started += 1
         if wait > 0.0:
             self.waited += 1
             self.wait_sum += wait
+        if wait <= self.engine.service_level_hours:
+            self.answered_in_target += 1
         Timeout(self.env, st, (e, c, t_arrival, wait, st, self.quality_of[e])).callbacks.append(self.on_complete)
 
     def on_complete(self, event):
@@ -151,9 +184,9 @@ class _Unit:
         now = self.env._now
         queue = self.queue
         while queue:
-            t_arr, deadline, c = queue.popleft()
+            t_arr, deadline, c, service_draw = queue.popleft()
             if deadline >= now:
-                self.start(e, c, t_arr, now - t_arr)
+                self.start(e, c, t_arr, now - t_arr, service_draw)
                 return
             self.abandon_log.append((c, t_arr, deadline))
         self.busy[e] = False
@@ -180,14 +213,13 @@ class _Unit:
         self.engine.recruit_or_abolish(self, e)
 
     def hire(self, e):
-        """A new employee fills position ``e`` now."""
+        """A new employee fills position ``e`` now: satisfaction, tenure, skill and ISQ start afresh."""
         wf = self.engine.p.workforce
         self._headcount_changed()
         self.filled[e] = True
         self.acc[_F["hires"]] += 1
         self.satisfaction[e] = wf.base_satisfaction
         self.tenure[e] = 0.0
-        self.skill[e] = wf.initial_skill
         self.isq[e] = wf.reference_isq
         weekly.set_performance(self.engine, self, np.array([e]))
         if self.busy[e]:  # the leaver is still finishing a customer: the hire takes over
@@ -222,7 +254,7 @@ class _Department:
         self.mean_time = dep.service_time_hours
         self.ftr_prob = dep.ftr_prob
         self.acc = np.zeros(len(DEPARTMENT_FIELDS))
-        self.in_progress = {}  # id(request) -> start of the current piece of work
+        self.in_progress = {}  # request -> start of the current piece of work
         self.last_close = 0.0
         self.isq_received_sum = 0.0
         self.isq_received_n = 0
@@ -251,10 +283,17 @@ class _Department:
         else:
             self.queue.append(request)
 
+    def _uniform(self, request, which):
+        """The request's own uniform for this attempt: 0 = handling time, 1 = right first time."""
+        a = request.attempt
+        if a < _ATTEMPTS:
+            return request.uniforms[2 * a + which]
+        return float(self.engine.generator("internal_service", *request.key, a).random(2)[which])
+
     def start(self, request):
-        st = next(self.engine.internal_service) * self.mean_time
-        self.in_progress[id(request)] = self.env._now
-        Timeout(self.env, st, request).callbacks.append(self.on_complete)
+        st = streams.exponential_quantile(self._uniform(request, 0)) * self.mean_time
+        self.in_progress[request] = self.env._now
+        Timeout(self.env, float(st), request).callbacks.append(self.on_complete)
 
     def book_busy(self):
         """Book work in progress up to now (period boundary)."""
@@ -262,14 +301,19 @@ class _Department:
         self.acc[_D["busy_hours"]] += sum(now - max(t, self.last_close) for t in self.in_progress.values())
         self.last_close = now
 
+    def open_requests(self):
+        """Requests waiting or in hand."""
+        return list(self.queue) + list(self.in_progress)
+
     def on_complete(self, event):
         request = event._value
-        started = self.in_progress.pop(id(request))
+        started = self.in_progress.pop(request)
         self.acc[_D["busy_hours"]] += self.env._now - max(started, self.last_close)
-        u = next(self.engine.internal_uniform)
-        if u >= self.ftr_prob:  # not right: reworked, back of the queue
+        right = self._uniform(request, 1) < self.ftr_prob
+        request.attempt += 1
+        if not right:  # not right: reworked, back of the queue
             self.acc[_D["reworked"]] += 1
-            request[3] = False
+            request.first_time = False
             self.queue.append(request)
         else:
             self.engine.resolve(self, request)
@@ -282,17 +326,23 @@ class _Department:
 
 
 class Engine:
-    """One replication of the model.  Use :func:`spchain.simulate`."""
+    """One replication of the model.  Use :func:`spchain.simulate`.
+
+    The run can be advanced in pieces (:meth:`advance`), with the parameters
+    (and their schedule) replaced between pieces: a workshop round plays a
+    quarter from the saved state instead of re-running from week 0, and the
+    numbers are the same as one run with the same schedule.
+    """
 
     def __init__(self, params, horizon, seed, record_events=False):
         self.params = params
         self.horizon = horizon
         self.record_events = record_events
         self.seed = seed
+        self.week = 0
         self.p = params.at_week(0)
         self.env = simpy.Environment()
         self.hours = self.p.organisation.hours_per_week
-        self._reseed(0)
         self.units = [_Unit(self, u) for u in range(self.p.organisation.n_units)]
         self.departments = [_Department(self, d, dep) for d, dep in enumerate(self.p.internal.departments)]
         self.sums = np.zeros((horizon, len(self.units), len(FIELDS)))
@@ -300,12 +350,21 @@ class Engine:
         self.events = {"served": [], "abandoned": []} if record_events else None
         self.reinvestment = 0.0  # money/week of profit reinvested in internal tools
         self._apply_levers()
+        self._weeks_done = 0
+        self._pause = None
+        self._resume = None
+        self._process = None
+
+    def generator(self, stream, *key):
+        """The generator of ``stream`` keyed by ``key`` (week, unit, slot...); see :mod:`spchain.streams`."""
+        return streams.generator(self.seed, stream, *key)
 
     # ------------------------------------------------------------- levers
     def _apply_levers(self):
         """Copy the parameters in force into the engine's fast attributes."""
         p = self.p
         self.mean_patience = p.customers.patience_minutes / 60.0
+        self.service_level_hours = p.measurement.service_level_seconds / 3600.0
         self._set_tools()
         for dept, dep in zip(self.departments, p.internal.departments):
             if dep.n_staff != dept.n_staff:
@@ -350,6 +409,7 @@ class Engine:
         unit.isq = grow(unit.isq, wf.reference_isq)
         unit.isq_week_sum = grow(unit.isq_week_sum, 0.0)
         unit.isq_week_n = grow(unit.isq_week_n, 0.0)
+        unit.recruitments += [0] * k
         unit.mean_time += [0.0] * k
         unit.quality_of += [0.0] * k
         unit.busy_since += [0.0] * k
@@ -362,7 +422,8 @@ class Engine:
         """After a quit (or a change of positions): refill ``e`` or abolish it.
 
         Positions shrink by attrition: a vacated position beyond the target
-        is abolished, never a filled one.
+        is abolished, never a filled one.  The time to fill is drawn from a
+        generator keyed by the unit, the position and its recruitment count.
         """
         pending = unit.pending_hire
         target = self.p.workforce.n_employees
@@ -373,8 +434,12 @@ class Engine:
         if e in pending:
             return
         pending.add(e)
-        weeks = self.rng["workforce"].exponential(self.p.workforce.time_to_fill_weeks) \
-            if self.p.workforce.time_to_fill_weeks > 0 else 0.0
+        unit.recruitments[e] += 1
+        mean_weeks = self.p.workforce.time_to_fill_weeks
+        weeks = 0.0
+        if mean_weeks > 0:
+            u = self.generator("workforce", unit.index, 1, int(e), unit.recruitments[e]).random()
+            weeks = mean_weeks * float(streams.exponential_quantile(u))
         self.env.process(self._hire_later(unit, e, weeks * self.hours))
 
     def _hire_later(self, unit, e, delay):
@@ -391,153 +456,202 @@ class Engine:
 
     # ------------------------------------------------------ internal service
     def resolve(self, dept, request):
-        """A request is resolved: score it for its requester."""
+        """A request is resolved: score it for its requester.
+
+        Its quality is ``w * timely + (1 - w) * first_time``; its SLA outcome
+        counts now unless it was already counted as missed when its SLA
+        passed while it was open.
+        """
         now = self.env._now
-        t_raised, kind, who, first_time = request[0], request[1], request[2], request[3]
-        resolution = now - t_raised
-        dep = self.p.internal.departments[dept.index]
-        timely = resolution <= dep.sla_hours
+        resolution = now - request.raised_at
+        timely = now <= request.due
         w = self.p.internal.timely_weight
-        quality = w * timely + (1.0 - w) * first_time
+        quality = w * timely + (1.0 - w) * request.first_time
         a = dept.acc
         a[_D["resolved"]] += 1
         a[_D["resolution_hours_sum"]] += resolution
-        a[_D["sla_met"]] += timely
-        if kind == 0:  # front-line employee: who = (unit, position)
-            unit = self.units[who[0]]
-            unit.isq_week_sum[who[1]] += quality
-            unit.isq_week_n[who[1]] += 1
+        decided = not request.missed
+        if decided:
+            a[_D["sla_due"]] += 1
+            a[_D["sla_met"]] += timely
+        self._score(request, quality, resolution, resolved=True, sla_due=decided, sla_met=decided and timely)
+
+    def _score(self, request, quality, hours, *, resolved, sla_due, sla_met):
+        """Credit one scored item (a resolution or a week overdue) to the request's requester."""
+        if request.kind == 0:  # front-line employee: who = (unit, position)
+            unit = self.units[request.who[0]]
+            e = request.who[1]
+            unit.isq_week_sum[e] += quality
+            unit.isq_week_n[e] += 1
             acc = unit.acc
-            acc[_F["requests_resolved"]] += 1
+            acc[_F["isq_scored"]] += 1
             acc[_F["isq_sum"]] += quality
-            acc[_F["resolution_hours_sum"]] += resolution
-            acc[_F["sla_met"]] += timely
+            acc[_F["resolution_hours_sum"]] += hours
+            acc[_F["requests_resolved"]] += resolved
+            acc[_F["requests_overdue"]] += not resolved
+            acc[_F["sla_due"]] += sla_due
+            acc[_F["sla_met"]] += sla_met
         else:  # another department
-            d = self.departments[who]
+            d = self.departments[request.who]
             d.isq_received_sum += quality
             d.isq_received_n += 1
 
-    def _raise_requests(self, week_start):
-        """Schedule this week's internal requests (front line and departments)."""
-        rng = self.rng["requests"]
-        H = self.hours
+    def _score_overdue(self, dept):
+        """Week's end: every request open past its SLA scores 0 for its requester.
+
+        A request counts as missed (once) when its SLA passes while it is
+        open, and weighs on perceived ISQ with a zero score every week it
+        stays open: a backlog's weight grows with its age.
+        """
+        now = self.env._now
+        a = dept.acc
+        for request in dept.open_requests():
+            if now <= request.due:
+                continue
+            first = not request.missed
+            request.missed = True
+            age = now - request.raised_at
+            a[_D["overdue"]] += 1
+            a[_D["resolution_hours_sum"]] += age
+            a[_D["sla_due"]] += first
+            self._score(request, 0.0, age, resolved=False, sla_due=first, sla_met=False)
+
+    def _raise_requests(self, week):
+        """Schedule this week's internal requests (front line and departments).
+
+        Counts per position (and per department and target) by inversion,
+        each request with its own time, routing and handling uniforms.
+        """
         inv = self.p.internal
         deps = inv.departments
         if not deps:
             return
+        start = week * self.hours
+        H = self.hours
+        shares = np.cumsum([d.share for d in deps], dtype=float)
+        fields = 2 + 2 * _ATTEMPTS  # time, routing, then (handling, right-first-time) per attempt
+        if shares[-1] > 0:
+            for unit in self.units:
+                rates = np.where(unit.filled, inv.request_rate, 0.0)
+                slots, u = streams.slot_events(self.seed, "requests", (week, unit.index), rates,
+                                               fields, _REQUESTS_PER_SLOT)
+                to = np.searchsorted(shares, u[:, 1] * shares[-1], side="right").tolist()
+                nth = streams.ordinals(slots).tolist()
+                for k, (e, t, d) in enumerate(zip(slots.tolist(), u[:, 0].tolist(), to)):
+                    request = Request(0, (unit.index, e), u[k, 2:].tolist(), (week, unit.index, e, nth[k]))
+                    self._submit_at(start + t * H, d, request)
         names = [d.name for d in deps]
-        shares = np.array([d.share for d in deps], float)
-        for unit in self.units:
-            staff = np.flatnonzero(unit.filled)
-            n = rng.poisson(inv.request_rate * staff.size) if staff.size else 0
-            if n == 0 or shares.sum() <= 0:
-                continue
-            times = np.sort(rng.uniform(0.0, H, n))
-            who = staff[rng.integers(0, staff.size, n)]
-            to = rng.choice(len(deps), n, p=shares / shares.sum())
-            for t, e, d in zip(times.tolist(), who.tolist(), to.tolist()):
-                self._submit_at(week_start + t, d, [0.0, 0, (unit.index, e), True])
         for src, dep in enumerate(deps):
-            for target, rate in dep.requests_to:
-                n = rng.poisson(rate * self.departments[src].n_staff)
-                d = names.index(target)
-                for t in np.sort(rng.uniform(0.0, H, n)).tolist():
-                    self._submit_at(week_start + t, d, [0.0, 1, src, True])
+            if not dep.requests_to:
+                continue
+            n_staff = self.departments[src].n_staff
+            targets = [names.index(t) for t, _ in dep.requests_to]
+            rates = np.array([rate * n_staff for _, rate in dep.requests_to])
+            key = (week, len(self.units) + src)
+            slots, u = streams.slot_events(self.seed, "requests", key, rates, fields, _REQUESTS_PER_SLOT)
+            nth = streams.ordinals(slots).tolist()
+            for k, (j, t) in enumerate(zip(slots.tolist(), u[:, 0].tolist())):
+                request = Request(1, src, u[k, 2:].tolist(), key + (j, nth[k]))
+                self._submit_at(start + t * H, targets[j], request)
 
     def _submit_at(self, t, d, request):
         def fire(event, d=d, request=request):
-            request[0] = self.env._now
-            self.departments[d].submit(request)
+            dept = self.departments[d]
+            request.raised_at = self.env._now
+            request.due = request.raised_at + self.p.internal.departments[d].sla_hours
+            dept.submit(request)
         Timeout(self.env, t - self.env._now).callbacks.append(fire)
-
-    # ------------------------------------------------------------ streams
-    def generator(self, stream, week, *key):
-        """The Generator of ``stream`` for ``week`` (and e.g. a unit): ``SeedSequence(seed, spawn_key=...)``.
-
-        Every stream is re-seeded each week, per unit where units draw
-        separately, and draws are tied to positions (customer slots,
-        employee positions, the j-th arrival) rather than to how many
-        draws came before.  A lever change therefore does not shift the
-        random numbers of later weeks or other units: common random
-        numbers stay in step across scenarios.
-        """
-        ss = np.random.SeedSequence(self.seed, spawn_key=(STREAMS.index(stream), week) + key)
-        return np.random.Generator(np.random.PCG64(ss))
-
-    def _reseed(self, week):
-        """Fresh per-week generators and random-number blocks for the event streams."""
-        self.week = week
-        self.rng = {name: self.generator(name, week) for name in STREAMS}
-        cv = self.p.workforce.service_time_cv
-        rs = self.rng["service"]
-        if cv == 1.0:
-            self.service = _blocks(rs.standard_exponential)
-        else:
-            shape = 1.0 / cv ** 2
-            self.service = _blocks(lambda n: rs.gamma(shape, 1.0 / shape, n))
-        self.patience = _blocks(self.rng["patience"].standard_exponential)
-        ri = self.rng["internal_service"]
-        self.internal_service = _blocks(ri.standard_exponential)
-        self.internal_uniform = _blocks(ri.random)
 
     # --------------------------------------------------------- the period
     def _schedule_week(self, week):
         """Draw this week's arrivals, requests and quits."""
         start = week * self.hours
         H = self.hours
+        cv = self.p.workforce.service_time_cv
         for unit in self.units:
-            # arrivals by inversion: the j-th gap and the j-th visitor draw are the same
-            # in every scenario, and scale smoothly with the total visit rate
-            rates = unit.c_rates
-            total = rates[-1] if rates.size else 0.0
-            times = np.zeros(0)
-            if total > 0:
-                gaps = self.generator("arrivals", week, unit.index, 0)
-                block = int(total + 6.0 * np.sqrt(total) + 16)
-                times = np.cumsum(gaps.standard_exponential(block)) * (H / total)
-                while times[-1] < H:
-                    times = np.concatenate([times, times[-1] + np.cumsum(gaps.standard_exponential(block)) * (H / total)])
-                times = times[:np.searchsorted(times, H)]
-            n = times.size
-            pick = self.generator("arrivals", week, unit.index, 1).random(n)
-            unit.arrivals_t = (start + times).tolist()
-            unit.visitors = np.searchsorted(rates, pick * total, side="right").tolist()
+            # arrivals: each customer slot's visits from its own uniforms
+            slots, u = streams.slot_events(self.seed, "arrivals", (week, unit.index), unit.c_rate,
+                                           3, _VISITS_PER_SLOT)
+            order = np.argsort(u[:, 0], kind="stable")
+            slots, u = slots[order], u[order]
+            n = slots.size
+            unit.arrivals_t = (start + u[:, 0] * H).tolist()
+            unit.visitors = slots.tolist()
+            unit.arrival_service = weekly.service_time_draws(u[:, 1], cv).tolist()
+            unit.arrival_patience = streams.exponential_quantile(u[:, 2]).tolist()
             unit.next_arrival = 0
             unit.n_arrivals_week = n
             if n:
                 Timeout(self.env, unit.arrivals_t[0] - self.env._now).callbacks.append(unit.on_arrival)
-            # quits during the week: one draw per position
-            rw = self.generator("workforce", week, unit.index)
-            u, when = rw.random(unit.exists.size), rw.uniform(0.0, H, unit.exists.size)
+            # quits during the week: one (decision, time) pair per position
+            draws = self.generator("workforce", week, unit.index).random((unit.exists.size, 2))
             idx = np.flatnonzero(unit.filled)
             wf = self.p.workforce
             hazard = L.quit_hazard(unit.satisfaction[idx], wf.base_quit_rate,
                                    wf.reference_satisfaction, self.p.links.quit_from_satisfaction)
-            quits = u[idx] < -np.expm1(-hazard / 52.0)
-            for e, t in zip(idx[quits].tolist(), when[idx][quits].tolist()):
+            quits = draws[idx, 0] < -np.expm1(-hazard / 52.0)
+            for e, t in zip(idx[quits].tolist(), (draws[idx, 1][quits] * H).tolist()):
                 self.env.process(self._quit_later(unit, e, t))
-        self._raise_requests(start)
+        self._raise_requests(week)
 
     def run(self):
         """Run the whole horizon; returns ``(sums, dept_sums, events)``."""
-        self.env.run(until=self.env.process(self._periods()))
+        self.advance(self.horizon)
         return self.sums, self.dept_sums, self.events
 
+    def advance(self, until_week, params=None):
+        """Simulate up to the end of week ``until_week - 1`` from where the run stands.
+
+        Parameters
+        ----------
+        until_week : int
+            Weeks simulated in all after this call (``<= horizon``).
+        params : Params, optional
+            Replace the parameters from the next week on: their schedule
+            applies to the weeks still to come (changes in weeks already
+            played are ignored, as they were in force or not).
+        """
+        if not self._weeks_done <= until_week <= self.horizon:
+            raise ValueError(f"until_week must be in [{self._weeks_done}, {self.horizon}], got {until_week}")
+        if params is not None:
+            self.params = params
+            self._pending_params = True
+        if until_week == self._weeks_done:
+            return
+        self._stop_at = until_week
+        self._pause = self.env.event()
+        if self._process is None:
+            self._process = self.env.process(self._periods())
+        else:
+            self._resume.succeed()
+        self.env.run(until=self._pause)
+
+    _pending_params = False
+
     def _periods(self):
-        change_weeks = {c.at_week for c in self.params.schedule} - {0}
-        for week in range(self.horizon):
-            if week > 0:
-                self._reseed(week)
-            if week in change_weeks:
+        week = 0
+        while week < self.horizon:
+            if week > 0 and (self._pending_params or any(c.at_week == week for c in self.params.schedule)):
+                self._pending_params = False
                 self.p = self.params.at_week(week)
                 self._apply_levers()
+            self.week = week
             for unit in self.units:
                 unit.acc[_F["customers_start"]] = unit.c_active.sum()
             self._schedule_week(week)
             yield self.env.timeout(self.hours)
             self._close_week(week)
+            week += 1
+            self._weeks_done = week
+            if week == self._stop_at and week < self.horizon:
+                self._resume = self.env.event()
+                self._pause.succeed()
+                yield self._resume
+        self._pause.succeed()
 
     def _close_week(self, week):
+        for dept in self.departments:  # overdue work scores first, for departments' requesters too
+            self._score_overdue(dept)
         for dept in self.departments:
             self._close_department(dept, week)
         for unit in self.units:
@@ -573,5 +687,3 @@ class Engine:
         dept.isq_received_n = 0
         self.dept_sums[week, dept.index] = a
         dept.acc = np.zeros(len(DEPARTMENT_FIELDS))
-
-

@@ -105,7 +105,7 @@ PRESETS = {
             "customers.visit_rate": 0.23,
             "customers.base_churn_rate": 0.12,
             "customers.referral_rate": 0.04,
-            "customers.acquisition_rate": 9.7,
+            "customers.acquisition_rate": 11.5,
             "customers.patience_minutes": 45.0,
             "economics.spend_per_visit": 40.0,
             "economics.gross_margin": 0.6,

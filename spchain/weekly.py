@@ -13,21 +13,23 @@ from __future__ import annotations
 import numpy as np
 
 from . import links as L
-from . import survey
+from . import streams, survey
 from .metrics import FIELDS
 
 __all__ = ["close_customers", "add_customers", "update_loyalty_rates", "close_workforce",
-           "set_performance", "close_money"]
+           "set_performance", "close_money", "sequential_update", "service_time_draws"]
 
 _F = {name: i for i, name in enumerate(FIELDS)}
+#: Services per customer and week whose survey draws come from the shared block.
+_SURVEYS_PER_SLOT = 2
 
 
 def close_customers(engine, unit):
+    """The week's experiences, surveys, churn, referrals and acquisition of one unit."""
     p = engine.p
     cu, lk, ms = p.customers, p.links, p.measurement
     acc = unit.acc
-    rc = engine.generator("customers", engine.week, unit.index)
-    rs = engine.generator("surveys", engine.week, unit.index)
+    week = engine.week
     served = unit.served_log
     aband = unit.abandon_log
     if engine.record_events:
@@ -53,40 +55,55 @@ def close_customers(engine, unit):
     acc[_F["revenue"]] += revenue
     if aband:
         ab = np.array(aband)  # (customer, arrival, abandon time) rows
-        order = np.argsort(np.concatenate([done_at, ab[:, 2]]), kind="stable")  # time order
-        c_all = np.concatenate([c, ab[:, 0].astype(np.intp)])[order]
-        v_all = np.concatenate([value, np.full(len(aband), -lk.value_from_wait * cu.abandonment_penalty)])[order]
+        acc[_F["abandoned_wait_hours_sum"]] += (ab[:, 2] - ab[:, 1]).sum()
+        times = np.concatenate([done_at, ab[:, 2]])
+        c_all = np.concatenate([c, ab[:, 0].astype(np.intp)])
+        v_all = np.concatenate([value, np.full(len(aband), -lk.value_from_wait * cu.abandonment_penalty)])
     else:
-        order = np.argsort(done_at, kind="stable")
-        c_all, v_all = c[order], value[order]
+        times, c_all, v_all = done_at, c, value
+    order = np.argsort(times, kind="stable")  # experiences count in the order they end
     acc[_F["abandoned"]] += len(aband)
     acc[_F["arrivals"]] = unit.n_arrivals_week
-    experience = np.clip(cu.reference_satisfaction + v_all, 0.0, 1.0)
-    _sequential_update(unit.c_satisfaction, c_all, experience, cu.update_weight)
-    # -- surveys of served customers ------------------------------------
+    experience = np.clip(cu.reference_satisfaction + v_all[order], 0.0, 1.0)
+    sequential_update(unit.c_satisfaction, c_all[order], experience, cu.update_weight)
+    unit.served_log = []
+    unit.abandon_log = []
+    # -- surveys of served customers: each slot's k-th service of the week owns its draws
     if c.size:
-        respond = rs.random(c.size) < ms.response_rate
-        s = unit.c_satisfaction[c[respond]]
-        latent = s + ms.csat_noise * rs.standard_normal(s.size)
+        by_slot = np.argsort(c, kind="stable")
+        cs = c[by_slot]
+        nth = streams.ordinals(cs)
+        n_rows = int(cs[-1]) + 1
+        respond_u = engine.generator("surveys", week, unit.index, 0).random((n_rows, _SURVEYS_PER_SLOT))
+        noise = engine.generator("surveys", week, unit.index, 1).standard_normal((n_rows, 2 * _SURVEYS_PER_SLOT))
+        draws = np.empty((cs.size, 3))
+        inside = nth < _SURVEYS_PER_SLOT
+        draws[inside, 0] = respond_u[cs[inside], nth[inside]]
+        draws[inside, 1:] = noise[cs[inside, None], 2 * nth[inside, None] + np.arange(2)]
+        for k in np.flatnonzero(~inside).tolist():  # a customer served many times this week
+            g = engine.generator("surveys", week, unit.index, 2, int(cs[k]), int(nth[k]))
+            draws[k] = [g.random(), *g.standard_normal(2)]
+        respond = draws[:, 0] < ms.response_rate
+        s = unit.c_satisfaction[cs[respond]]
+        latent = s + ms.csat_noise * draws[respond, 1]
         csat = survey.csat_responses(latent, [ms.csat_cut_2, ms.csat_cut_3, ms.csat_cut_4, ms.csat_cut_5])
-        ltr = survey.ltr_responses(s, ms.ltr_noise * rs.standard_normal(s.size),
+        ltr = survey.ltr_responses(s, ms.ltr_noise * draws[respond, 2],
                                    intercept=ms.ltr_intercept, slope=ms.ltr_slope)
         acc[_F["responses"]] += s.size
         acc[_F["csat_sum"]] += csat.sum()
         acc[_F["promoters"]] += survey.promoters(ltr)
         acc[_F["detractors"]] += survey.detractors(ltr)
-    unit.served_log = []
-    unit.abandon_log = []
-    # -- churn, referrals, acquisition ---------------------------------
+    # -- churn, referrals, acquisition: each on its own keyed stream ------------
     active = np.flatnonzero(unit.c_active)
     s = unit.c_satisfaction[active]
     referral = L.referral_rate(s, cu.referral_rate, cu.reference_satisfaction,
                                lk.referral_from_satisfaction).sum() / 52.0
-    n_ref = rc.poisson(referral) if referral > 0 else 0
-    n_mkt = rc.poisson(cu.acquisition_rate) if cu.acquisition_rate > 0 else 0
+    n_ref = int(streams.poisson_quantile(engine.generator("customers", week, unit.index, 1).random(), referral))
+    n_mkt = int(streams.poisson_quantile(engine.generator("customers", week, unit.index, 2).random(),
+                                         cu.acquisition_rate))
     hazard = L.churn_hazard(s, cu.base_churn_rate, cu.reference_satisfaction, lk.churn_from_satisfaction)
-    churn = rc.random(unit.c_active.size)[active] < -np.expm1(-hazard / 52.0)  # one draw per slot
-    gone = active[churn]
+    churn_u = engine.generator("customers", week, unit.index, 0).random(unit.c_active.size)  # one per slot
+    gone = active[churn_u[active] < -np.expm1(-hazard / 52.0)]
     unit.c_active[gone] = False
     # a churned customer may still be queueing or in service: reuse the slot a week later
     unit.c_free_slots.extend(unit.c_released)
@@ -111,6 +128,7 @@ def add_customers(engine, unit, n):
         unit.c_active = np.concatenate([unit.c_active, np.zeros(extra, bool)])
         unit.c_satisfaction = np.concatenate([unit.c_satisfaction, np.zeros(extra)])
         unit.c_spend = np.concatenate([unit.c_spend, np.zeros(extra)])
+        unit.c_rate = np.concatenate([unit.c_rate, np.zeros(extra)])
         free[:0] = range(cap + extra - 1, cap - 1, -1)
     slots = [free.pop() for _ in range(n)]
     unit.c_active[slots] = True
@@ -118,13 +136,12 @@ def add_customers(engine, unit, n):
 
 
 def update_loyalty_rates(engine, unit):
-    """Visit rates (cumulative over slots, per week) and spend per visit for next week."""
+    """Visit rate (visits per week, per slot; 0 when inactive) and spend per visit for next week."""
     cu, lk = engine.p.customers, engine.p.links
     s = unit.c_satisfaction
-    rate = np.where(unit.c_active,
-                    L.customer_visit_rate(s, cu.visit_rate, cu.reference_satisfaction,
-                                          lk.revisit_from_satisfaction), 0.0)
-    unit.c_rates = np.cumsum(rate)
+    unit.c_rate = np.where(unit.c_active,
+                           L.customer_visit_rate(s, cu.visit_rate, cu.reference_satisfaction,
+                                                 lk.revisit_from_satisfaction), 0.0)
     unit.c_spend = L.spend_per_visit(s, engine.p.economics.spend_per_visit, cu.reference_satisfaction,
                                      lk.spend_from_satisfaction)
 
@@ -135,14 +152,17 @@ def close_workforce(engine, unit):
     acc = unit.acc
     filled = unit.filled
     idx = np.flatnonzero(filled)
-    unit.utilisation = unit.busy_hours / unit.staffed_hours if unit.staffed_hours > 0 else 1.0
     acc[_F["busy_hours"]] = unit.busy_hours
     acc[_F["staffed_hours"]] = unit.staffed_hours
     acc[_F["started"]] = unit.started
     acc[_F["waited"]] = unit.waited
     acc[_F["wait_hours_sum"]] = unit.wait_sum
+    acc[_F["answered_in_target"]] = unit.answered_in_target
+    # work pressure: customers in service or waiting (abandoners until they left) per staffed hour
+    demand = unit.busy_hours + unit.wait_sum + acc[_F["abandoned_wait_hours_sum"]]
+    pressure = demand / unit.staffed_hours if unit.staffed_hours > 0 else wf.reference_utilisation
     unit.busy_hours = unit.staffed_hours = unit.wait_sum = 0.0
-    unit.waited = unit.started = 0
+    unit.waited = unit.started = unit.answered_in_target = 0
     # perceived internal service quality
     got = unit.isq_week_n > 0
     mean_isq = np.divide(unit.isq_week_sum, unit.isq_week_n, out=np.zeros_like(unit.isq), where=got)
@@ -153,7 +173,7 @@ def close_workforce(engine, unit):
     c_sat = acc[_F["customer_satisfaction_sum"]] / n_active if n_active else p.customers.reference_satisfaction
     target = L.employee_satisfaction_target(
         wf.base_satisfaction, isq=unit.isq[idx], isq_ref=wf.reference_isq,
-        utilisation=unit.utilisation, utilisation_ref=wf.reference_utilisation,
+        workload=pressure, workload_ref=wf.reference_utilisation,
         recognition=wf.recognition, pay_index=wf.pay_index, training_hours=wf.training_hours,
         training_ref=wf.reference_training_hours, customer_satisfaction=c_sat,
         customer_ref=p.customers.reference_satisfaction, links=lk)
@@ -210,14 +230,41 @@ def close_money(engine, unit):
     acc[_F["profit"]] = acc[_F["revenue"]] - acc[_F["costs"]]
 
 
-def _sequential_update(state, idx, target, weight):
-    """``state[i] += weight * (target - state[i])`` for each (i, target) in order.
+def sequential_update(state, idx, target, weight):
+    """``state[i] += weight * (target - state[i])`` for each ``(i, target)`` in the order given.
 
-    Repeated indices are applied one after another, in the order given.
+    Repeated indices are applied one after another, in closed form: after
+    targets ``t_1..t_n`` a state ``s`` becomes
+    ``(1 - w)^n s + sum_k w (1 - w)^(n - k) t_k``, so a customer with many
+    visits costs no more than many customers with one (``O(n log n)``).
+
+    Examples
+    --------
+    >>> s = np.array([0.0, 1.0])
+    >>> sequential_update(s, np.array([0, 0, 1]), np.array([1.0, 0.0, 0.0]), 0.5)
+    >>> s.tolist()
+    [0.25, 0.5]
     """
-    while idx.size:
-        uniq, first = np.unique(idx, return_index=True)
-        state[uniq] += weight * (target[first] - state[uniq])
-        rest = np.ones(idx.size, bool)
-        rest[first] = False
-        idx, target = idx[rest], target[rest]
+    idx = np.asarray(idx)
+    if idx.size == 0:
+        return
+    order = np.argsort(idx, kind="stable")
+    ids, tg = idx[order], np.asarray(target, float)[order]
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    counts = np.diff(np.r_[starts, ids.size])
+    pos = np.arange(ids.size) - np.repeat(starts, counts)
+    after = np.repeat(counts, counts) - 1 - pos  # later experiences of the same customer
+    keep = 1.0 - weight
+    contrib = weight * keep ** after * tg
+    uniq = ids[starts]
+    state[uniq] = keep ** counts * state[uniq] + np.add.reduceat(contrib, starts)
+
+
+def service_time_draws(u, cv):
+    """Standard service times (mean 1) from uniforms: exponential, or gamma with CV ``cv``."""
+    if cv == 1.0:
+        return streams.exponential_quantile(u)
+    from scipy import special
+
+    shape = 1.0 / cv ** 2
+    return special.gammaincinv(shape, np.asarray(u, float)) / shape

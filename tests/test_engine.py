@@ -176,14 +176,14 @@ def test_every_link_moves_its_target_in_the_documented_direction(a, b, k):
 @settings(max_examples=50)
 def test_satisfaction_target_rises_with_isq_and_falls_with_overload(isq, util):
     links = Links()
-    kw = dict(isq_ref=0.9, utilisation_ref=0.75, recognition=0.0, pay_index=1.0, training_hours=1.0,
+    kw = dict(isq_ref=0.9, workload_ref=0.75, recognition=0.0, pay_index=1.0, training_hours=1.0,
               training_ref=1.0, customer_satisfaction=0.7, customer_ref=0.7, links=links)
     lo, hi = sorted(isq)
-    assert (L.employee_satisfaction_target(0.65, isq=hi, utilisation=0.5, **kw)
-            >= L.employee_satisfaction_target(0.65, isq=lo, utilisation=0.5, **kw))
+    assert (L.employee_satisfaction_target(0.65, isq=hi, workload=0.5, **kw)
+            >= L.employee_satisfaction_target(0.65, isq=lo, workload=0.5, **kw))
     lo, hi = sorted(util)
-    assert (L.employee_satisfaction_target(0.65, isq=0.9, utilisation=hi, **kw)
-            <= L.employee_satisfaction_target(0.65, isq=0.9, utilisation=lo, **kw))
+    assert (L.employee_satisfaction_target(0.65, isq=0.9, workload=hi, **kw)
+            <= L.employee_satisfaction_target(0.65, isq=0.9, workload=lo, **kw))
 
 
 def test_zero_strength_is_neutral():
