@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from .params import Change, ParamError, Params
 from .presets import preset
-from .run import simulate
+from .run import Simulation, simulate
 
 __all__ = ["LEVERS", "QUARTER", "Lever", "regimes", "Game", "WhatIf", "what_if_panel"]
 
@@ -137,12 +137,12 @@ def regimes(params=None, *, horizon: int = 104, seed: int = 2026) -> dict:
 class Game:
     """Round-by-round play: set the levers each quarter, watch the chain respond.
 
-    Every round re-runs the simulation from week 0 with the same seed and
-    the levers of every round played so far scheduled as
-    :class:`~spchain.Change` s at the start of their quarter.  Common random
-    numbers make the weeks already played come out identical, so the room
-    sees one continuous history; a full two-year game re-runs in well under
-    a second per round with the ``workshop`` preset.
+    Every round simulates one more quarter from the saved state of the run
+    (a :class:`spchain.run.Simulation`), with the levers of every round
+    played so far scheduled as :class:`~spchain.Change` s at the start of
+    their quarter: the numbers are exactly those of one run with that
+    schedule, and a round costs one quarter of simulation however late in
+    the game it is.
 
     Parameters
     ----------
@@ -175,6 +175,8 @@ class Game:
         self.lever_set = _levers(levers)
         self.rounds: list = []  # one dict of path -> value per quarter played
         self.result = None
+        self._play = Simulation(self.params, horizon=QUARTER * quarters, seed=seed)
+        self._base_run = Simulation(self.params, horizon=QUARTER * quarters, seed=seed)
         self._baseline = None
 
     @property
@@ -229,7 +231,7 @@ class Game:
         choice = {p: v for p, v in choice.items() if v != current[p]}
         rounds = self.rounds + [choice]
         params = self._scheduled(rounds)  # validates every value before anything changes
-        result = simulate(params, horizon=QUARTER * len(rounds), seed=self.seed)
+        result = self._play.advance(QUARTER * len(rounds), params=params)
         self.rounds, self.result = rounds, result
         return result
 
@@ -237,7 +239,7 @@ class Game:
         """The same organisation and seed with no lever changes, over the weeks played."""
         weeks = max(self.week, QUARTER)
         if self._baseline is None or self._baseline.horizon != weeks:
-            self._baseline = simulate(self.params, horizon=weeks, seed=self.seed)
+            self._baseline = self._base_run.advance(weeks)
         return self._baseline
 
     def summary(self, metrics=("employee_satisfaction", "customer_satisfaction", "profit")) -> str:

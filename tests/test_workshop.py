@@ -41,6 +41,33 @@ def test_history_of_completed_quarters_stays_identical():
         game.play()
 
 
+def test_rounds_continue_the_run_and_match_one_run_with_the_whole_schedule():
+    game = Game(quarters=4, seed=9)
+    choices = [{"workforce.recognition": 0.6}, {}, {"internal.departments.it.n_staff": 4,
+                                                     "economics.price_index": 1.1}, {"workforce.pay_index": 1.2}]
+    for choice in choices:
+        result = game.play(choice)
+    whole = simulate(game._scheduled(game.rounds), horizon=4 * QUARTER, seed=9)
+    assert np.array_equal(result.sums, whole.sums)
+    assert np.array_equal(result.department_sums, whole.department_sums)
+    assert np.array_equal(game.baseline().sums, simulate(preset("workshop"), horizon=4 * QUARTER, seed=9).sums)
+    # each round simulated one quarter, not the game from week 0
+    assert game._play.week == 4 * QUARTER
+
+
+def test_simulation_in_pieces_refuses_run_fixed_changes_before_simulating():
+    from spchain.run import Simulation
+
+    sim = Simulation(preset("workshop"), horizon=10, seed=1)
+    sim.advance(3)
+    with pytest.raises(ParamError, match="customers.n_customers is fixed for a whole run"):
+        sim.advance(6, params=preset("workshop").override({"customers.n_customers": 100}))
+    with pytest.raises(ParamError, match="until_week"):
+        sim.advance(2)
+    assert sim.week == 3
+    np.testing.assert_array_equal(sim.advance(10).sums, simulate(preset("workshop"), horizon=10, seed=1).sums)
+
+
 def test_levers_take_effect_at_the_start_of_their_quarter():
     game = Game(quarters=2, seed=2)
     game.play()
