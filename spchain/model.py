@@ -43,7 +43,7 @@ _INF = float("inf")
 #: and seed give different numbers (the golden run records it and fails
 #: when the numbers change without a bump).  Experiment stores are keyed on
 #: it, so a resumed sweep never mixes runs of two engines.
-SAMPLE_PATH_VERSION = 2
+SAMPLE_PATH_VERSION = 3
 
 #: Visits per customer slot and week served from the slot's shared block of
 #: uniforms (time, service time, patience); rarer further visits use a

@@ -99,6 +99,9 @@ def save_figure(fig, path, *, formats=("png", "svg"), dpi=150) -> list:
         path = path.with_suffix("")
     out = []
     with style():
+        if fig.get_layout_engine() is not None:  # settle the layout once; every format and save keeps it
+            fig.canvas.draw()
+            fig.set_layout_engine("none")
         for fmt in formats:
             if fmt not in ("png", "svg", "pdf"):
                 raise ValueError(f"formats must hold 'png', 'svg' or 'pdf', got {fmt!r}")
