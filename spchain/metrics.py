@@ -60,6 +60,15 @@ class Metric:
     stage: str = ""
     kind: str = "ratio"  # "ratio", "nps" or "retention"
 
+    @property
+    def fields(self) -> tuple:
+        """Every recorded field the KPI reads, numerator first."""
+        out = ()
+        for part in (self.numerator, self.denominator, "detractors" if self.kind == "nps" else None):
+            if part is not None:
+                out += (part,) if isinstance(part, str) else tuple(part)
+        return out
+
     def evaluate(self, sums):
         """The KPI from a mapping of field name to (arrays of) sums.
 

@@ -146,8 +146,7 @@ def test_kpi_table_has_the_registry_labels_and_units(model_text):
         rows = [r for r in rows if len(r) >= 4 and r[1] == m.label]
         assert rows, f"no KPI row for {name!r} with label {m.label!r}"
         assert rows[0][2] == m.unit, (name, rows[0][2], m.unit)
-        fields = [m.numerator] + ([m.denominator] if m.denominator else [])
-        for field in fields:
+        for field in m.fields:
             assert field in rows[0][3], (name, field, rows[0][3])
 
 
