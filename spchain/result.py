@@ -118,23 +118,61 @@ class RunResult:
             raise KeyError(f"unknown department field {field_name!r}; expected one of {list(DEPARTMENT_FIELDS)}")
         return self.department_sums[:, names.index(name), _DI[field_name]]
 
-    def customer_lifetime_value(self, *, start: int = 0) -> float:
-        """CLV of a customer from this run's margin, retention and discount rate.
+    def customer_lifetime_value(self, *, start: int = 0, first_period: str = "retained") -> float:
+        """CLV of the average new customer, from this run's margin, retention and discounting.
 
-        ``m r / (1 + i - r) - acquisition_cost`` with ``m`` the annual
-        contribution per active customer (revenue times gross margin),
-        ``r`` the annualised retention and ``i`` the discount rate; margins
-        arrive at the end of each year the customer stays (Reichheld &
-        Sasser 1990; Gupta & Lehmann 2003).
+        Parameters
+        ----------
+        start : int, default 0
+            First period (week) of the window the rates are measured over.
+        first_period : {"retained", "certain"}, default "retained"
+            Timing of the first year's margin, as in
+            :func:`spchain.theory.customer_lifetime_value`.
+
+        Returns
+        -------
+        float
+            ``m r / (1 + i - r) - s AC`` (``"retained"``) or
+            ``m / (1 + i - r) - s AC`` (``"certain"``), in money, with the
+            period a **year** throughout:
+
+            * ``m``, the annual contribution per active customer: revenue over
+              the window times ``economics.gross_margin``, divided by the mean
+              number of active customers, times ``52 / weeks``;
+            * ``r``, the annual retention ``total("retention", start=start)``,
+              ``(1 - churned / customers_start) ** 52`` from the window's
+              weekly churn (capped just below 1);
+            * ``i``, the annual ``economics.discount_rate``;
+            * ``AC = economics.acquisition_cost`` and ``s`` the share of the
+              window's new customers that marketing acquired,
+              ``(acquired - referred) / acquired`` (1 if no one was acquired):
+              referred customers cost nothing, so this is the lifetime value
+              of the *average* new customer.
+
+        Notes
+        -----
+        Timing (Reichheld & Sasser 1990; Gupta & Lehmann 2003): the customer
+        is acquired at time 0, paying the acquisition cost, and earns ``m``
+        at the end of each year; with ``"retained"`` a year counts only if
+        the customer stays through it, with ``"certain"`` the first year is
+        earned for sure.  The engine's customers earn week by week until they
+        defect, which neither annual convention reproduces exactly.  The
+        gross margin, discount rate and acquisition cost are read from the
+        base :attr:`params` (scheduled changes are not taken into account).
         """
         from .theory import customer_lifetime_value
 
         ec = self.params.economics
+        retention = min(self.total("retention", start=start), 1.0 - 1e-9)  # also checks start
         weeks = self.horizon - start
         customers = self.field("active_customers")[start:].mean()
         margin = self.field("revenue")[start:].sum() * ec.gross_margin / max(customers, 1e-12) * 52.0 / weeks
-        retention = min(self.total("retention", start=start), 1.0 - 1e-9)
-        return float(customer_lifetime_value(margin, retention, ec.discount_rate, ec.acquisition_cost))
+        acquired = self.field("acquired")[start:].sum()
+        referred = self.field("referred")[start:].sum()
+        marketing_share = (acquired - referred) / acquired if acquired > 0 else 1.0
+        return float(customer_lifetime_value(margin, retention, ec.discount_rate,
+                                             ec.acquisition_cost * marketing_share,
+                                             first_period=first_period))
 
     def _unit(self, unit):
         if not isinstance(unit, (int, np.integer)) or not 0 <= unit < self.n_units:
