@@ -222,7 +222,7 @@ class RunResult:
         return rows
 
 
-_STOCKS = {"positions", "headcount", "vacancies", "waiting", "in_service", "active_customers",
+_STOCKS = {"positions", "headcount", "vacancies", "waiting", "in_service", "active_customers", "requests_overdue",
            "customers_start", "satisfaction_sum", "skill_sum", "productivity_sum",
            "customer_satisfaction_sum"}
 
