@@ -237,7 +237,15 @@ class ExperimentResult:
 
         Week ``t``'s profit (0-based) arrives at the end of the week and is
         discounted to the start of week 0 by ``(1 + i) ** (-(t + 1) / 52)``;
-        weeks from ``start`` (default: the warm-up) count.  Profit already
+        weeks from ``start`` count.  By default ``start`` is the first week
+        in which the parameters in force in ``scenario`` and in ``baseline``
+        differ (:meth:`first_difference`), usually the week the
+        intervention's first lever acts -- *not* the warm-up: an
+        intervention's early costs (hires, tools spend) are part of its
+        return even when they fall in the warm-up.  With common random
+        numbers the two runs are identical before that week, so starting
+        earlier would add nothing.  When the two scenarios' parameters
+        never differ, ``start`` defaults to the warm-up.  Profit already
         includes every running cost the model knows (wages, tools spend,
         hiring); ``cost`` is what it does not (a programme fee, a one-off
         investment), paid at the start of the scenario's first lever change
@@ -252,7 +260,8 @@ class ExperimentResult:
         baseline : str, optional
             What it is compared with; default the experiment's baseline.
         start : int, optional
-            First week that counts.
+            First week that counts; default the first week the two
+            scenarios' parameters differ (the warm-up if they never do).
         discount_rate : float, optional
             Annual rate ``i``; default the baseline's ``economics.discount_rate``.
         level : float
@@ -264,7 +273,9 @@ class ExperimentResult:
         i = self.experiment.params[b].economics.discount_rate if discount_rate is None else discount_rate
         if isinstance(i, bool) or not isinstance(i, (int, float)) or not i > -1:
             raise ValueError(f"discount_rate must be a number > -1 (per year), got {i!r}")
-        start = self.warmup if start is None else start
+        if start is None:
+            first = self.first_difference(s, baseline=b)
+            start = self.warmup if first is None else first
         if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or not 0 <= start < self.horizon:
             raise ValueError(f"start must be an integer in [0, {self.horizon}), got {start!r}")
         weeks = np.arange(start, self.horizon)
@@ -278,6 +289,36 @@ class ExperimentResult:
         roi = Interval(net.mean * scale, net.low * scale, net.high * scale, net.half_width * scale,
                        net.std * scale, net.n, level)
         return Return(gain=t_interval(gain, level=level), cost=cost_pv, net=net, roi=roi)
+
+    def first_difference(self, scenario: str, *, baseline: str | None = None) -> int | None:
+        """First week in which the parameters in force in ``scenario`` and ``baseline`` differ.
+
+        Parameters are compared week by week as :meth:`Params.at_week
+        <spchain.params.Params.at_week>` gives them, at week 0 and at every
+        week either schedule changes something, so the baseline's own
+        scheduled changes count too.
+
+        Parameters
+        ----------
+        scenario : str
+            The intervention.
+        baseline : str, optional
+            What it is compared with; default the experiment's baseline.
+
+        Returns
+        -------
+        int or None
+            The week, or ``None`` when the parameters never differ within
+            the horizon.
+        """
+        s, b = self._scenario(scenario), self._scenario(baseline)
+        key = ("first_difference", s, b)
+        if key not in self._cache:
+            ps, pb = self.experiment.params[s], self.experiment.params[b]
+            weeks = sorted({0} | {c.at_week for c in ps.schedule + pb.schedule})
+            self._cache[key] = next((w for w in weeks if w < self.horizon and ps.at_week(w) != pb.at_week(w)),
+                                    None)
+        return self._cache[key]
 
     def replications_needed(self, name: str, *, half_width: float, scenario: str | None = None,
                             baseline: str | None = None, relative: bool = False,

@@ -188,15 +188,10 @@ def _run(args, stream):
 
 def _check_store(store, experiment, file):
     """Refuse, before anything is written, to resume a store of another experiment."""
-    from .store import Store, StoreError, _differences
+    from .store import Store
 
     with Store(store) as db:
-        stored = db.manifest()
-    given = experiment.manifest()
-    if stored.get("definition_hash", given["definition_hash"]) != given["definition_hash"]:
-        raise StoreError(f"{store} holds the runs of another experiment: "
-                         f"{_differences(stored.get('definition', {}), given['definition'])}. "
-                         f"Use another --out, or undo those changes to {file}")
+        db.check(experiment.manifest(), advice=f"Use another --out, or undo those changes to {file}")
 
 
 def _report(args, stream):

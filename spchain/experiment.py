@@ -53,7 +53,7 @@ from dataclasses import KW_ONLY, dataclass, field
 
 import numpy as np
 
-from .params import ParamError, Params
+from .params import ParamError, Params, check_schedulable
 from .scenarios import Scenario
 
 __all__ = ["Experiment", "run_task", "replication_seed"]
@@ -128,7 +128,9 @@ class Experiment:
         Before anything runs, naming the problem: an unknown parameter
         path or a value out of range in a scenario, duplicate names, zero
         replications, a horizon not longer than the warm-up, a scheduled
-        change beyond the horizon.
+        change beyond the horizon, or a scheduled change (in a scenario or
+        in the base's schedule) to a parameter fixed for a whole run
+        (:func:`spchain.params.check_schedulable`).
     """
 
     base: Params = field(default_factory=Params)
@@ -172,8 +174,10 @@ class Experiment:
             raise ParamError(f"baseline {baseline!r} is not a scenario; expected one of {names}")
         set_("baseline", baseline)
         params = {}
-        for s in self.scenarios:
+        for s in self.scenarios:  # every run's schedule, checked before any run starts
             p = s.apply(self.base)
+            for c in p.schedule:
+                check_schedulable(c.path, c.at_week, context=f"scenario {s.name!r}: ")
             late = [c for c in p.schedule if c.at_week >= self.horizon]
             if late:
                 raise ParamError(f"scenario {s.name!r}: change at week {late[0].at_week} "
@@ -192,10 +196,17 @@ class Experiment:
         return replication_seed(self.seed, replication, None if self.crn else self.names.index(scenario))
 
     def definition(self) -> dict:
-        """Everything that decides the runs' numbers, as JSON-able data (see :mod:`spchain.store`)."""
-        from . import __version__
+        """Everything that decides the runs' numbers, as JSON-able data (see :mod:`spchain.store`).
 
-        return {"spchain_version": __version__, "base": self.base.to_dict(),
+        It includes the engine's sample-path version,
+        :data:`spchain.model.SAMPLE_PATH_VERSION` (read when called), so a
+        store written by an engine whose runs give other numbers is refused.
+        """
+        from . import __version__
+        from .model import SAMPLE_PATH_VERSION
+
+        return {"spchain_version": __version__, "sample_path_version": SAMPLE_PATH_VERSION,
+                "base": self.base.to_dict(),
                 "scenarios": [s.to_dict() for s in self.scenarios], "horizon": self.horizon,
                 "seed": self.seed, "crn": self.crn}
 
@@ -206,7 +217,12 @@ class Experiment:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Experiment":
-        """The experiment written by :meth:`to_dict` (its ``spchain_version`` is not checked)."""
+        """The experiment written by :meth:`to_dict`.
+
+        Its ``spchain_version`` and ``sample_path_version`` are not checked:
+        the experiment is rebuilt with this engine, and running it into the
+        store it came from is refused if the sample-path versions differ.
+        """
         return cls(Params.from_dict(data["base"]),
                    scenarios=[Scenario.from_dict(s) for s in data["scenarios"]],
                    n_replications=data["n_replications"], horizon=data["horizon"],
@@ -214,7 +230,13 @@ class Experiment:
 
     @classmethod
     def from_store(cls, path) -> "Experiment":
-        """The experiment a store was written for, to resume or extend it."""
+        """The experiment a store was written for, to resume or extend it.
+
+        A store written by an engine of another sample-path version still
+        gives its experiment (and :meth:`ExperimentResult.load
+        <spchain.analysis.ExperimentResult.load>` its runs), but running it
+        into that store is refused (:meth:`spchain.store.Store.check`).
+        """
         from pathlib import Path
 
         from .store import Store, StoreError
@@ -229,7 +251,7 @@ class Experiment:
                                   warmup=manifest["warmup"], baseline=manifest["baseline"]))
 
     def manifest(self) -> dict:
-        """Manifest entries for a store: definition, hash, seeds, design, platform."""
+        """Manifest entries for a store: versions, definition, hash, seeds, design, platform."""
         from .store import definition_hash
 
         definition = self.definition()
@@ -237,6 +259,7 @@ class Experiment:
                 for s in self.scenarios for kind, c in s.changes]
         return {
             "spchain_version": definition["spchain_version"],
+            "sample_path_version": definition["sample_path_version"],
             "definition": definition,
             "definition_hash": definition_hash(definition),
             "n_replications": self.n_replications,
@@ -276,7 +299,8 @@ class Experiment:
         ParamError
             For bad ``workers`` or ``executor``, before anything runs.
         spchain.store.StoreError
-            When ``store`` belongs to another experiment, before anything runs.
+            When ``store`` belongs to another experiment, or was written by
+            an engine of another sample-path version, before anything runs.
         """
         from .analysis import ExperimentResult
         from .store import Store

@@ -33,6 +33,7 @@ __all__ = [
     "Change",
     "Params",
     "RUN_FIXED_PATHS",
+    "check_schedulable",
     "describe",
 ]
 
@@ -40,8 +41,11 @@ ASSUMPTION = "assumption"
 
 #: Parameters fixed for a whole run: the organisation's structure, the set of
 #: departments, the service-time distribution's shape and the initial
-#: customer base.  A scheduled change to them is refused.  An entry ending
-#: in "." covers every path below it.
+#: customer base.  A scheduled change to them is refused
+#: (:func:`check_schedulable`).  An entry ending in "." covers every path
+#: below it; any other entry is that exact path only, so
+#: ``"internal.departments"`` fixes the set of departments while each
+#: department's fields (``"internal.departments.it.n_staff"``) stay levers.
 RUN_FIXED_PATHS = ("organisation.", "internal.departments", "workforce.service_time_cv",
                    "customers.n_customers")
 
@@ -51,6 +55,48 @@ class ParamError(ValueError):
 
     The message names the dotted path, the value and what was expected.
     """
+
+
+def check_schedulable(path: str, at_week: int, *, context: str = "") -> None:
+    """Refuse a scheduled change to a parameter fixed for a whole run.
+
+    The one rule every entry point applies (:func:`spchain.simulate`,
+    :class:`~spchain.scenarios.Scenario`,
+    :class:`~spchain.experiment.Experiment`, scenario files): a path in
+    :data:`RUN_FIXED_PATHS` -- or below an entry ending in ``"."`` -- cannot
+    be in a schedule at any week, because the engine reads it once, at the
+    start of a run.  Set it in the base parameters instead
+    (:meth:`Params.override`), which a scenario's change at week 0 also
+    does.
+
+    Parameters
+    ----------
+    path : str
+        Dotted parameter path of the change.
+    at_week : int
+        Week the change would take effect (named in the message).
+    context : str
+        Prefix of the message saying where the change comes from, e.g.
+        ``"scenario 'grow': "``.
+
+    Raises
+    ------
+    ParamError
+        Naming the path, the week and what to do instead.
+
+    Examples
+    --------
+    >>> check_schedulable("internal.departments.it.n_staff", 5)  # a lever: fine
+    >>> check_schedulable("organisation.n_units", 5)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    spchain.params.ParamError: organisation.n_units is fixed for a whole run and cannot change at week 5 ...
+    """
+    if any(path == entry or entry.endswith(".") and path.startswith(entry) for entry in RUN_FIXED_PATHS):
+        raise ParamError(f"{context}{path} is fixed for a whole run and cannot change at week {at_week} "
+                         f"(the engine reads it once, at the start); set it in the base parameters instead "
+                         f"(Params.override, [base.parameters] in a scenario file, or a scenario change "
+                         f"at week 0)")
 
 
 def _p(default, unit="", *, ge=None, gt=None, le=None, lt=None, integer=False, allow_inf=False,

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .params import Change, ParamError, Params
+from .params import Change, ParamError, Params, check_schedulable
 
 __all__ = ["ScenarioFileError", "Plan", "load_scenario_file", "read_parameter_file", "dumps_toml",
            "DEFAULT_REPORT_METRICS"]
@@ -307,16 +307,21 @@ def _base(check, table, folder: Path, seen=()) -> tuple:
 
 
 # ---------------------------------------------------------------- scenarios
-def _changes(check, params, table, key, at_week, horizon):
-    from .params import RUN_FIXED_PATHS
+def _schedulable(check, path, at_week, key):
+    """Refuse, under ``key``, a change after week 0 to a parameter fixed for a whole run."""
+    if at_week > 0:  # week-0 changes override the base; later ones are scheduled
+        try:
+            check_schedulable(path, at_week)
+        except ParamError as exc:
+            check.fail(key, str(exc))
 
+
+def _changes(check, params, table, key, at_week, horizon):
     out = []
     for path, value in _flatten(check.table(table, key)).items():
         k = _key(key, path)
         _override(check, params, path, value, k)
-        if at_week > 0 and any(path == s or path.startswith(s) and s.endswith(".") for s in RUN_FIXED_PATHS):
-            check.fail(k, f"{path} is fixed for a whole run and cannot change at week {at_week}; "
-                          f"set it from week 0 or in [base.parameters]")
+        _schedulable(check, path, at_week, k)
         if at_week >= horizon:
             check.fail(k, f"change at week {at_week} is beyond the horizon of {horizon} weeks")
         out.append(Change(at_week=at_week, path=path, value=value))
@@ -372,6 +377,7 @@ def _design(check, params, table, horizon):
             for v in spec:
                 _override(check, params, path, v, k)
             week = at_week if part == "levers" else 0
+            _schedulable(check, path, week, k)
             if week >= horizon:
                 check.fail(k, f"change at week {week} is beyond the horizon of {horizon} weeks")
         args[part] = factors or None

@@ -37,7 +37,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .params import Change, ParamError, Params
+from .params import Change, ParamError, Params, check_schedulable
 
 __all__ = ["Scenario", "full_factorial", "one_at_a_time", "latin_hypercube"]
 
@@ -89,6 +89,14 @@ class Scenario:
         Week from which levers given as a mapping take effect (default 0,
         from the start).
 
+    Raises
+    ------
+    ParamError
+        For an empty name, a bad week, a path that is both a lever and an
+        uncertainty, or a change after week 0 to a parameter fixed for a
+        whole run (:func:`spchain.params.check_schedulable`; at week 0 such
+        a change is allowed, since it overrides the base).
+
     Attributes
     ----------
     levers, uncertainties : tuple of Change
@@ -118,6 +126,9 @@ class Scenario:
         if both:
             raise ParamError(f"scenario {self.name!r}: {sorted(both)[0]!r} is both a lever and an "
                              f"uncertainty; a path must be one or the other")
+        for c in levers + uncertainties:
+            if c.at_week > 0:  # week-0 changes override the base; later ones are scheduled
+                check_schedulable(c.path, c.at_week, context=f"scenario {self.name!r}: ")
         object.__setattr__(self, "levers", levers)
         object.__setattr__(self, "uncertainties", uncertainties)
 

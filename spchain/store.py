@@ -14,12 +14,15 @@ or power loss may lose the last few runs, never corrupt the file), and
 other processes can read the store while a sweep writes to it.
 
 A store belongs to one experiment definition -- the inputs that decide
-every run's numbers: spchain version, base parameters, scenarios, horizon,
-seed and whether random numbers are common.  Opening it for another
-definition raises :class:`StoreError` listing the differences.  The
-number of replications and the warm-up are not part of the definition:
-asking for more replications extends a store, and the warm-up only affects
-the analysis.
+every run's numbers: spchain version, the engine's sample-path version
+(:data:`spchain.model.SAMPLE_PATH_VERSION`), base parameters, scenarios,
+horizon, seed and whether random numbers are common.  Opening it for
+another definition raises :class:`StoreError` listing the differences; a
+store written by an engine of another sample-path version is refused with
+both versions named, since the same seeds now give other numbers (its
+stored runs can still be loaded and analysed).  The number of replications
+and the warm-up are not part of the definition: asking for more
+replications extends a store, and the warm-up only affects the analysis.
 """
 
 from __future__ import annotations
@@ -145,6 +148,47 @@ class Store:
         self._db.executemany("INSERT OR REPLACE INTO manifest (key, value) VALUES (?, ?)",
                              [(k, canonical_json(v)) for k, v in entries.items()])
 
+    def check(self, manifest: dict, *, advice: str | None = None) -> None:
+        """Refuse to add runs of ``manifest``'s experiment unless the store holds the same one.
+
+        A new store accepts any experiment.
+
+        Parameters
+        ----------
+        manifest : dict
+            Must hold ``definition`` and ``definition_hash``.
+        advice : str, optional
+            What to do instead, ending the message for another definition;
+            default: use another store or continue the stored experiment.
+
+        Raises
+        ------
+        StoreError
+            When the store was written by an engine of another sample-path
+            version (naming the stored and the current version), or holds
+            another definition (naming the differences).
+        """
+        stored = self.manifest()
+        if "definition_hash" not in stored or stored["definition_hash"] == manifest["definition_hash"]:
+            return
+        old = stored.get("definition", {}).get("sample_path_version")
+        new = manifest["definition"].get("sample_path_version")
+        if old != new:
+            written = ("an engine older than sample-path versions" if old is None
+                       else f"an engine of sample-path version {old}")
+            raise StoreError(
+                f"{self.path} was written by {written}; this engine's sample-path version is {new} "
+                f"(spchain.model.SAMPLE_PATH_VERSION), so the same seeds give other numbers and its runs "
+                f"cannot be resumed or extended. Analyse the stored runs with "
+                f"ExperimentResult.load({str(self.path)!r}), or run into another store.")
+        if advice is None:
+            advice = (f"Use another store, or Experiment.from_store({str(self.path)!r}) to continue "
+                      f"the stored one.")
+        raise StoreError(
+            f"{self.path} holds another experiment (definition hash "
+            f"{stored['definition_hash'][:12]}, this one {manifest['definition_hash'][:12]}): "
+            f"{_differences(stored.get('definition', {}), manifest['definition'])}. {advice}")
+
     def begin(self, manifest: dict, session: dict) -> int:
         """Claim the store for an experiment and open a session; returns its number.
 
@@ -157,16 +201,11 @@ class Store:
         Raises
         ------
         StoreError
-            Naming the differences, when the store holds another definition.
+            As :meth:`check`.
         """
         with self._db:
+            self.check(manifest)
             stored = self.manifest()
-            if "definition_hash" in stored and stored["definition_hash"] != manifest["definition_hash"]:
-                raise StoreError(
-                    f"{self.path} holds another experiment (definition hash "
-                    f"{stored['definition_hash'][:12]}, this one {manifest['definition_hash'][:12]}): "
-                    f"{_differences(stored.get('definition', {}), manifest['definition'])}. Use another "
-                    f"store, or Experiment.from_store({str(self.path)!r}) to continue the stored one.")
             sessions = stored.get("sessions", [])
             number = len(sessions) + 1
             session = dict(session, session=number, started=_now(), platform=manifest.get("platform"))
