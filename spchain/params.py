@@ -303,8 +303,9 @@ class Workforce(_Stage):
                                                 doc="Relative speed-up of learning per weekly training hour.")
     base_quality: float = _p(0.8, "0-1", ge=0, le=1,
                              doc="Service quality of a fully skilled employee at reference satisfaction.")
-    reference_utilisation: float = _p(0.8, "fraction", gt=0, le=1,
-                                      doc="Utilisation above which workload lowers satisfaction.")
+    reference_utilisation: float = _p(0.9, "fraction", gt=0, le=1,
+                                      doc="Work pressure (utilisation plus waiting customers per server) "
+                                          "above which workload lowers satisfaction.")
     reference_isq: float = _p(0.9, "0-1", ge=0, le=1,
                               doc="Perceived internal service quality at which its links are neutral "
                                   "(for employees and for departments receiving service).")
@@ -441,6 +442,10 @@ class Measurement(_Stage):
     ltr_intercept: float = _p(2.0, "points", doc="Likelihood to recommend at satisfaction 0.")
     ltr_slope: float = _p(9.0, "points/satisfaction", ge=0, doc="Points of LTR per unit of satisfaction.")
     ltr_noise: float = _p(1.2, "points", ge=0, doc="Standard deviation of LTR response noise.")
+    service_level_seconds: float = _p(20.0, "s", ge=0,
+                                      source="call-centre convention (80% answered within 20 s)",
+                                      doc="Threshold of the service level KPI: the share of customers "
+                                          "answered (service started) within it.")
 
     def _validate(self, prefix: str) -> None:
         super()._validate(prefix)
