@@ -34,7 +34,7 @@ def test_common_random_numbers_narrow_the_paired_interval():
     confidence bound of ``rho`` is below 1/2: common random numbers at least
     halve the interval.
     """
-    n = 20
+    n = 60
     scenarios = [Scenario("baseline"), Scenario("faster", levers={"workforce.service_time_minutes": 14.0})]
     widths, sds = {}, {}
     for crn in (True, False):

@@ -104,3 +104,37 @@ def test_queue_only_rejects_bad_rates():
     from spchain import ParamError
     with pytest.raises(ParamError, match="arrival_rate"):
         queue_only(0.0, 1.0, 2)
+
+
+# ------------------------------------------------ the call-centre KPIs
+def test_mmc_service_level_matches_erlang_c(mmc_runs):
+    """The share answered within T = 20 minutes against 1 - C(c, a) exp(-(c mu - lambda) T)."""
+    from spchain.theory import mmc_service_level
+
+    p = queue_only(LAM, MU, C).override({"measurement.service_level_seconds": 1200.0})
+    runs = _replicate(p, lambda r: r)
+    truth = mmc_service_level(LAM, MU, C, threshold=1200.0 / 3600.0).answered
+    mean, half = _ci([r.total("service_level", start=WARMUP) for r in runs])
+    assert abs(mean - truth) <= half, (mean, half, truth)
+    assert 0.5 < truth < 0.6  # informative: far from 0, 1 and from P(no wait) = 0.33
+    # without abandonment the all-arrivals measures are the served ones
+    for r in mmc_runs[:3]:
+        np.testing.assert_allclose(r.kpi("prob_wait_all"), r.kpi("prob_wait"))
+        np.testing.assert_allclose(r.kpi("wait_time_all"), r.kpi("wait_time"))
+
+
+@pytest.mark.parametrize("theta", [0.5, 2.0])
+def test_call_centre_kpis_match_erlang_a(theta):
+    """Waits over all arrivals (abandoners included) and the service level, against Erlang A."""
+    from spchain.theory import erlang_a_service_level
+
+    lam, mu, c, threshold = 10.0, 1.0, 10, 0.25
+    p = queue_only(lam, mu, c, patience_rate=theta).override({"measurement.service_level_seconds": 900.0})
+    runs = _replicate(p, lambda r: r)
+    truth = erlang_a(lam, mu, c, theta)
+    level = erlang_a_service_level(lam, mu, c, theta, threshold)
+    for kpi, expected in (("wait_time_all", 60.0 * truth.mean_wait), ("prob_wait_all", truth.prob_wait),
+                          ("service_level", level.answered)):
+        mean, half = _ci([r.total(kpi, start=WARMUP) for r in runs])
+        assert abs(mean - expected) <= half, (kpi, mean, half, expected)
+        assert _ci([r.total(kpi, start=WARMUP) for r in runs], level=0.95)[1] < 0.1 * expected  # informative
