@@ -43,7 +43,7 @@ _INF = float("inf")
 #: and seed give different numbers (the golden run records it and fails
 #: when the numbers change without a bump).  Experiment stores are keyed on
 #: it, so a resumed sweep never mixes runs of two engines.
-SAMPLE_PATH_VERSION = 3
+SAMPLE_PATH_VERSION = 4
 
 #: Visits per customer slot and week served from the slot's shared block of
 #: uniforms (time, service time, patience); rarer further visits use a
@@ -351,6 +351,7 @@ class Engine:
         self.reinvestment = 0.0  # money/week of profit reinvested in internal tools
         self._apply_levers()
         self._weeks_done = 0
+        self._pending_params = False  # new parameters to apply at the next week
         self._pause = None
         self._resume = None
         self._process = None
@@ -625,8 +626,6 @@ class Engine:
         else:
             self._resume.succeed()
         self.env.run(until=self._pause)
-
-    _pending_params = False
 
     def _periods(self):
         week = 0

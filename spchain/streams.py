@@ -24,8 +24,7 @@ __all__ = ["STREAMS", "generator", "poisson_quantile", "exponential_quantile", "
            "ordinals"]
 
 #: Named stochastic streams, in the order of their spawn key.
-STREAMS = ("arrivals", "service", "patience", "requests", "internal_service",
-           "workforce", "customers", "surveys")
+STREAMS = ("arrivals", "requests", "internal_service", "workforce", "customers", "surveys")
 
 
 def generator(seed: int, stream: str, *key: int) -> np.random.Generator:
