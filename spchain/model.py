@@ -29,8 +29,10 @@ from simpy.events import Timeout
 
 from . import links as L
 from . import streams
+from . import units as unit_traits
 from . import weekly
 from .metrics import DEPARTMENT_FIELDS, FIELDS
+from .records import record_kinds
 from .streams import STREAMS
 
 __all__ = ["STREAMS", "SAMPLE_PATH_VERSION", "Engine", "Request"]
@@ -88,11 +90,14 @@ class _Unit:
         p = engine.p
         env = engine.env
         self.env = env
-        n = p.workforce.n_employees
+        self.profile = profile = engine.profiles[index]
+        self.base_satisfaction = float(np.clip(p.workforce.base_satisfaction + profile.manager, 0.0, 1.0))
+        self.footfall = engine.footfall[index]  # weekly visit-rate multipliers
+        n = unit_traits.positions(p, profile)
         # --- positions (one server each) -------------------------------
         self.exists = np.ones(n, bool)
         self.filled = np.ones(n, bool)
-        self.satisfaction = np.full(n, p.workforce.base_satisfaction)
+        self.satisfaction = np.full(n, self.base_satisfaction)
         # a mature team: tenure uniform over four learning time constants
         self.tenure = engine.generator("workforce", 0, index, 2).uniform(0, 4 * p.workforce.learning_weeks, n)
         self.skill = np.ones(n)
@@ -109,7 +114,7 @@ class _Unit:
         self.pending_hire = set()  # vacant positions with a hire scheduled
         self.queue = deque()  # (arrival time, abandonment deadline, customer, service draw)
         # --- customers ---------------------------------------------------
-        m = p.customers.n_customers
+        m = round(p.customers.n_customers * profile.market_size)
         cap = max(16, int(m * 1.25))
         self.c_active = np.zeros(cap, bool)
         self.c_active[:m] = True
@@ -205,6 +210,9 @@ class _Unit:
         self._headcount_changed()
         self.filled[e] = False
         self.acc[_F["quits"]] += 1
+        if self.engine.events is not None and "quits" in self.engine.events:
+            self.engine.events["quits"].append((self.index, self.engine.week, self.env._now, e,
+                                                float(self.tenure[e]), float(self.satisfaction[e])))
         if self.busy[e]:  # finishes the customer in hand, unpaid and off the books
             self.leaving[e] = True
             self.busy_hours += self.env._now - self.busy_since[e]
@@ -218,7 +226,9 @@ class _Unit:
         self._headcount_changed()
         self.filled[e] = True
         self.acc[_F["hires"]] += 1
-        self.satisfaction[e] = wf.base_satisfaction
+        if self.engine.events is not None and "hires" in self.engine.events:
+            self.engine.events["hires"].append((self.index, self.engine.week, self.env._now, e))
+        self.satisfaction[e] = self.base_satisfaction
         self.tenure[e] = 0.0
         self.isq[e] = wf.reference_isq
         weekly.set_performance(self.engine, self, np.array([e]))
@@ -332,6 +342,9 @@ class Engine:
     (and their schedule) replaced between pieces: a workshop round plays a
     quarter from the saved state instead of re-running from week 0, and the
     numbers are the same as one run with the same schedule.
+
+    ``record_events`` is ``True`` (every kind), ``False``, or the kinds of
+    :data:`spchain.records.RECORDS` whose rows to keep in ``events``.
     """
 
     def __init__(self, params, horizon, seed, record_events=False):
@@ -343,11 +356,14 @@ class Engine:
         self.p = params.at_week(0)
         self.env = simpy.Environment()
         self.hours = self.p.organisation.hours_per_week
+        self.profiles = unit_traits.unit_profiles(self.p, seed)
+        self.footfall = [unit_traits.footfall_shocks(self.p, seed, u, horizon) for u in range(len(self.profiles))]
         self.units = [_Unit(self, u) for u in range(self.p.organisation.n_units)]
         self.departments = [_Department(self, d, dep) for d, dep in enumerate(self.p.internal.departments)]
         self.sums = np.zeros((horizon, len(self.units), len(FIELDS)))
         self.dept_sums = np.zeros((horizon, len(self.departments), len(DEPARTMENT_FIELDS)))
-        self.events = {"served": [], "abandoned": []} if record_events else None
+        # per-event records of the kinds asked for (spchain.records); None: nothing is kept
+        self.events = {kind: [] for kind in record_kinds(record_events)} or None
         self.reinvestment = 0.0  # money/week of profit reinvested in internal tools
         self._apply_levers()
         self._weeks_done = 0
@@ -372,7 +388,7 @@ class Engine:
                 dept.resize(dep.n_staff)
         self._set_department_speeds()
         for unit in self.units:
-            target = p.workforce.n_employees
+            target = unit_traits.positions(p, unit.profile)
             n_existing = int(unit.exists.sum())
             if target > n_existing:
                 self._add_positions(unit, target - n_existing)
@@ -404,7 +420,7 @@ class Engine:
         n0 = unit.exists.size
         unit.exists = grow(unit.exists, True)
         unit.filled = grow(unit.filled, False)
-        unit.satisfaction = grow(unit.satisfaction, wf.base_satisfaction)
+        unit.satisfaction = grow(unit.satisfaction, unit.base_satisfaction)
         unit.tenure = grow(unit.tenure, 0.0)
         unit.skill = grow(unit.skill, wf.initial_skill)
         unit.isq = grow(unit.isq, wf.reference_isq)
@@ -427,7 +443,7 @@ class Engine:
         generator keyed by the unit, the position and its recruitment count.
         """
         pending = unit.pending_hire
-        target = self.p.workforce.n_employees
+        target = unit_traits.positions(self.p, unit.profile)
         if int(unit.exists.sum()) > target:
             unit.exists[e] = False
             pending.discard(e)
@@ -571,7 +587,9 @@ class Engine:
         cv = self.p.workforce.service_time_cv
         for unit in self.units:
             # arrivals: each customer slot's visits from its own uniforms
-            slots, u = streams.slot_events(self.seed, "arrivals", (week, unit.index), unit.c_rate,
+            footfall = unit.footfall[week]
+            rates = unit.c_rate if footfall == 1.0 else unit.c_rate * footfall
+            slots, u = streams.slot_events(self.seed, "arrivals", (week, unit.index), rates,
                                            3, _VISITS_PER_SLOT)
             order = np.argsort(u[:, 0], kind="stable")
             slots, u = slots[order], u[order]

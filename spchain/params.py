@@ -146,6 +146,11 @@ class _Stage:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
+#: Explicit per-unit characteristics (``organisation.units``) and their bounds.
+_UNIT_FACTOR_BOUNDS = {"manager": {"ge": -1, "le": 1}, "market_size": {"gt": 0},
+                       "attractiveness": {"gt": 0}, "competition": {"gt": 0}, "staffing": {"gt": 0}}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Organisation(_Stage):
     """How many service units there are and how long they are open."""
@@ -154,6 +159,66 @@ class Organisation(_Stage):
                       doc="Service units (branches, stores, teams) sharing the internal departments.")
     hours_per_week: float = _p(45.0, "h/week", gt=0, le=168,
                                doc="Open hours per week; one period is one week of open hours.")
+    manager_sd: float = _p(0.0, "0-1", ge=0, le=0.5,
+                           doc="Spread (sd) across units of the manager's effect on employees' base "
+                               "satisfaction (0 = identical units; spchain.units).")
+    market_size_sd: float = _p(0.0, "log", ge=0, le=2,
+                               doc="Spread (sd of the log) across units of local market size, which "
+                                   "multiplies the initial customer base and marketing acquisition.")
+    attractiveness_sd: float = _p(0.0, "log", ge=0, le=2,
+                                  doc="Spread (sd of the log) across units of a multiplier of customers' visit rates.")
+    competition_sd: float = _p(0.0, "log", ge=0, le=2,
+                               doc="Spread (sd of the log) across units of a multiplier of customers' churn hazard.")
+    staffing_sd: float = _p(0.0, "log", ge=0, le=2,
+                            doc="Spread (sd of the log) across units of positions beyond what demand explains.")
+    staffing_elasticity: float = _p(1.0, "ratio", ge=0, le=2,
+                                    doc="Elasticity of a unit's positions to its demand "
+                                        "(market size x attractiveness); 0 = every unit has n_employees.")
+    footfall_sd: float = _p(0.0, "log", ge=0, le=2,
+                            doc="Sd of the weekly footfall shock (log visit-rate multiplier, AR(1)) that moves "
+                                "each unit's visits independently of the chain.")
+    footfall_persistence: float = _p(0.8, "AR(1) coefficient", ge=0, lt=1,
+                                     doc="Week-to-week persistence of the footfall shock.")
+    units: tuple = ()
+
+    def __post_init__(self):
+        table = self.units
+        if not isinstance(table, Mapping):
+            if isinstance(table, tuple) and all(isinstance(row, tuple) and len(row) == 2 for row in table):
+                table = dict(table)
+            else:
+                raise ParamError(f"organisation.units must map unit indices to characteristics, got {table!r}")
+        rows = []
+        for key, values in table.items():
+            path = f"organisation.units.{key}"
+            try:
+                index = int(key)
+            except (TypeError, ValueError):
+                raise ParamError(f"{path}: unit keys must be unit indices (0, 1, ...), got {key!r}") from None
+            if index < 0 or str(key).strip() != str(index):
+                raise ParamError(f"{path}: unit keys must be unit indices (0, 1, ...), got {key!r}")
+            if not isinstance(values, Mapping):
+                raise ParamError(f"{path} must map characteristics to values, got {values!r}")
+            for name, value in values.items():
+                meta = _UNIT_FACTOR_BOUNDS.get(name)
+                if meta is None:
+                    raise ParamError(f"unknown unit characteristic {path}.{name}"
+                                     f"{_suggest(name, _UNIT_FACTOR_BOUNDS)}; expected one of "
+                                     f"{list(_UNIT_FACTOR_BOUNDS)}")
+                _check_number(f"{path}.{name}", value, meta)
+            rows.append((index, tuple(sorted((k, float(v)) for k, v in values.items()))))
+        object.__setattr__(self, "units", tuple(sorted(rows)))
+
+    def _validate(self, prefix: str) -> None:
+        super()._validate(prefix)
+        for index, _ in self.units:
+            if index >= self.n_units:
+                raise ParamError(f"{prefix}.units.{index}: no such unit; units are 0 to {self.n_units - 1}")
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        d["units"] = {str(i): dict(values) for i, values in self.units}
+        return d
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,13 +8,15 @@ import numpy as np
 
 from .model import Engine
 from .params import RUN_FIXED_PATHS, ParamError, Params, check_schedulable
+from .records import record_kinds
 from .result import RunResult
+from .units import check_capacity, unit_profiles
 
 __all__ = ["simulate", "Simulation"]
 
 
 def simulate(params: Params | None = None, *, horizon: int = 52, seed: int | None = None,
-             record_events: bool = False) -> RunResult:
+             record_events: bool = False, record=None) -> RunResult:
     """Run one replication of the Service-Profit Chain.
 
     Parameters
@@ -28,8 +30,16 @@ def simulate(params: Params | None = None, *, horizon: int = 52, seed: int | Non
         ``None`` draws fresh entropy, recorded on the result so the run can
         be repeated.
     record_events : bool
-        Keep per-event records (every service and abandonment).  Off by
+        Keep per-event records of every kind (services, abandonments,
+        survey responses, churn, acquisition, quits and hires).  Off by
         default so memory does not grow with the horizon.
+    record : str or iterable of str, optional
+        Keep only these kinds of per-event records (names of
+        :data:`spchain.records.RECORDS`: ``"served"``, ``"abandoned"``,
+        ``"surveys"``, ``"churn"``, ``"acquisition"``, ``"quits"``,
+        ``"hires"``, or ``"all"``); read them with
+        :meth:`RunResult.records`.  Memory grows with the events of these
+        kinds only.  Recording never changes a random draw.
 
     Returns
     -------
@@ -40,7 +50,8 @@ def simulate(params: Params | None = None, *, horizon: int = 52, seed: int | Non
     ParamError
         Before the run starts: a bad horizon or seed, a scheduled change
         beyond the horizon, or one to a parameter fixed for a whole run
-        (:func:`spchain.params.check_schedulable`).
+        (:func:`spchain.params.check_schedulable`); an unknown record kind,
+        or both ``record_events=True`` and ``record``.
 
     Examples
     --------
@@ -50,12 +61,25 @@ def simulate(params: Params | None = None, *, horizon: int = 52, seed: int | Non
     (4,)
     """
     params, horizon, seed = _checked(params, horizon, seed)
+    kinds = _record_kinds(record_events, record)
     started = time.perf_counter()
-    engine = Engine(params, horizon, seed, record_events=record_events)
+    engine = Engine(params, horizon, seed, record_events=kinds)
     sums, dept_sums, events = engine.run()
     return RunResult(params=params, horizon=horizon, seed=seed, sums=sums,
                      department_sums=dept_sums, events=events,
                      wall_seconds=time.perf_counter() - started)
+
+
+def _record_kinds(record_events, record):
+    """The per-event record kinds asked for by ``simulate(record_events=..., record=...)``."""
+    if not isinstance(record_events, (bool, np.bool_)):
+        raise ParamError(f"record_events must be True or False, got {record_events!r}")
+    if record_events and record is not None:
+        raise ParamError(f"give record_events=True (every kind) or record={record!r}, not both")
+    try:
+        return record_kinds(True if record_events else record)
+    except ValueError as exc:
+        raise ParamError(str(exc)) from None
 
 
 def _checked(params, horizon, seed):
@@ -71,7 +95,18 @@ def _checked(params, horizon, seed):
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ParamError(f"seed must be an integer >= 0 or None, got {seed!r}")
     _check_schedule(params, horizon)
+    _check_capacity(params, int(seed))
     return params, int(horizon), int(seed)
+
+
+def _check_capacity(params, seed):
+    """Warn before the run if a shared department is offered its capacity or more, at any week."""
+    profiles = unit_profiles(params.at_week(0), seed)
+    for week in sorted({0} | {c.at_week for c in params.schedule}):
+        loads = check_capacity(params.at_week(week), profiles, stacklevel=4,
+                               context=f"from week {week}: " if week else "")
+        if any(v >= 1.0 for v in loads.values()):
+            return
 
 
 def _check_schedule(params, horizon):
@@ -101,6 +136,9 @@ class Simulation:
         The most weeks the run may reach.
     seed : int, optional
         Root of every random stream; ``None`` draws fresh entropy.
+    record : str or iterable of str, optional
+        Per-event record kinds to keep, as in :func:`simulate`; each
+        :meth:`advance` returns those of the weeks played so far.
 
     Examples
     --------
@@ -114,9 +152,10 @@ class Simulation:
     8
     """
 
-    def __init__(self, params: Params | None = None, *, horizon: int, seed: int | None = None):
+    def __init__(self, params: Params | None = None, *, horizon: int, seed: int | None = None, record=None):
         self.params, self.horizon, self.seed = _checked(params, horizon, seed)
-        self._engine = Engine(self.params, self.horizon, self.seed)
+        self._record = _record_kinds(False, record)
+        self._engine = Engine(self.params, self.horizon, self.seed, record_events=self._record)
         self._seconds = 0.0
 
     @property
@@ -157,13 +196,15 @@ class Simulation:
             self.params = params
         started = time.perf_counter()
         if params is not None and self.week == 0:  # nothing simulated yet: start afresh from them
-            self._engine = Engine(params, self.horizon, self.seed)
+            self._engine = Engine(params, self.horizon, self.seed, record_events=self._record)
             params = None
         self._engine.advance(int(until_week), params=params)
         self._seconds += time.perf_counter() - started
         n = int(until_week)
+        events = self._engine.events
         return RunResult(params=self.params, horizon=n, seed=self.seed, sums=self._engine.sums[:n].copy(),
-                         department_sums=self._engine.dept_sums[:n].copy(), events=None,
+                         department_sums=self._engine.dept_sums[:n].copy(),
+                         events=None if events is None else {k: list(v) for k, v in events.items()},
                          wall_seconds=self._seconds)
 
 

@@ -24,7 +24,7 @@ __all__ = ["STREAMS", "generator", "poisson_quantile", "exponential_quantile", "
            "ordinals"]
 
 #: Named stochastic streams, in the order of their spawn key.
-STREAMS = ("arrivals", "requests", "internal_service", "workforce", "customers", "surveys")
+STREAMS = ("arrivals", "requests", "internal_service", "workforce", "customers", "surveys", "units")
 
 
 def generator(seed: int, stream: str, *key: int) -> np.random.Generator:

@@ -32,9 +32,12 @@ def close_customers(engine, unit):
     week = engine.week
     served = unit.served_log
     aband = unit.abandon_log
-    if engine.record_events:
-        engine.events["served"].extend((unit.index,) + r for r in served)
-        engine.events["abandoned"].extend((unit.index,) + r for r in aband)
+    events = engine.events  # per-event records asked for (spchain.records), or None
+    if events is not None:
+        if "served" in events:
+            events["served"].extend((unit.index,) + r for r in served)
+        if "abandoned" in events:
+            events["abandoned"].extend((unit.index,) + r for r in aband)
     # -- experiences: (position, customer, arrival, wait, service time, quality) rows
     if served:
         arr = np.array(served)
@@ -93,6 +96,9 @@ def close_customers(engine, unit):
         acc[_F["csat_sum"]] += csat.sum()
         acc[_F["promoters"]] += survey.promoters(ltr)
         acc[_F["detractors"]] += survey.detractors(ltr)
+        if events is not None and "surveys" in events:
+            events["surveys"].extend((unit.index, week, c_, s_, q_, r_) for c_, s_, q_, r_ in
+                                     zip(cs[respond].tolist(), s.tolist(), csat.tolist(), ltr.tolist()))
     # -- churn, referrals, acquisition: each on its own keyed stream ------------
     active = np.flatnonzero(unit.c_active)
     s = unit.c_satisfaction[active]
@@ -100,15 +106,23 @@ def close_customers(engine, unit):
                                lk.referral_from_satisfaction).sum() / 52.0
     n_ref = int(streams.poisson_quantile(engine.generator("customers", week, unit.index, 1).random(), referral))
     n_mkt = int(streams.poisson_quantile(engine.generator("customers", week, unit.index, 2).random(),
-                                         cu.acquisition_rate))
-    hazard = L.churn_hazard(s, cu.base_churn_rate, cu.reference_satisfaction, lk.churn_from_satisfaction)
+                                         cu.acquisition_rate * unit.profile.market_size))
+    hazard = L.churn_hazard(s, cu.base_churn_rate * unit.profile.competition, cu.reference_satisfaction,
+                            lk.churn_from_satisfaction)
     churn_u = engine.generator("customers", week, unit.index, 0).random(unit.c_active.size)  # one per slot
     gone = active[churn_u[active] < -np.expm1(-hazard / 52.0)]
     unit.c_active[gone] = False
     # a churned customer may still be queueing or in service: reuse the slot a week later
     unit.c_free_slots.extend(unit.c_released)
     unit.c_released = gone[::-1].tolist()
-    add_customers(engine, unit, n_ref + n_mkt)
+    new = add_customers(engine, unit, n_ref + n_mkt)
+    if events is not None:
+        if "churn" in events:
+            events["churn"].extend((unit.index, week, c_, s_) for c_, s_ in
+                                   zip(gone.tolist(), unit.c_satisfaction[gone].tolist()))
+        if "acquisition" in events:  # the first n_ref new slots are counted as the referred ones
+            events["acquisition"].extend((unit.index, week, c_, "referral" if k < n_ref else "marketing")
+                                         for k, c_ in enumerate(new))
     acc[_F["churned"]] += gone.size
     acc[_F["acquired"]] += n_ref + n_mkt
     acc[_F["referred"]] += n_ref
@@ -119,8 +133,9 @@ def close_customers(engine, unit):
 
 
 def add_customers(engine, unit, n):
+    """Activate ``n`` new customers in free slots (growing the arrays if needed); returns their slots."""
     if n <= 0:
-        return
+        return []
     free = unit.c_free_slots
     if len(free) < n:
         cap = unit.c_active.size
@@ -133,6 +148,7 @@ def add_customers(engine, unit, n):
     slots = [free.pop() for _ in range(n)]
     unit.c_active[slots] = True
     unit.c_satisfaction[slots] = engine.p.customers.initial_satisfaction
+    return slots
 
 
 def update_loyalty_rates(engine, unit):
@@ -140,8 +156,8 @@ def update_loyalty_rates(engine, unit):
     cu, lk = engine.p.customers, engine.p.links
     s = unit.c_satisfaction
     unit.c_rate = np.where(unit.c_active,
-                           L.customer_visit_rate(s, cu.visit_rate, cu.reference_satisfaction,
-                                                 lk.revisit_from_satisfaction), 0.0)
+                           L.customer_visit_rate(s, cu.visit_rate * unit.profile.attractiveness,
+                                                 cu.reference_satisfaction, lk.revisit_from_satisfaction), 0.0)
     unit.c_spend = L.spend_per_visit(s, engine.p.economics.spend_per_visit, cu.reference_satisfaction,
                                      lk.spend_from_satisfaction)
 
@@ -172,7 +188,7 @@ def close_workforce(engine, unit):
     n_active = acc[_F["active_customers"]]
     c_sat = acc[_F["customer_satisfaction_sum"]] / n_active if n_active else p.customers.reference_satisfaction
     target = L.employee_satisfaction_target(
-        wf.base_satisfaction, isq=unit.isq[idx], isq_ref=wf.reference_isq,
+        unit.base_satisfaction, isq=unit.isq[idx], isq_ref=wf.reference_isq,
         workload=pressure, workload_ref=wf.reference_utilisation,
         recognition=wf.recognition, pay_index=wf.pay_index, training_hours=wf.training_hours,
         training_ref=wf.reference_training_hours, customer_satisfaction=c_sat,
