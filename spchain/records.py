@@ -1,0 +1,91 @@
+"""Optional per-event records: which kinds exist, their columns, and conversion to arrays.
+
+The engine aggregates everything into weekly sums; when asked
+(``simulate(..., record=("surveys", "churn"))`` or ``record_events=True``
+for every kind) it also keeps one row per event of the kinds asked for, as
+plain tuples in a list per kind (nothing is kept, and nothing is checked on
+the hot path, for a kind not asked for).  :meth:`spchain.RunResult.records`
+turns a kind's rows into NumPy columns once, after the run.
+
+Times are open hours since the start of the run (week ``w`` covers
+``[w H, (w + 1) H)`` with ``H = organisation.hours_per_week``); ``week`` is
+the week whose sums count the event; ``customer`` is a slot of the unit's
+customer base, which identifies one customer from its ``acquisition`` row
+(or the start) to its ``churn`` row and is reused by a later customer from
+the week after a churn.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["RECORDS", "record_kinds", "to_columns"]
+
+_I, _F, _S = np.int64, np.float64, np.dtype("U9")
+
+#: Per-event record kinds -> their columns ``(name, dtype)``, in row order.
+RECORDS = {
+    # a completed service, counted in the week it completed
+    "served": (("unit", _I), ("position", _I), ("customer", _I), ("arrival_time", _F),
+               ("wait", _F), ("service_time", _F), ("quality", _F)),
+    # a customer who left the queue when its patience ran out at abandon_time
+    "abandoned": (("unit", _I), ("customer", _I), ("arrival_time", _F), ("abandon_time", _F)),
+    # a survey response of a customer served this week (CSAT 1-5, likelihood to recommend 0-10),
+    # with the customer's latent satisfaction (0-1) the responses were drawn from
+    "surveys": (("unit", _I), ("week", _I), ("customer", _I), ("satisfaction", _F),
+                ("csat", _I), ("ltr", _I)),
+    # a defection at the week's end, with the satisfaction (0-1) its hazard was computed from
+    "churn": (("unit", _I), ("week", _I), ("customer", _I), ("satisfaction", _F)),
+    # a new customer at the week's end and the slot it took; source "referral" or "marketing"
+    "acquisition": (("unit", _I), ("week", _I), ("customer", _I), ("source", _S)),
+    # an employee leaving position at time, with tenure (weeks) and satisfaction (0-1) at the quit
+    "quits": (("unit", _I), ("week", _I), ("time", _F), ("position", _I), ("tenure", _F),
+              ("satisfaction", _F)),
+    # a new employee taking up position at time
+    "hires": (("unit", _I), ("week", _I), ("time", _F), ("position", _I)),
+}
+
+
+def record_kinds(record) -> tuple:
+    """The record kinds asked for, validated, in :data:`RECORDS` order.
+
+    Parameters
+    ----------
+    record : bool, str, iterable of str or None
+        ``True`` or ``"all"``: every kind; ``False``, ``None`` or empty:
+        none; a kind's name or several names.
+
+    Raises
+    ------
+    ValueError
+        A name that is not a kind of :data:`RECORDS`, or a value of another type.
+
+    Examples
+    --------
+    >>> record_kinds(("churn", "surveys"))
+    ('surveys', 'churn')
+    >>> record_kinds(False)
+    ()
+    """
+    if record is None or record is False:
+        return ()
+    if record is True or record == "all":
+        return tuple(RECORDS)
+    names = (record,) if isinstance(record, str) else record
+    try:
+        names = list(names)
+    except TypeError:
+        raise ValueError(f"record must be True, 'all', a record kind or an iterable of them, "
+                         f"got {record!r}") from None
+    unknown = [n for n in names if not isinstance(n, str) or n not in RECORDS]
+    if unknown:
+        raise ValueError(f"unknown record kind {unknown[0]!r}; expected 'all' or some of {list(RECORDS)}")
+    return tuple(k for k in RECORDS if k in names)
+
+
+def to_columns(kind: str, rows) -> dict:
+    """``{column: ndarray}`` of one kind's rows (length 0 when there are none)."""
+    spec = RECORDS[kind]
+    if not rows:
+        return {name: np.zeros(0, dtype) for name, dtype in spec}
+    return {name: np.array(col, dtype) for (name, dtype), col in zip(spec, zip(*rows))}
