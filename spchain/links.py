@@ -20,6 +20,9 @@ __all__ = [
     "productivity",
     "service_quality",
     "experienced_value",
+    "LOYALTY_FORMS",
+    "loyalty_response",
+    "loyalty_strength",
     "customer_visit_rate",
     "spend_per_visit",
     "churn_hazard",
@@ -117,30 +120,89 @@ def experienced_value(quality, expected_quality, wait_minutes, wait_tolerance, p
             - k_price * (price_index - 1.0))
 
 
-def customer_visit_rate(satisfaction, base_rate, reference, k):
-    r"""Visits per week: :math:`\lambda_i = \lambda_0\exp(k(S_i - S_{ref}))`."""
-    return base_rate * np.exp(k * (satisfaction - reference))
+#: Named functional forms of the loyalty links, each neutral at strength 0 and at
+#: the reference satisfaction (see :func:`loyalty_response`).
+LOYALTY_FORMS = ("exponential", "linear", "logistic", "threshold")
 
 
-def spend_per_visit(satisfaction, base_spend, reference, k):
-    r"""Spend per visit (share of wallet): :math:`m_i = m_0\max(0, 1 + k(S_i - S_{ref}))`."""
-    return base_spend * np.maximum(0.0, 1.0 + k * (satisfaction - reference))
+def loyalty_response(satisfaction, reference, k, form="exponential", zone=(0.55, 0.85)):
+    r"""Multiplier of a loyalty rate as satisfaction moves, by named form.
+
+    With :math:`x = S - S_{ref}` and strength :math:`k`:
+
+    ``"exponential"``
+        :math:`e^{kx}` (constant elasticity; the default for visits, churn
+        and referrals).
+    ``"linear"``
+        :math:`\max(0, 1 + kx)` (the default for spend, share of wallet).
+    ``"logistic"``
+        :math:`2 / (1 + e^{-2kx})`: the same slope :math:`k` at the
+        reference, saturating at 0 and 2 (diminishing returns at both ends).
+    ``"threshold"``
+        a zone of tolerance :math:`[S_{lo}, S_{hi}]` inside which behaviour
+        does not change, and exponential response outside it:
+        :math:`e^{k(\max(0, S - S_{hi}) - \max(0, S_{lo} - S))}`.  Delighted
+        customers ("apostles", above :math:`S_{hi}`) behave very differently
+        from merely satisfied ones (Jones & Sasser 1995; Heskett et al.
+        1994); the reference does not enter.
+
+    Every form is 1 at :math:`k = 0`.  A negative ``k`` reverses the
+    direction (the churn hazard falls as satisfaction rises).
+
+    Examples
+    --------
+    >>> float(loyalty_response(0.9, 0.7, 0.0, "logistic"))
+    1.0
+    >>> [round(float(loyalty_response(s, 0.7, 8.0, "threshold")), 3) for s in (0.5, 0.7, 0.95)]
+    [0.67, 1.0, 2.226]
+    """
+    s = np.asarray(satisfaction, float)
+    if form == "exponential":
+        return np.exp(k * (s - reference))
+    if form == "linear":
+        return np.maximum(0.0, 1.0 + k * (s - reference))
+    if form == "logistic":
+        return 2.0 / (1.0 + np.exp(-2.0 * k * (s - reference)))
+    if form == "threshold":
+        low, high = zone
+        return np.exp(k * (np.maximum(0.0, s - high) - np.maximum(0.0, low - s)))
+    raise ValueError(f"unknown loyalty form {form!r}; expected one of {list(LOYALTY_FORMS)}")
 
 
-def churn_hazard(satisfaction, base_rate, reference, k):
-    r"""Annual churn hazard: :math:`h_i = h_0\exp(-k(S_i - S_{ref}))`.
+def customer_visit_rate(satisfaction, base_rate, reference, k, form="exponential", zone=(0.55, 0.85)):
+    r"""Visits per week: :math:`\lambda_i = \lambda_0 g(S_i)`, :math:`g` by :func:`loyalty_response`."""
+    return base_rate * loyalty_response(satisfaction, reference, k, form, zone)
+
+
+def spend_per_visit(satisfaction, base_spend, reference, k, form="linear", zone=(0.55, 0.85)):
+    r"""Spend per visit (share of wallet): :math:`m_i = m_0 g(S_i)`; default :math:`\max(0, 1 + k(S_i - S_{ref}))`."""
+    return base_spend * loyalty_response(satisfaction, reference, k, form, zone)
+
+
+def churn_hazard(satisfaction, base_rate, reference, k, form="exponential", zone=(0.55, 0.85)):
+    r"""Annual churn hazard: :math:`h_i = h_0 g(S_i)` with strength :math:`-k`; default :math:`h_0\exp(-k(S_i - S_{ref}))`.
 
     Satisfied customers defect less (Reichheld & Sasser 1990).
     """
-    return base_rate * np.exp(-k * (satisfaction - reference))
+    return base_rate * loyalty_response(satisfaction, reference, -k, form, zone)
 
 
-def referral_rate(satisfaction, base_rate, reference, k):
-    r"""Referrals per customer per year: :math:`\rho_i = \rho_0\exp(k(S_i - S_{ref}))`.
+def referral_rate(satisfaction, base_rate, reference, k, form="exponential", zone=(0.55, 0.85)):
+    r"""Referrals per customer per year: :math:`\rho_i = \rho_0 g(S_i)`; default exponential.
 
     Word of mouth rises steeply with satisfaction (Reichheld 2003).
     """
-    return base_rate * np.exp(k * (satisfaction - reference))
+    return base_rate * loyalty_response(satisfaction, reference, k, form, zone)
+
+
+def loyalty_strength(k, employee_satisfaction, reference, m):
+    r"""Strength of a loyalty link in a unit: :math:`k \max(0, 1 + m(\bar S^e - S^e_{ref}))`.
+
+    Where employees are satisfied, customer satisfaction turns into loyalty
+    more strongly (Evanschitzky, Groening, Mittal & Wunderlich 2011, J.
+    Service Research 14(2)); :math:`m = 0` keeps the additive chain.
+    """
+    return k * max(0.0, 1.0 + m * (employee_satisfaction - reference))
 
 
 def internal_speed(isq_received, reference, k):

@@ -124,6 +124,10 @@ class _Unit:
         self.c_released = []  # slots of last week's churned customers
         self.c_spend = np.zeros(cap)
         self.c_rate = np.zeros(cap)
+        self.c_traits = np.zeros((cap, 4))  # lasting differences: see weekly.customer_traits
+        self.c_traits[:, 1:] = 1.0
+        z = engine.generator("customers", 0, index, 3).standard_normal((m, 4))
+        self.c_traits[:m] = weekly.customer_traits(p.customers, z)
         # --- accumulators ------------------------------------------------
         self.acc = np.zeros(len(FIELDS))
         self.served_log = []      # (position, customer, arrival time, wait, service time, quality)

@@ -20,6 +20,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from .links import LOYALTY_FORMS
+
 __all__ = [
     "ParamError",
     "Organisation",
@@ -107,6 +109,11 @@ def _p(default, unit="", *, ge=None, gt=None, le=None, lt=None, integer=False, a
     return field(default=default, metadata=meta)
 
 
+def _choice(default, choices, *, source=ASSUMPTION, doc=""):
+    """Declare a parameter that names one of ``choices`` (e.g. a functional form)."""
+    return field(default=default, metadata=dict(unit="name", choices=tuple(choices), source=source, doc=doc))
+
+
 def _check_number(path, value, meta):
     integer = meta.get("integer", False)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -134,7 +141,11 @@ class _Stage:
     def _validate(self, prefix: str) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if "unit" in f.metadata:
+            if "choices" in f.metadata:
+                if value not in f.metadata["choices"]:
+                    raise ParamError(f"{prefix}.{f.name} must be one of {list(f.metadata['choices'])}, "
+                                     f"got {value!r}{_suggest(str(value), f.metadata['choices'])}")
+            elif "unit" in f.metadata:
                 _check_number(f"{prefix}.{f.name}", value, f.metadata)
                 if f.metadata.get("integer"):
                     object.__setattr__(self, f.name, int(value))
@@ -407,6 +418,24 @@ class Customers(_Stage):
                                  doc="New customers per unit per week from marketing.")
     referral_rate: float = _p(0.05, "referrals/customer/year", ge=0,
                               doc="New customers each active customer brings per year at reference satisfaction.")
+    zone_low: float = _p(0.55, "0-1", ge=0, le=1, source="Johnston 1995; Jones & Sasser 1995 (form); levels assumed",
+                         doc="Lower edge of the zone of tolerance of the 'threshold' loyalty form.")
+    zone_high: float = _p(0.85, "0-1", ge=0, le=1, source="Jones & Sasser 1995 (apostles); level assumed",
+                          doc="Upper edge of the zone of tolerance: above it customers are delighted.")
+    expectation_sd: float = _p(0.0, "0-1", ge=0, le=0.5,
+                               doc="Spread (sd) across customers of a lasting offset to the quality they expect.")
+    tolerance_sd: float = _p(0.0, "log", ge=0, le=2,
+                             doc="Spread (sd of the log) across customers of their wait tolerance.")
+    churn_propensity_sd: float = _p(0.0, "log", ge=0, le=2,
+                                    doc="Spread (sd of the log) across customers of a lasting churn-hazard multiplier.")
+    spend_sd: float = _p(0.0, "log", ge=0, le=2,
+                         doc="Spread (sd of the log) across customers of spend per visit (value segments).")
+
+    def _validate(self, prefix: str) -> None:
+        super()._validate(prefix)
+        if self.zone_low >= self.zone_high:
+            raise ParamError(f"{prefix}.zone_low must be < {prefix}.zone_high, got {self.zone_low} >= "
+                             f"{self.zone_high}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -486,10 +515,19 @@ class Links(_Stage):
         doc="Log-change of the referral rate per unit of satisfaction above reference.")
     internal_speed_from_internal: float = _p(
         0.5, "1/ISQ", ge=0, doc="Relative speed change of a department per unit of the ISQ it receives above reference.")
+    loyalty_from_employees: float = _p(
+        0.0, "1/satisfaction", ge=0, source="Evanschitzky et al. 2011 (moderation); size assumed",
+        doc="Relative strengthening of every loyalty link per unit of the unit's employee satisfaction above "
+            "reference (0 = additive chain).")
+    revisit_form: str = _choice("exponential", LOYALTY_FORMS, doc="Functional form of the visit link.")
+    spend_form: str = _choice("linear", LOYALTY_FORMS, doc="Functional form of the spend link.")
+    churn_form: str = _choice("exponential", LOYALTY_FORMS, doc="Functional form of the churn link.")
+    referral_form: str = _choice("exponential", LOYALTY_FORMS, doc="Functional form of the referral link.")
 
     def off(self) -> "Links":
-        """A copy with every link switched off."""
-        return Links(**{f.name: 0.0 for f in dataclasses.fields(self)})
+        """A copy with every link strength set to 0 (forms kept)."""
+        return dataclasses.replace(self, **{f.name: 0.0 for f in dataclasses.fields(self)
+                                            if "choices" not in f.metadata})
 
 
 @dataclass(frozen=True, kw_only=True)

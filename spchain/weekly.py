@@ -17,11 +17,14 @@ from . import streams, survey
 from .metrics import FIELDS
 
 __all__ = ["close_customers", "add_customers", "update_loyalty_rates", "close_workforce",
-           "set_performance", "close_money", "sequential_update", "service_time_draws"]
+           "set_performance", "close_money", "sequential_update", "service_time_draws", "customer_traits",
+           "loyalty_strength"]
 
 _F = {name: i for i, name in enumerate(FIELDS)}
 #: Services per customer and week whose survey draws come from the shared block.
 _SURVEYS_PER_SLOT = 2
+#: Columns of a unit's ``c_traits``: lasting customer differences (:func:`customer_traits`).
+_EXPECTATION, _TOLERANCE, _CHURN, _SPEND = range(4)
 
 
 def close_customers(engine, unit):
@@ -45,7 +48,9 @@ def close_customers(engine, unit):
         wait_min = arr[:, 3] * 60.0
         quality = arr[:, 5]
         done_at = arr[:, 2] + arr[:, 3] + arr[:, 4]
-        value = L.experienced_value(quality, cu.expected_quality, wait_min, cu.wait_tolerance_minutes,
+        traits = unit.c_traits[c]
+        value = L.experienced_value(quality, cu.expected_quality + traits[:, _EXPECTATION], wait_min,
+                                    cu.wait_tolerance_minutes * traits[:, _TOLERANCE],
                                     p.economics.price_index, lk.value_from_quality,
                                     lk.value_from_wait, lk.value_from_price)
         acc[_F["served"]] += len(served)
@@ -102,13 +107,16 @@ def close_customers(engine, unit):
     # -- churn, referrals, acquisition: each on its own keyed stream ------------
     active = np.flatnonzero(unit.c_active)
     s = unit.c_satisfaction[active]
+    zone = (cu.zone_low, cu.zone_high)
     referral = L.referral_rate(s, cu.referral_rate, cu.reference_satisfaction,
-                               lk.referral_from_satisfaction).sum() / 52.0
+                               loyalty_strength(engine, unit, lk.referral_from_satisfaction),
+                               lk.referral_form, zone).sum() / 52.0
     n_ref = int(streams.poisson_quantile(engine.generator("customers", week, unit.index, 1).random(), referral))
     n_mkt = int(streams.poisson_quantile(engine.generator("customers", week, unit.index, 2).random(),
                                          cu.acquisition_rate * unit.profile.market_size))
     hazard = L.churn_hazard(s, cu.base_churn_rate * unit.profile.competition, cu.reference_satisfaction,
-                            lk.churn_from_satisfaction)
+                            loyalty_strength(engine, unit, lk.churn_from_satisfaction), lk.churn_form,
+                            zone) * unit.c_traits[active, _CHURN]
     churn_u = engine.generator("customers", week, unit.index, 0).random(unit.c_active.size)  # one per slot
     gone = active[churn_u[active] < -np.expm1(-hazard / 52.0)]
     unit.c_active[gone] = False
@@ -144,22 +152,56 @@ def add_customers(engine, unit, n):
         unit.c_satisfaction = np.concatenate([unit.c_satisfaction, np.zeros(extra)])
         unit.c_spend = np.concatenate([unit.c_spend, np.zeros(extra)])
         unit.c_rate = np.concatenate([unit.c_rate, np.zeros(extra)])
+        unit.c_traits = np.concatenate([unit.c_traits, np.zeros((extra, unit.c_traits.shape[1]))])
         free[:0] = range(cap + extra - 1, cap - 1, -1)
     slots = [free.pop() for _ in range(n)]
     unit.c_active[slots] = True
     unit.c_satisfaction[slots] = engine.p.customers.initial_satisfaction
+    # the k-th customer acquired this week draws row k of the week's trait block
+    z = engine.generator("customers", engine.week, unit.index, 4).standard_normal((n, 4))
+    unit.c_traits[slots] = customer_traits(engine.p.customers, z)
     return slots
+
+
+def customer_traits(customers, z):
+    """Lasting traits of customers from standard normals ``z`` (rows of 4).
+
+    Columns: offset to the quality they expect (normal, sd
+    ``expectation_sd``), multipliers of their wait tolerance, churn hazard
+    and spend per visit (mean-one log-normals with log-sds
+    ``tolerance_sd``, ``churn_propensity_sd``, ``spend_sd``).  All neutral
+    (0, 1, 1, 1) when the spreads are 0.
+    """
+    sds = np.array([customers.tolerance_sd, customers.churn_propensity_sd, customers.spend_sd])
+    out = np.empty((len(z), 4))
+    out[:, _EXPECTATION] = customers.expectation_sd * z[:, 0] + 0.0
+    out[:, 1:] = np.exp(sds * z[:, 1:] - 0.5 * sds * sds)
+    return out
+
+
+def loyalty_strength(engine, unit, k):
+    """A loyalty link's strength in ``unit``, moderated by its employees' satisfaction."""
+    m = engine.p.links.loyalty_from_employees
+    if m == 0.0 or k == 0.0:
+        return k
+    filled = unit.satisfaction[unit.filled]
+    mean = filled.mean() if filled.size else engine.p.workforce.reference_satisfaction
+    return L.loyalty_strength(k, mean, engine.p.workforce.reference_satisfaction, m)
 
 
 def update_loyalty_rates(engine, unit):
     """Visit rate (visits per week, per slot; 0 when inactive) and spend per visit for next week."""
     cu, lk = engine.p.customers, engine.p.links
     s = unit.c_satisfaction
+    zone = (cu.zone_low, cu.zone_high)
     unit.c_rate = np.where(unit.c_active,
                            L.customer_visit_rate(s, cu.visit_rate * unit.profile.attractiveness,
-                                                 cu.reference_satisfaction, lk.revisit_from_satisfaction), 0.0)
+                                                 cu.reference_satisfaction,
+                                                 loyalty_strength(engine, unit, lk.revisit_from_satisfaction),
+                                                 lk.revisit_form, zone), 0.0)
     unit.c_spend = L.spend_per_visit(s, engine.p.economics.spend_per_visit, cu.reference_satisfaction,
-                                     lk.spend_from_satisfaction)
+                                     loyalty_strength(engine, unit, lk.spend_from_satisfaction),
+                                     lk.spend_form, zone) * unit.c_traits[:, _SPEND]
 
 
 def close_workforce(engine, unit):
