@@ -22,15 +22,24 @@ only as meaningful as the ``sd`` of the targets: give each target the
 standard error of the observed statistic.  When ``sd`` is omitted it is set
 to the spread of the statistic between replications at the starting point,
 i.e. the target is treated as one organisation's worth of data.
+
+Besides KPI levels, series and intervention effects, targets can be what
+unit-level studies report for one organisation (Harter, Schmidt & Hayes
+2002; Heskett et al. 1994; Evanschitzky et al. 2011; Brown & Lam 2008):
+correlations across its units, quintile contrasts, ratios of slopes between
+split samples, or any statistic of a run a user supplies.
+:func:`evaluate_target` computes a target's per-replication values on given
+runs exactly as :func:`calibrate` does.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 import time
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 from scipy import optimize, stats
@@ -39,7 +48,7 @@ from .fitresult import DataError, build
 from .metrics import METRICS
 from .params import Change, ParamError, Params
 
-__all__ = ["Target", "calibrate", "sears_targets"]
+__all__ = ["Target", "calibrate", "evaluate_target", "sears_targets"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,17 +56,21 @@ class Target:
     """A statistic of simulated runs and the value it should take.
 
     Build targets with the constructors :meth:`series`, :meth:`mean`,
-    :meth:`correlation` and :meth:`effect`; ``sears_targets`` builds the
-    Sears chain's effect sizes.
+    :meth:`correlation`, :meth:`effect`, and for what unit-level studies
+    report :meth:`quintile_ratio`, :meth:`slope_ratio` and (anything else)
+    :meth:`statistic`; ``sears_targets`` builds the Sears chain's effect
+    sizes.
 
     Attributes
     ----------
     name : str
         Label in tables.
     kind : str
-        ``"series"``, ``"correlation"`` or ``"effect"``.
-    metric : str
-        KPI of :data:`spchain.METRICS`.
+        ``"series"``, ``"correlation"``, ``"effect"``, ``"quintile_ratio"``,
+        ``"slope_ratio"`` or ``"statistic"``.
+    metric : str or None
+        KPI of :data:`spchain.METRICS` (quintile and slope ratios: the
+        outcome *y*); None for a user statistic.
     value : ndarray
         Target value(s); NaN entries (missing months) are skipped.
     sd : ndarray or None
@@ -70,7 +83,16 @@ class Target:
         A unit's KPI instead of the organisation's.
     other : str or None
         Correlation: the second KPI.  Effect: the KPI whose effect divides
-        this one (``per``).
+        this one (``per``).  Slope ratio: the regressor *x*.
+    by : str or None
+        Quintile ratio: the KPI that ranks the units.  Slope ratio: the KPI
+        whose median splits them.
+    top : str or None
+        Quintile ratio: ``"high"`` or ``"low"``, the quintile of ``by`` whose
+        mean outcome is the numerator.
+    function : callable or None
+        User statistic: ``function(result) -> float`` for one replication's
+        :class:`spchain.RunResult`.
     changes : tuple of Change
         Effect: the intervention, compared on the same seeds with the
         baseline.
@@ -83,7 +105,7 @@ class Target:
 
     name: str
     kind: str
-    metric: str
+    metric: str | None
     value: np.ndarray
     sd: np.ndarray | None = None
     windows: tuple = ()
@@ -92,6 +114,9 @@ class Target:
     changes: tuple = ()
     relative_to: tuple | None = None
     scale: float = 1.0
+    by: str | None = None
+    top: str | None = None
+    function: Callable | None = None
 
     # --------------------------------------------------------- builders
     @classmethod
@@ -134,25 +159,42 @@ class Target:
         """A KPI over one window (``stop=None``: to the end of the horizon)."""
         v = _values(metric, [value])
         return cls(name=name or f"{metric} mean", kind="series", metric=_metric(metric), value=v,
-                   sd=_sd(metric, sd, 1), windows=((int(start), None if stop is None else int(stop)),),
-                   unit=unit)
+                   sd=_sd(metric, sd, 1), windows=(_window(metric, start, stop),), unit=unit)
 
     @classmethod
     def correlation(cls, x: str, y: str, value: float, *, start: int = 0, stop: int | None = None,
                     sd=None, name: str | None = None) -> "Target":
-        """Correlation across units of two KPIs' unit averages over a window.
+        """Correlation across the units of one organisation of two KPIs over a window.
 
-        E.g. unit employee satisfaction with unit customer satisfaction.  In
-        one run units share all parameters, so the correlation comes from
-        their different histories (turnover, vacancies, customers); the
-        statistic is averaged over replications.  Needs ``organisation.n_units
-        >= 3``.
+        Each unit's KPIs are totalled over ``[start, stop)`` (ratios of
+        summed fields, as :meth:`RunResult.total`), e.g. unit employee
+        satisfaction with unit profit over weeks 13-52, the business-unit
+        correlations of Harter, Schmidt & Hayes (2002).  The Pearson
+        correlation is computed per replication over the units whose two
+        KPIs are defined, and averaged over replications; a replication with
+        fewer than 3 such units, or a KPI constant across them, gives NaN.
+        Units differ by the organisation's heterogeneity
+        (``organisation.*_sd``) and by their own histories (turnover,
+        vacancies, customers).  Needs ``organisation.n_units >= 3``.
+
+        Parameters
+        ----------
+        x, y : str
+            KPI names.
+        value : float
+            Target correlation in [-1, 1].
+        start, stop : int
+            Weeks ``[start, stop)``; ``stop=None``: to the end of the horizon.
+        sd : float, optional
+            Standard error of ``value`` (about ``(1 - r**2) / sqrt(n)`` for *n* units).
+        name : str, optional
+            Label in tables.
         """
         v = _values(f"correlation({x}, {y})", [value])
         if not -1 <= v[0] <= 1:
             raise DataError(f"target correlation({x}, {y}) must be in [-1, 1], got {value!r}")
         return cls(name=name or f"corr({x}, {y})", kind="correlation", metric=_metric(x), other=_metric(y),
-                   value=v, sd=_sd(x, sd, 1), windows=((int(start), None if stop is None else int(stop)),))
+                   value=v, sd=_sd(x, sd, 1), windows=(_window(f"correlation({x}, {y})", start, stop),))
 
     @classmethod
     def effect(cls, metric: str, value: float, *, changes: Sequence[Change], start: int,
@@ -179,9 +221,134 @@ class Target:
         v = _values(metric, [value])
         return cls(name=name or f"effect on {metric}" + (f" per {per}" if per else ""), kind="effect",
                    metric=_metric(metric), value=v, sd=_sd(metric, sd, 1),
-                   windows=((int(start), None if stop is None else int(stop)),),
+                   windows=(_window(metric, start, stop),),
                    other=None if per is None else _metric(per), changes=changes,
                    relative_to=relative_to, scale=float(scale))
+
+    @classmethod
+    def quintile_ratio(cls, by: str, y: str, value: float, *, top: str = "high", start: int = 0,
+                       stop: int | None = None, sd=None, name: str | None = None) -> "Target":
+        """Mean of KPI ``y`` over one quintile of units ranked by ``by``, over that of the other.
+
+        The quintile contrasts of unit-level studies, e.g. the sales of the
+        units in the lowest-turnover quintile over those of the
+        highest-turnover quintile: ``quintile_ratio("turnover", "revenue",
+        1.1, top="low")``.  Each unit's KPIs are totalled over ``[start,
+        stop)``; of the *n* units whose two KPIs are defined, a quintile is
+        the ``n // 5`` with the highest (lowest) ``by``, units tied at its
+        boundary sharing the remaining places equally, so the statistic does
+        not depend on the units' order.  In each replication the numerator
+        and the denominator are the two quintiles' mean ``y``; the statistic
+        is the ratio of their means over replications (stable when one
+        replication's bottom quintile is small), its Monte Carlo standard
+        error by the delta method, as for an effect ``per`` another KPI.
+        Needs ``organisation.n_units >= 5``.
+
+        Parameters
+        ----------
+        by : str
+            KPI that ranks the units.
+        y : str
+            KPI whose quintile means are compared.
+        value : float
+            Target ratio.
+        top : {"high", "low"}
+            Which quintile of ``by`` is the numerator: ``"high"`` (top
+            quintile over bottom) or ``"low"`` (bottom over top).
+        start, stop : int
+            Weeks ``[start, stop)``; ``stop=None``: to the end of the horizon.
+        sd : float, optional
+            Standard error of ``value``.
+        name : str, optional
+            Label in tables.
+        """
+        label = f"quintile_ratio({by}, {y})"
+        if top not in ("high", "low"):
+            raise DataError(f"target {label}: top must be 'high' or 'low', got {top!r}")
+        v = _values(label, [value])
+        other = "low" if top == "high" else "high"
+        return cls(name=name or f"{y}: {top} over {other} {by} quintile", kind="quintile_ratio",
+                   metric=_metric(y), by=_metric(by), top=top, value=v, sd=_sd(label, sd, 1),
+                   windows=(_window(label, start, stop),))
+
+    @classmethod
+    def slope_ratio(cls, x: str, y: str, split_by: str, value: float, *, start: int = 0,
+                    stop: int | None = None, sd=None, name: str | None = None) -> "Target":
+        """Slope of ``y`` on ``x`` across units above the median of ``split_by``, over that below.
+
+        A moderation as unit-level studies report it (Evanschitzky et al.
+        2011): e.g. the slope of profit on customer satisfaction among the
+        units with above-median employee satisfaction over the slope among
+        those below.  Each unit's KPIs are totalled over ``[start, stop)``;
+        of the *n* units whose three KPIs are defined, the upper half is the
+        ``n // 2`` with the highest ``split_by`` and the lower half the
+        ``n // 2`` with the lowest (an odd *n* leaves the median unit out;
+        units tied at the median share the remaining places as weights), and
+        each half's slope is the (weighted) least-squares slope of ``y`` on
+        ``x``.  The statistic is the ratio of the two slopes' means over
+        replications, its Monte Carlo standard error by the delta method (a
+        ratio of single replications' slopes is unstable when the lower
+        slope is near 0).  Needs ``organisation.n_units >= 4``.
+
+        Parameters
+        ----------
+        x, y : str
+            Regressor and outcome KPIs.
+        split_by : str
+            KPI whose median splits the units (the moderator).
+        value : float
+            Target ratio of the upper half's slope to the lower half's.
+        start, stop : int
+            Weeks ``[start, stop)``; ``stop=None``: to the end of the horizon.
+        sd : float, optional
+            Standard error of ``value``.
+        name : str, optional
+            Label in tables.
+        """
+        label = f"slope_ratio({x}, {y}, {split_by})"
+        v = _values(label, [value])
+        return cls(name=name or f"slope({y} on {x}): high over low {split_by}", kind="slope_ratio",
+                   metric=_metric(y), other=_metric(x), by=_metric(split_by), value=v,
+                   sd=_sd(label, sd, 1), windows=(_window(label, start, stop),))
+
+    @classmethod
+    def statistic(cls, name: str, function: Callable, value: float, *, sd=None) -> "Target":
+        """Any statistic of a run: ``function(result) -> float``, averaged over replications.
+
+        ``function`` receives each baseline replication's
+        :class:`spchain.RunResult` (the runs without interventions) and
+        returns one number; NaN marks a replication where it is undefined
+        (the simulated statistic is then NaN).  :func:`calibrate` computes
+        statistics in the calling process, also when an ``executor`` runs
+        the replications elsewhere, so ``function`` may be a lambda or a
+        closure; it is called once per replication and parameter point, so
+        keep it fast, and deterministic: common random numbers rely on it.
+
+        Parameters
+        ----------
+        name : str
+            Label in tables.
+        function : callable
+            ``function(result: RunResult) -> float``.
+        value : float
+            Target value.
+        sd : float, optional
+            Standard error of ``value``.
+
+        Examples
+        --------
+        The share of units whose turnover exceeds 50% a year:
+
+        >>> share = Target.statistic(
+        ...     "high-turnover units", lambda r: np.mean([r.total("turnover", start=13, unit=u) > 0.5
+        ...                                               for u in range(r.n_units)]), 0.2, sd=0.1)
+        """
+        if not isinstance(name, str) or not name:
+            raise DataError(f"target statistic: name must be a non-empty string, got {name!r}")
+        if not callable(function):
+            raise DataError(f"target {name!r}: function must be callable (result -> float), got {function!r}")
+        v = _values(name, [value])
+        return cls(name=name, kind="statistic", metric=None, function=function, value=v, sd=_sd(name, sd, 1))
 
     @property
     def n_values(self) -> int:
@@ -280,7 +447,10 @@ def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Ta
         Step of the central differences for the standard errors, as a
         share of each range.
     executor : concurrent.futures.Executor, optional
-        Runs the replications of one evaluation in parallel.
+        Runs the replications of one evaluation in parallel; the runs'
+        results come back to this process, which computes every target's
+        statistic (so a :meth:`Target.statistic` function need not be
+        picklable).
 
     Returns
     -------
@@ -302,7 +472,12 @@ def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Ta
         Unknown or integer paths, bounds outside the parameter's range.
     DataError
         Unknown KPIs, windows beyond the horizon, invalid interventions,
-        too few units for a correlation; all before any simulation.
+        too few units for a correlation (3), a slope ratio (4) or a
+        quintile ratio (5); all before any simulation.
+
+    See Also
+    --------
+    evaluate_target : a target's per-replication values on given runs.
     """
     started = time.perf_counter()
     base, names, lo, hi, u0 = _check_free(params, free, x0)
@@ -425,6 +600,70 @@ def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Ta
                  diagnostics=diagnostics)
 
 
+def evaluate_target(target: Target, runs: Sequence, *, runs_with_changes: Sequence | None = None) -> np.ndarray:
+    """A target's per-replication values on given runs, as :func:`calibrate` computes them.
+
+    Parameters
+    ----------
+    target : Target
+        The statistic.
+    runs : sequence of RunResult
+        One run per replication, without interventions.
+    runs_with_changes : sequence of RunResult, optional
+        Effect targets: the same replications (same seeds) with the
+        target's ``changes``.
+
+    Returns
+    -------
+    ndarray, shape (len(runs), target.n_values)
+        Their mean over replications (axis 0) is the simulated statistic
+        and their standard deviation over ``sqrt(len(runs))`` its Monte
+        Carlo standard error (``mc_se``).  For ratios of replication means
+        (effects ``per`` another KPI, quintile and slope ratios) the rows
+        are the delta-method linearisation, whose mean is that ratio.
+
+    Raises
+    ------
+    DataError
+        Not a Target, no runs, runs of different sizes, or a target the
+        runs cannot give (a window beyond their horizon, too few units,
+        missing runs with the changes).
+
+    Examples
+    --------
+    >>> import spchain
+    >>> p = spchain.preset("bank_branches")
+    >>> runs = [spchain.simulate(p, horizon=6, seed=s) for s in (1, 2)]
+    >>> evaluate_target(Target.mean("csat", 4.0, start=2), runs).shape
+    (2, 1)
+    """
+    from .result import RunResult
+
+    if not isinstance(target, Target):
+        raise DataError(f"target must be a spchain Target, got {target!r}")
+    runs = list(runs)
+    if not runs or not all(isinstance(r, RunResult) for r in runs):
+        raise DataError(f"runs must be a non-empty sequence of spchain.RunResult, got {runs!r:.200}")
+    by = {(): runs}
+    if target.kind == "effect":
+        if runs_with_changes is None:
+            raise DataError(f"target {target.name!r}: an effect needs runs_with_changes, the same "
+                            f"replications with its changes")
+        changed = list(runs_with_changes)
+        if len(changed) != len(runs) or not all(isinstance(r, RunResult) for r in changed):
+            raise DataError(f"target {target.name!r}: runs_with_changes must hold {len(runs)} RunResult, "
+                            f"one per run, got {len(changed)}")
+        by[target.changes] = changed
+    every = [r for group in by.values() for r in group]
+    shapes = {(r.horizon, r.n_units) for r in every}
+    if len(shapes) > 1:
+        raise DataError(f"runs must share one horizon and number of units, got (horizon, n_units) "
+                        f"{sorted(shapes)}")
+    (horizon, _), = shapes
+    _check_targets(runs[0].params, [target], horizon)
+    return _statistic(target, by, len(runs))
+
+
 # ------------------------------------------------------------ simulation
 class _Simulator:
     """Runs the scenarios a set of targets needs and computes their per-replication statistics."""
@@ -476,8 +715,9 @@ def _window_total(result, name, a, b, unit=None):
 def _statistic(t, by, R) -> np.ndarray:
     """Per-replication values of a target's statistic, shape (R, n_values).
 
-    Their mean is the statistic.  For an effect ``per`` another KPI the
-    statistic is the ratio of the mean effects (stable when single
+    Their mean is the statistic.  For an effect ``per`` another KPI, a
+    quintile ratio and a slope ratio the statistic is the ratio of the
+    replication means of numerator and denominator (stable when single
     replications' denominators are noisy) and the rows are its linearised
     (delta-method) replication values, so their variance is the ratio's.
     """
@@ -487,13 +727,30 @@ def _statistic(t, by, R) -> np.ndarray:
         if t.kind == "series":
             out.append([_window_total(base, t.metric, a, b, t.unit) for a, b in t.windows])
             continue
+        if t.kind == "statistic":
+            out.append([_call(t, base)])
+            continue
         (a, b), = t.windows
         if t.kind == "correlation":
-            n = base.n_units
-            x = [_window_total(base, t.metric, a, b, u) for u in range(n)]
-            y = [_window_total(base, t.other, a, b, u) for u in range(n)]
-            ok = np.std(x) > 0 and np.std(y) > 0
+            x, y = _unit_totals(base, (t.metric, t.other), a, b)
+            ok = x.size >= 3 and np.std(x) > 0 and np.std(y) > 0
             out.append([float(stats.pearsonr(x, y).statistic) if ok else math.nan])
+            continue
+        if t.kind == "quintile_ratio":
+            rank, y = _unit_totals(base, (t.by, t.metric), a, b)
+            k = rank.size // 5
+            if k == 0:
+                out.append([math.nan, math.nan])
+                continue
+            high, low = _top_weights(rank, k), _top_weights(-rank, k)
+            num, den = (high, low) if t.top == "high" else (low, high)
+            out.append([num @ y / k, den @ y / k])
+            continue
+        if t.kind == "slope_ratio":
+            split, x, y = _unit_totals(base, (t.by, t.other, t.metric), a, b)
+            k = split.size // 2
+            out.append([_slope(x, y, _top_weights(split, k)), _slope(x, y, _top_weights(-split, k))]
+                       if k >= 2 else [math.nan, math.nan])
             continue
         alt = by[t.changes][r]
         diff = _window_total(alt, t.metric, a, b) - _window_total(base, t.metric, a, b)
@@ -503,16 +760,57 @@ def _statistic(t, by, R) -> np.ndarray:
                    if t.other is not None else math.nan)
         out.append([t.scale * diff, d_other])
     out = np.asarray(out, float)
-    if t.kind != "effect":
-        return out
-    y, x = out[:, 0], out[:, 1]
-    if t.other is None:
-        return y[:, None]
+    if t.kind in ("series", "correlation", "statistic") or (t.kind == "effect" and t.other is None):
+        return out[:, :1] if t.kind == "effect" else out
+    return _ratio_rows(out[:, 0], out[:, 1])
+
+
+def _ratio_rows(y, x) -> np.ndarray:
+    """Delta-method replication values of ``mean(y) / mean(x)``, shape (R, 1)."""
     x_bar = x.mean()
     if x_bar == 0 or not np.isfinite(x_bar):
-        return np.full((R, 1), math.nan)
+        return np.full((y.size, 1), math.nan)
     ratio = y.mean() / x_bar
     return (ratio + (y - ratio * x) / x_bar)[:, None]
+
+
+def _unit_totals(result, names, a, b):
+    """Each KPI of ``names`` per unit over ``[a, b)``, keeping the units where all are defined."""
+    values = np.array([[_window_total(result, n, a, b, u) for u in range(result.n_units)] for n in names])
+    return tuple(values[:, np.isfinite(values).all(axis=0)])
+
+
+def _top_weights(values, k):
+    """Weights picking the ``k`` largest values: 1 above the k-th largest, ties at it sharing the rest.
+
+    The weights sum to ``k`` and do not depend on the order of the values.
+    """
+    cut = np.sort(values)[::-1][k - 1]
+    above, tied = values > cut, values == cut
+    return above + tied * (k - above.sum()) / tied.sum()
+
+
+def _slope(x, y, w):
+    """Weighted least-squares slope of ``y`` on ``x``; NaN with fewer than 2 units or no spread in x."""
+    if np.count_nonzero(w) < 2:
+        return math.nan
+    xm, ym = (w @ x) / w.sum(), (w @ y) / w.sum()
+    sxx = w @ (x - xm) ** 2
+    if not sxx > 1e-12 * max(w @ x ** 2, 1e-300):
+        return math.nan
+    return float(w @ ((x - xm) * (y - ym)) / sxx)
+
+
+def _call(t, result) -> float:
+    """A user statistic of one run, with errors that name the target."""
+    try:
+        value = t.function(result)
+    except Exception as exc:
+        raise DataError(f"target {t.name!r}: its function raised {type(exc).__name__}: {exc}") from exc
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise DataError(f"target {t.name!r}: its function must return one number, got {value!r:.200}") from None
 
 
 # ------------------------------------------------------------ validation
@@ -542,6 +840,25 @@ def _values(label, values):
     if not np.isfinite(v).any():
         raise DataError(f"target {label!r}: every value is missing")
     return v
+
+
+def _window(label, start, stop):
+    """``(start, stop)`` as integers with ``0 <= start < stop``; ``stop`` None: to the horizon."""
+    try:
+        a = operator.index(start)
+    except TypeError:
+        a = None
+    if a is None or a < 0:
+        raise DataError(f"target {label!r}: start must be an integer >= 0, got {start!r}")
+    if stop is None:
+        return (a, None)
+    try:
+        b = operator.index(stop)
+    except TypeError:
+        b = None
+    if b is None or b <= a:
+        raise DataError(f"target {label!r}: stop must be None or an integer > start ({a}), got {stop!r}")
+    return (a, b)
 
 
 def _sd(label, sd, n):
@@ -613,9 +930,12 @@ def _check_targets(params, targets, horizon):
         if t.unit is not None and not 0 <= t.unit < params.organisation.n_units:
             raise DataError(f"target {t.name!r}: unit {t.unit} does not exist; the model has "
                             f"{params.organisation.n_units} unit(s)")
-        if t.kind == "correlation" and params.organisation.n_units < 3:
-            raise DataError(f"target {t.name!r}: a correlation across units needs organisation.n_units "
-                            f">= 3, got {params.organisation.n_units}")
+        need = {"correlation": (3, "a correlation across units"),
+                "slope_ratio": (4, "a ratio of slopes between the two halves of the units"),
+                "quintile_ratio": (5, "a quintile ratio")}.get(t.kind)
+        if need and params.organisation.n_units < need[0]:
+            raise DataError(f"target {t.name!r}: {need[1]} needs organisation.n_units >= {need[0]}, "
+                            f"got {params.organisation.n_units}")
         if t.kind == "effect":
             late = [c for c in t.changes if c.at_week >= horizon]
             if late:
