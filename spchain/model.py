@@ -392,6 +392,7 @@ class Engine:
                 dept.resize(dep.n_staff)
         self._set_department_speeds()
         for unit in self.units:
+            unit.base_satisfaction = float(np.clip(p.workforce.base_satisfaction + unit.profile.manager, 0.0, 1.0))
             target = unit_traits.positions(p, unit.profile)
             n_existing = int(unit.exists.sum())
             if target > n_existing:

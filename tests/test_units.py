@@ -135,3 +135,13 @@ def test_overloaded_departments_warn_and_sizing_fixes_them():
     # the offered load is what the run shows: a department at 0.7 keeps up, one at 1.7 does not
     run = simulate(big.override({"organisation.n_units": 40}), horizon=10, seed=1)
     assert run.department("hr", "backlog")[-1] > 3 * run.department("hr", "backlog")[2] > 0
+
+
+def test_scheduled_base_satisfaction_reaches_every_unit():
+    from spchain import Change
+
+    p = preset("bank_branches").override({"organisation.manager_sd": 0.05})
+    q = p.with_changes(Change(at_week=2, path="workforce.base_satisfaction", value=0.8))
+    a, b = simulate(p, horizon=12, seed=3), simulate(q, horizon=12, seed=3)
+    gain = b.kpi("employee_satisfaction", by_unit=True)[-1] - a.kpi("employee_satisfaction", by_unit=True)[-1]
+    assert np.all(gain > 0.05)
