@@ -107,6 +107,10 @@ class _Unit:
         self.recruitments = [0] * n  # per position: keys its time-to-fill draws
         self.mean_time = [0.0] * n  # hours per service, per position
         self.quality_of = [0.0] * n  # service quality, per position
+        # effort and service standards (weekly.close_workforce; Oliva & Sterman 2001)
+        self.standard = 1.0  # service standard, as a multiple of the base service time
+        self.effort = 1.0    # time given per customer, as a multiple of the standard
+        self.fatigue = 0.0   # smoothed work pressure above 1
         self.busy_since = [0.0] * n
         self.busy = [False] * n
         self.leaving = [False] * n
@@ -276,11 +280,15 @@ class _Department:
         self.staff_t = 0.0
         self.resize(dep.n_staff)
 
-    def resize(self, n_staff):
-        """Change the number of staff; extra staff leave when they finish."""
+    def _book_staff(self):
+        """Book staff hours up to now: the staff, and any who leave once they finish their request."""
         now = self.env._now
-        self.acc[_D["staff_hours"]] += (now - self.staff_t) * self.n_staff
+        self.acc[_D["staff_hours"]] += (now - self.staff_t) * max(self.n_staff, len(self.in_progress))
         self.staff_t = now
+
+    def resize(self, n_staff):
+        """Change the number of staff; extra staff leave when they finish (and are paid until then)."""
+        self._book_staff()
         self.n_staff = n_staff
         added = n_staff - self.n_servers
         self.n_servers = n_staff
@@ -321,6 +329,8 @@ class _Department:
 
     def on_complete(self, event):
         request = event._value
+        if len(self.in_progress) > self.n_staff:  # a leaving member of staff finishes: paid until now
+            self._book_staff()
         started = self.in_progress.pop(request)
         self.acc[_D["busy_hours"]] += self.env._now - max(started, self.last_close)
         right = self._uniform(request, 1) < self.ftr_prob

@@ -159,7 +159,8 @@ class _Stage:
 
 #: Explicit per-unit characteristics (``organisation.units``) and their bounds.
 _UNIT_FACTOR_BOUNDS = {"manager": {"ge": -1, "le": 1}, "market_size": {"gt": 0},
-                       "attractiveness": {"gt": 0}, "competition": {"gt": 0}, "staffing": {"gt": 0}}
+                       "attractiveness": {"gt": 0}, "competition": {"gt": 0}, "staffing": {"gt": 0},
+                       "expectations": {"ge": -1, "le": 1}, "process": {"gt": 0}}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,6 +181,11 @@ class Organisation(_Stage):
                                   doc="Spread (sd of the log) across units of a multiplier of customers' visit rates.")
     competition_sd: float = _p(0.0, "log", ge=0, le=2,
                                doc="Spread (sd of the log) across units of a multiplier of customers' churn hazard.")
+    expectations_sd: float = _p(0.0, "0-1", ge=0, le=0.5,
+                                doc="Spread (sd) across units of the quality their local customers expect.")
+    process_sd: float = _p(0.0, "log", ge=0, le=2,
+                           doc="Spread (sd of the log) across units of a multiplier of mean service time "
+                               "(processes, layout, systems).")
     staffing_sd: float = _p(0.0, "log", ge=0, le=2,
                             doc="Spread (sd of the log) across units of positions beyond what demand explains.")
     staffing_elasticity: float = _p(1.0, "ratio", ge=0, le=2,
@@ -387,6 +393,22 @@ class Workforce(_Stage):
                                   "(for employees and for departments receiving service).")
     isq_smoothing: float = _p(0.3, "weight", gt=0, le=1,
                               doc="Weight of this week's requests in an employee's (and a department's) perceived ISQ.")
+    pressure_utilisation: float = _p(0.9, "fraction", gt=0, le=1,
+                                     doc="Utilisation of staffed hours at which the work asked at the service "
+                                         "standard just fits (Oliva-Sterman work pressure 1); used only by "
+                                         "links.effort_from_pressure and links.satisfaction_from_fatigue.")
+    standard_erosion_weeks: float = _p(18.8, "weeks", gt=0, allow_inf=True,
+                                       source="Oliva & Sterman 2001 (13-29 weeks)",
+                                       doc="Time constant of the service standard's adjustment toward the time "
+                                           "given per customer when less time is given (erosion); inf = never. "
+                                           "Moves only when links.effort_from_pressure > 0.")
+    standard_recovery_weeks: float = _p(float("inf"), "weeks", gt=0, allow_inf=True,
+                                        source="Oliva & Sterman 2001 (no detectable recovery)",
+                                        doc="Time constant of the service standard's adjustment when more time "
+                                            "is given than the standard (recovery); inf = never.")
+    fatigue_weeks: float = _p(8.0, "weeks", gt=0,
+                              doc="Time constant of the fatigue stock's first-order delay toward the work "
+                                  "pressure above 1.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -422,6 +444,14 @@ class Customers(_Stage):
                          doc="Lower edge of the zone of tolerance of the 'threshold' loyalty form.")
     zone_high: float = _p(0.85, "0-1", ge=0, le=1, source="Jones & Sasser 1995 (apostles); level assumed",
                           doc="Upper edge of the zone of tolerance: above it customers are delighted.")
+    visit_form: str = _choice("exponential", LOYALTY_FORMS,
+                              doc="Functional form of the visit link (links.revisit_from_satisfaction).")
+    spend_form: str = _choice("linear", LOYALTY_FORMS,
+                              doc="Functional form of the spend link (links.spend_from_satisfaction).")
+    churn_form: str = _choice("exponential", LOYALTY_FORMS,
+                              doc="Functional form of the churn link (links.churn_from_satisfaction).")
+    referral_form: str = _choice("exponential", LOYALTY_FORMS,
+                                 doc="Functional form of the referral link (links.referral_from_satisfaction).")
     expectation_sd: float = _p(0.0, "0-1", ge=0, le=0.5,
                                doc="Spread (sd) across customers of a lasting offset to the quality they expect.")
     tolerance_sd: float = _p(0.0, "log", ge=0, le=2,
@@ -519,15 +549,20 @@ class Links(_Stage):
         0.0, "1/satisfaction", ge=0, source="Evanschitzky et al. 2011 (moderation); size assumed",
         doc="Relative strengthening of every loyalty link per unit of the unit's employee satisfaction above "
             "reference (0 = additive chain).")
-    revisit_form: str = _choice("exponential", LOYALTY_FORMS, doc="Functional form of the visit link.")
-    spend_form: str = _choice("linear", LOYALTY_FORMS, doc="Functional form of the spend link.")
-    churn_form: str = _choice("exponential", LOYALTY_FORMS, doc="Functional form of the churn link.")
-    referral_form: str = _choice("exponential", LOYALTY_FORMS, doc="Functional form of the referral link.")
+    effort_from_pressure: float = _p(
+        0.0, "elasticity", ge=0, le=3, source="Oliva & Sterman 2001: 0.64 (0.59-0.70)",
+        doc="Minus the elasticity of the time given per customer to work pressure (T = T* p^-k); "
+            "0 = employees always give the standard time.")
+    quality_from_time: float = _p(
+        0.0, "1/ratio", ge=0, source="Oliva & Sterman 2001 (direction); size assumed",
+        doc="Service quality lost per unit of relative shortfall of the time given against the time needed.")
+    satisfaction_from_fatigue: float = _p(
+        0.0, "1/pressure", ge=0,
+        doc="Fall in employee satisfaction target per unit of fatigue (smoothed work pressure above 1).")
 
     def off(self) -> "Links":
-        """A copy with every link strength set to 0 (forms kept)."""
-        return dataclasses.replace(self, **{f.name: 0.0 for f in dataclasses.fields(self)
-                                            if "choices" not in f.metadata})
+        """A copy with every link switched off."""
+        return Links(**{f.name: 0.0 for f in dataclasses.fields(self)})
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,6 +15,12 @@ identical units):
     multiplies its customers' visit rates (log-normal, mean 1);
 ``competition``
     multiplies its customers' churn hazard (log-normal, mean 1);
+``expectations``
+    an offset to the service quality its local customers expect (normal,
+    sd ``expectations_sd``): markets differ in what they ask;
+``process``
+    multiplies the mean service time of its employees (log-normal, mean 1):
+    layout, processes and systems that differ by unit;
 ``staffing``
     multiplies its front-line positions on top of demand:
     ``positions = max(1, round(n_employees * (market_size * attractiveness)
@@ -45,7 +51,8 @@ __all__ = ["UNIT_FACTORS", "UnitProfile", "unit_profiles", "positions", "footfal
            "CapacityWarning", "department_work", "department_loads", "check_capacity", "size_departments"]
 
 #: Unit characteristics that ``organisation.units`` may set explicitly.
-UNIT_FACTORS = ("manager", "market_size", "attractiveness", "competition", "staffing")
+UNIT_FACTORS = ("manager", "market_size", "attractiveness", "competition", "staffing", "expectations",
+                "process")
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,8 @@ class UnitProfile:
     attractiveness: float = 1.0
     competition: float = 1.0
     staffing: float = 1.0
+    expectations: float = 0.0
+    process: float = 1.0
 
 
 def _lognormal(z, sd):
@@ -71,7 +80,7 @@ def unit_profiles(params, seed: int) -> list:
     --------
     >>> from spchain import Params
     >>> unit_profiles(Params(), seed=1)
-    [UnitProfile(manager=0.0, market_size=1.0, attractiveness=1.0, competition=1.0, staffing=1.0)]
+    [UnitProfile(manager=0.0, market_size=1.0, attractiveness=1.0, competition=1.0, staffing=1.0, expectations=0.0, process=1.0)]
     >>> p = Params().override({"organisation.n_units": 3, "organisation.market_size_sd": 0.3,
     ...                        "organisation.units": {"1": {"market_size": 2.0}}})
     >>> [round(u.market_size, 3) for u in unit_profiles(p, seed=1)][1]
@@ -86,7 +95,9 @@ def unit_profiles(params, seed: int) -> list:
                      market_size=_lognormal(z[1], org.market_size_sd),
                      attractiveness=_lognormal(z[2], org.attractiveness_sd),
                      competition=_lognormal(z[3], org.competition_sd),
-                     staffing=_lognormal(z[4], org.staffing_sd))
+                     staffing=_lognormal(z[4], org.staffing_sd),
+                     expectations=org.expectations_sd * z[5] + 0.0,
+                     process=_lognormal(z[6], org.process_sd))
         drawn.update(explicit.get(u, {}))
         out.append(UnitProfile(**drawn))
     return out

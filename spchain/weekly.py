@@ -17,7 +17,7 @@ from . import streams, survey
 from .metrics import FIELDS
 
 __all__ = ["close_customers", "add_customers", "update_loyalty_rates", "close_workforce",
-           "set_performance", "close_money", "sequential_update", "service_time_draws", "customer_traits",
+           "close_effort", "set_performance", "close_money", "sequential_update", "service_time_draws", "customer_traits",
            "loyalty_strength"]
 
 _F = {name: i for i, name in enumerate(FIELDS)}
@@ -49,7 +49,8 @@ def close_customers(engine, unit):
         quality = arr[:, 5]
         done_at = arr[:, 2] + arr[:, 3] + arr[:, 4]
         traits = unit.c_traits[c]
-        value = L.experienced_value(quality, cu.expected_quality + traits[:, _EXPECTATION], wait_min,
+        expected = cu.expected_quality + unit.profile.expectations + traits[:, _EXPECTATION]
+        value = L.experienced_value(quality, expected, wait_min,
                                     cu.wait_tolerance_minutes * traits[:, _TOLERANCE],
                                     p.economics.price_index, lk.value_from_quality,
                                     lk.value_from_wait, lk.value_from_price)
@@ -110,12 +111,12 @@ def close_customers(engine, unit):
     zone = (cu.zone_low, cu.zone_high)
     referral = L.referral_rate(s, cu.referral_rate, cu.reference_satisfaction,
                                loyalty_strength(engine, unit, lk.referral_from_satisfaction),
-                               lk.referral_form, zone).sum() / 52.0
+                               cu.referral_form, zone).sum() / 52.0
     n_ref = int(streams.poisson_quantile(engine.generator("customers", week, unit.index, 1).random(), referral))
     n_mkt = int(streams.poisson_quantile(engine.generator("customers", week, unit.index, 2).random(),
                                          cu.acquisition_rate * unit.profile.market_size))
     hazard = L.churn_hazard(s, cu.base_churn_rate * unit.profile.competition, cu.reference_satisfaction,
-                            loyalty_strength(engine, unit, lk.churn_from_satisfaction), lk.churn_form,
+                            loyalty_strength(engine, unit, lk.churn_from_satisfaction), cu.churn_form,
                             zone) * unit.c_traits[active, _CHURN]
     churn_u = engine.generator("customers", week, unit.index, 0).random(unit.c_active.size)  # one per slot
     gone = active[churn_u[active] < -np.expm1(-hazard / 52.0)]
@@ -198,10 +199,10 @@ def update_loyalty_rates(engine, unit):
                            L.customer_visit_rate(s, cu.visit_rate * unit.profile.attractiveness,
                                                  cu.reference_satisfaction,
                                                  loyalty_strength(engine, unit, lk.revisit_from_satisfaction),
-                                                 lk.revisit_form, zone), 0.0)
+                                                 cu.visit_form, zone), 0.0)
     unit.c_spend = L.spend_per_visit(s, engine.p.economics.spend_per_visit, cu.reference_satisfaction,
                                      loyalty_strength(engine, unit, lk.spend_from_satisfaction),
-                                     lk.spend_form, zone) * unit.c_traits[:, _SPEND]
+                                     cu.spend_form, zone) * unit.c_traits[:, _SPEND]
 
 
 def close_workforce(engine, unit):
@@ -219,6 +220,7 @@ def close_workforce(engine, unit):
     # work pressure: customers in service or waiting (abandoners until they left) per staffed hour
     demand = unit.busy_hours + unit.wait_sum + acc[_F["abandoned_wait_hours_sum"]]
     pressure = demand / unit.staffed_hours if unit.staffed_hours > 0 else wf.reference_utilisation
+    close_effort(engine, unit, idx)  # work pressure at the standard, effort, standard, fatigue
     unit.busy_hours = unit.staffed_hours = unit.wait_sum = 0.0
     unit.waited = unit.started = unit.answered_in_target = 0
     # perceived internal service quality
@@ -234,7 +236,7 @@ def close_workforce(engine, unit):
         workload=pressure, workload_ref=wf.reference_utilisation,
         recognition=wf.recognition, pay_index=wf.pay_index, training_hours=wf.training_hours,
         training_ref=wf.reference_training_hours, customer_satisfaction=c_sat,
-        customer_ref=p.customers.reference_satisfaction, links=lk)
+        customer_ref=p.customers.reference_satisfaction, links=lk, fatigue=unit.fatigue)
     unit.satisfaction[idx] = L.first_order_delay(unit.satisfaction[idx], target, 1.0,
                                                  wf.satisfaction_delay_weeks)
     unit.tenure[idx] += 1.0
@@ -244,10 +246,44 @@ def close_workforce(engine, unit):
     acc[_F["vacancies"]] = np.count_nonzero(unit.exists & ~filled)
     acc[_F["satisfaction_sum"]] = unit.satisfaction[idx].sum()
     acc[_F["skill_sum"]] = unit.skill[idx].sum()
-    acc[_F["productivity_sum"]] = (wf.service_time_minutes / 60.0 /
+    factor = unit.standard * unit.effort  # time given / time needed (section 3.9)
+    acc[_F["productivity_sum"]] = (wf.service_time_minutes / 60.0 * factor /
                                    np.array(unit.mean_time)[idx]).sum() if idx.size else 0.0
+    standard_minutes = wf.service_time_minutes * unit.profile.process * unit.standard
+    acc[_F["standard_minutes_sum"]] = idx.size * standard_minutes
+    acc[_F["time_given_minutes_sum"]] = idx.size * standard_minutes * unit.effort
     acc[_F["waiting"]] = len(unit.queue)
     acc[_F["in_service"]] = sum(unit.busy)
+
+
+def close_effort(engine, unit, idx):
+    """The week's work pressure at the standard; the standard, effort and fatigue for next week.
+
+    After Oliva & Sterman (2001): pressure ``p`` is the staffed hours the
+    week's arrivals require at the service standard over the staffed hours
+    (:func:`spchain.links.standard_pressure`); the standard moves toward the
+    time given this week (:func:`spchain.links.service_standard`); next
+    week's time per customer answers this week's pressure
+    (:func:`spchain.links.time_per_customer`); fatigue smooths ``p - 1``
+    above 0.  Records ``required_hours``; returns ``p``.
+    """
+    wf, lk = engine.p.workforce, engine.p.links
+    staffed = unit.staffed_hours
+    if idx.size:  # productivity in force this week, before this week's updates
+        prod = L.productivity(unit.skill[idx], unit.satisfaction[idx], wf.reference_satisfaction,
+                              lk.productivity_from_skill, lk.productivity_from_satisfaction).mean()
+    else:
+        prod = 1.0
+    standard_hours = wf.service_time_minutes / 60.0 * unit.profile.process * unit.standard
+    p = L.standard_pressure(unit.acc[_F["arrivals"]], standard_hours, staffed, prod, wf.pressure_utilisation)
+    unit.acc[_F["required_hours"]] = p * staffed if staffed > 0 else 0.0
+    if lk.effort_from_pressure != 0.0 or unit.effort != 1.0:
+        achieved = unit.standard * unit.effort  # time given this week, as a multiple of the base time
+        unit.standard = float(L.service_standard(unit.standard, achieved, wf.standard_erosion_weeks,
+                                                 wf.standard_recovery_weeks))
+        unit.effort = float(L.time_per_customer(1.0, p, lk.effort_from_pressure))
+    unit.fatigue = float(L.first_order_delay(unit.fatigue, max(0.0, p - 1.0), 1.0, wf.fatigue_weeks))
+    return p
 
 
 def set_performance(engine, unit, idx):
@@ -259,12 +295,13 @@ def set_performance(engine, unit, idx):
     unit.skill[idx] = L.learning_curve(unit.tenure[idx], wf.initial_skill, wf.learning_weeks, speedup)
     prod = L.productivity(unit.skill[idx], unit.satisfaction[idx], wf.reference_satisfaction,
                           lk.productivity_from_skill, lk.productivity_from_satisfaction)
-    base = wf.service_time_minutes / 60.0
+    base = wf.service_time_minutes / 60.0 * unit.profile.process  # the unit's processes and layout
+    factor = unit.standard * unit.effort  # time given / time needed: 1 unless effort is on (section 3.9)
     for e, pi in zip(np.asarray(idx).tolist(), prod.tolist()):
-        unit.mean_time[e] = base / pi
+        unit.mean_time[e] = base * factor / pi
     quality = L.service_quality(wf.base_quality, unit.skill[idx], unit.satisfaction[idx],
                                 wf.reference_satisfaction, lk.quality_from_skill,
-                                lk.quality_from_satisfaction)
+                                lk.quality_from_satisfaction, factor, lk.quality_from_time)
     for e, q in zip(np.asarray(idx).tolist(), quality.tolist()):
         unit.quality_of[e] = q
 

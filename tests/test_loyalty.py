@@ -52,12 +52,12 @@ def test_churn_uses_the_form_in_the_reverse_direction():
 
 
 def test_forms_are_validated_and_kept_when_links_go_off():
-    with pytest.raises(ParamError, match=r"links.churn_form must be one of .* got 'treshold' \(did you mean 'threshold'\?\)"):
-        Params().override({"links.churn_form": "treshold"})
+    with pytest.raises(ParamError, match=r"customers.churn_form must be one of .* got 'treshold' \(did you mean 'threshold'\?\)"):
+        Params().override({"customers.churn_form": "treshold"})
     with pytest.raises(ParamError, match="zone_low must be < customers.zone_high"):
         Params().override({"customers.zone_low": 0.9})
-    p = Params().override({"links.churn_form": "threshold"})
-    assert p.links.off().churn_form == "threshold" and p.links.off().churn_from_satisfaction == 0.0
+    p = Params().override({"customers.churn_form": "threshold"})
+    assert p.customers.churn_form == "threshold"
     assert Params.from_dict(p.to_dict()) == p
 
 
