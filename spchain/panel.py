@@ -177,6 +177,30 @@ class Panel:
         return cls({str(c): np.asarray(frame[c]) for c in frame.columns}
                    if hasattr(frame, "columns") else frame, truth=truth, meta=meta)
 
+    @classmethod
+    def from_result(cls, result, *, start: int = 0, levers=()) -> "Panel":
+        """The unit-by-week panel of one simulated run; see :meth:`spchain.RunResult.to_panel`."""
+        h, n_units = result.horizon, result.n_units
+        if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or not 0 <= start < h:
+            raise ValueError(f"start must be an integer in [0, {h}), got {start!r}")
+        levers = (levers,) if isinstance(levers, str) else tuple(levers)
+        weeks = np.arange(int(start), h)
+        cols = {"unit": np.repeat(np.arange(n_units), weeks.size), "period": np.tile(weeks, n_units)}
+        for name in METRICS:  # (weeks, units) -> unit-major rows
+            cols[name] = result.kpi(name, by_unit=True)[start:].T.ravel()
+        for name in _RAW_FIELDS:
+            cols[name] = np.concatenate([result.field(name, u)[start:] for u in range(n_units)])
+        in_force = [result.params.at_week(int(w)) for w in weeks] if levers else []
+        for path in levers:
+            result.params.get(path)  # ParamError for an unknown path
+            col = path.rsplit(".", 1)[-1]
+            if col in cols:
+                raise ValueError(f"lever {path}: its column {col!r} is already in the panel")
+            cols[col] = np.tile(np.array([p.get(path) for p in in_force], float), n_units)
+        meta = dict(kind="run", seed=result.seed, horizon=h, start=int(start), levers=list(levers),
+                    params=result.params.to_dict())
+        return cls(cols, truth=_truth(result.params), meta=meta)
+
 
 def read_panel(path, *, unit: str = "unit", period: str = "period") -> Panel:
     """Read a panel CSV (header row; ``unit`` and ``period`` columns, numbers elsewhere).
@@ -370,17 +394,23 @@ def synthetic_panel(params: Params | None = None, *, n_units: int = 40, horizon:
         noise = np.random.Generator(np.random.PCG64(survey_ss)).standard_normal(len(cols["unit"]))
         cols["employee_satisfaction"] = (np.asarray(cols["employee_satisfaction"])
                                          + employee_survey_sd * noise).tolist()
-    truth = {f"links.{k}": v for k, v in base.links.to_dict().items()}
-    for path in ("workforce.satisfaction_delay_weeks", "workforce.base_quit_rate",
-                 "customers.base_churn_rate", "workforce.reference_satisfaction",
-                 "customers.reference_satisfaction", "workforce.reference_isq",
-                 "customers.wait_tolerance_minutes"):
-        truth[path] = base.get(path)
+    truth = _truth(base)
     meta = dict(kind="synthetic_panel", n_units=n_units, horizon=horizon, warmup=warmup, seed=seed,
                 levers={p: list(r) for p, r in levers.items()}, lever_columns=names,
                 n_lever_changes=n_lever_changes, employee_survey_sd=employee_survey_sd,
                 params=base.to_dict())
     return Panel(cols, truth=truth, meta=meta)
+
+
+def _truth(params) -> dict:
+    """The data-generating values a model panel's ``truth`` records: every link and the reference levels."""
+    truth = {f"links.{k}": v for k, v in params.links.to_dict().items()}
+    for path in ("workforce.satisfaction_delay_weeks", "workforce.base_quit_rate",
+                 "customers.base_churn_rate", "workforce.reference_satisfaction",
+                 "customers.reference_satisfaction", "workforce.reference_isq",
+                 "customers.wait_tolerance_minutes"):
+        truth[path] = params.get(path)
+    return truth
 
 
 def _simulate_task(task):

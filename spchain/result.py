@@ -14,6 +14,7 @@ import numpy as np
 
 from .metrics import DEPARTMENT_FIELDS, FIELDS, METRICS, metric
 from .params import Params
+from .records import RECORDS, to_columns
 
 __all__ = ["RunResult"]
 
@@ -39,10 +40,14 @@ class RunResult:
     department_sums : ndarray, shape (horizon, n_departments, len(DEPARTMENT_FIELDS))
         Per internal department.
     events : dict or None
-        Per-event records when ``record_events=True``: ``"served"`` rows
+        Per-event records as kept by the engine, ``None`` when none were
+        asked for: one list of row tuples per kind asked for
+        (``simulate(..., record=...)``; every kind with
+        ``record_events=True``), columns as in :data:`spchain.records.RECORDS`,
+        e.g. ``"served"`` rows
         ``(unit, position, customer, arrival_time, wait, service_time, quality)`` and
         ``"abandoned"`` rows ``(unit, customer, arrival_time, abandon_time)``,
-        times in open hours.
+        times in open hours.  Read them as arrays with :meth:`records`.
     wall_seconds : float
         Wall-clock time of the run.
     """
@@ -91,16 +96,32 @@ class RunResult:
         data = self.sums.sum(axis=1) if unit is None else self.sums[:, self._unit(unit)]
         return m.evaluate(_View(data))
 
-    def total(self, name: str, *, start: int = 0, unit: int | None = None) -> float:
-        """A KPI over the whole run from period ``start`` (ratios of summed fields).
+    def total(self, name: str, *, start: int = 0, stop: int | None = None, unit: int | None = None) -> float:
+        """A KPI over periods ``start`` to ``stop - 1`` (ratios of summed fields).
 
         Stock fields (headcount, customers, waiting) are averaged over periods;
         flows (served, revenue, quits) are summed, so ``total("revenue")`` is
         the run's revenue and ``total("turnover")`` its annualised rate.
+
+        Parameters
+        ----------
+        name : str
+            A key of :data:`spchain.metrics.METRICS`.
+        start : int, default 0
+            First period (week) of the window.
+        stop : int, optional
+            End of the window, exclusive; default the horizon.
+            ``0 <= start < stop <= horizon``.
+        unit : int, optional
+            One unit; by default the organisation.
         """
-        if not 0 <= start < self.horizon:
-            raise ValueError(f"start must be in [0, {self.horizon}), got {start}")
-        data = self.sums[start:]
+        if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or not 0 <= start < self.horizon:
+            raise ValueError(f"start must be in [0, {self.horizon}), got {start!r}")
+        stop = self.horizon if stop is None else stop
+        if isinstance(stop, bool) or not isinstance(stop, (int, np.integer)) or not start < stop <= self.horizon:
+            raise ValueError(f"stop must be an integer in ({start}, {self.horizon}] (start < stop <= horizon), "
+                             f"got {stop!r}")
+        data = self.sums[start:stop]
         data = data.sum(axis=1) if unit is None else data[:, self._unit(unit)]
         agg = {name_: (data[:, i].mean() if name_ in _STOCKS else data[:, i].sum())
                for name_, i in _FI.items()}
@@ -117,6 +138,91 @@ class RunResult:
         if field_name not in _DI:
             raise KeyError(f"unknown department field {field_name!r}; expected one of {list(DEPARTMENT_FIELDS)}")
         return self.department_sums[:, names.index(name), _DI[field_name]]
+
+    # ------------------------------------------------- per-event records
+    @property
+    def recorded(self) -> tuple:
+        """Kinds of per-event records this run kept, in :data:`spchain.records.RECORDS` order."""
+        return () if self.events is None else tuple(k for k in RECORDS if k in self.events)
+
+    def records(self, kind: str) -> dict:
+        """One kind of per-event records, as NumPy columns.
+
+        Kept only when asked for: ``simulate(..., record=(kind, ...))``, or
+        every kind with ``record_events=True``.  Times are open hours since
+        the start of the run; ``week`` is the week whose sums count the
+        event; ``customer`` is a slot of the unit's customer base (one
+        customer from its acquisition, or the start, to its churn; reused
+        from the week after a churn).
+
+        Parameters
+        ----------
+        kind : str
+            One of (columns in order):
+
+            * ``"served"`` -- a completed service: ``unit, position,
+              customer, arrival_time, wait, service_time`` (hours) and
+              ``quality`` (0-1, the server's quality when it started);
+              one row per count of field ``served``.
+            * ``"abandoned"`` -- ``unit, customer, arrival_time,
+              abandon_time``; one row per count of ``abandoned``.
+            * ``"surveys"`` -- a response of a customer served in the week:
+              ``unit, week, customer, satisfaction`` (latent, 0-1, at the
+              week's end), ``csat`` (1-5), ``ltr`` (likelihood to
+              recommend, 0-10); rows per week = field ``responses``, their
+              CSAT sums to ``csat_sum``, ``ltr >= 9`` are the
+              ``promoters``, ``ltr <= 6`` the ``detractors``.
+            * ``"churn"`` -- a defection at the week's end: ``unit, week,
+              customer, satisfaction`` (0-1, the level its hazard was
+              computed from); rows = field ``churned``.
+            * ``"acquisition"`` -- a new customer at the week's end:
+              ``unit, week, customer`` (the slot it took) and ``source``
+              (``"referral"`` or ``"marketing"``; the model does not tell
+              them apart, so the first ``referred`` new slots of a week are
+              labelled referrals); rows = field ``acquired``, referrals =
+              ``referred``.
+            * ``"quits"`` -- ``unit, week, time, position, tenure`` (weeks
+              as the model counts them: the initial tenure, or 0 at hire,
+              plus one per week closed in post) and ``satisfaction`` (0-1)
+              at the quit; rows = field ``quits``.
+            * ``"hires"`` -- ``unit, week, time, position``; rows = field
+              ``hires``.
+
+        Returns
+        -------
+        dict of str to ndarray
+            Equal-length columns, in event order within each unit and week
+            (``int64``, ``float64``; ``source`` a string array).
+
+        Raises
+        ------
+        KeyError
+            ``kind`` is not a record kind.
+        ValueError
+            This run did not keep that kind.
+
+        Examples
+        --------
+        >>> from spchain import simulate, preset
+        >>> r = simulate(preset("workshop"), horizon=3, seed=1, record=("churn",))
+        >>> churn = r.records("churn")
+        >>> bool(len(churn["week"]) == r.field("churned").sum())
+        True
+        """
+        if kind not in RECORDS:
+            raise KeyError(f"unknown record kind {kind!r}; expected one of {list(RECORDS)}")
+        if self.events is None or kind not in self.events:
+            raise ValueError(f"this run kept no {kind!r} records (kept: {list(self.recorded)}); "
+                             f"run simulate(..., record=({kind!r},)) or record_events=True")
+        return to_columns(kind, self.events[kind])
+
+    def records_frame(self, kind: str):
+        """One kind of per-event records as a pandas DataFrame (requires pandas); see :meth:`records`."""
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("records_frame() needs pandas: pip install 'spchain[pandas]'") from exc
+        return pd.DataFrame(self.records(kind))
 
     def customer_lifetime_value(self, *, start: int = 0, first_period: str = "retained") -> float:
         """CLV of the average new customer, from this run's margin, retention and discounting.
@@ -208,6 +314,42 @@ class RunResult:
             raise ImportError("to_frame() needs pandas: pip install 'spchain[pandas]'") from exc
         return pd.DataFrame(self.to_records(units=units), columns=["period", "unit", "metric", "value"])
 
+    def to_panel(self, *, start: int = 0, levers=()):
+        """The run as a unit-by-week :class:`spchain.Panel`, the input of :func:`spchain.fit_links`.
+
+        Parameters
+        ----------
+        start : int, default 0
+            First week in the panel (a warm-up to leave out).
+        levers : sequence of str
+            Dotted parameter paths (e.g. ``"workforce.recognition"``) to
+            add as columns named by their last part, with the value in force
+            each week (the schedule applied).  Constant levers are absorbed
+            by unit effects, so add only levers the schedule changes.
+
+        Returns
+        -------
+        Panel
+            One row per unit and week (``period`` is the run's week number),
+            with every KPI of :data:`spchain.metrics.METRICS` per unit (the
+            column ``name`` equals ``kpi(name, by_unit=True)[start:, unit]``)
+            and the raw counts ``quits, churned, customers_start,
+            responses`` for the hazard equations, as
+            :func:`spchain.synthetic_panel` gives.  ``truth`` holds the
+            run's link coefficients and reference levels (of the base
+            :attr:`params`), ``meta`` the seed, horizon and parameters.
+
+        Examples
+        --------
+        >>> from spchain import simulate, preset
+        >>> panel = simulate(preset("bank_branches"), horizon=4, seed=1).to_panel()
+        >>> panel.n_units, panel.n_periods
+        (5, 4)
+        """
+        from .panel import Panel
+
+        return Panel.from_result(self, start=start, levers=levers)
+
     def to_records(self, *, units: bool = True) -> list[tuple]:
         """Rows ``(period, unit, metric, value)`` as plain tuples (for CSV files)."""
         rows = []
@@ -224,6 +366,7 @@ class RunResult:
 
 _STOCKS = {"positions", "headcount", "vacancies", "waiting", "in_service", "active_customers", "requests_overdue",
            "customers_start", "satisfaction_sum", "skill_sum", "productivity_sum",
+           "standard_minutes_sum", "time_given_minutes_sum",
            "customer_satisfaction_sum"}
 
 
