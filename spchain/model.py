@@ -132,6 +132,14 @@ class _Unit:
         self.c_traits[:, 1:] = 1.0
         z = engine.generator("customers", 0, index, 3).standard_normal((m, 4))
         self.c_traits[:m] = weekly.customer_traits(p.customers, z)
+        # relationship service: an assigned position (-1: none), a bond, a relationship just lost
+        self.relationships = p.customers.relationship_share > 0
+        self.c_assigned = np.full(cap, -1, np.intp)
+        self.c_bond = np.zeros(cap)
+        self.c_lost = np.zeros(cap, bool)
+        if self.relationships:
+            u = engine.generator("customers", 0, index, 5).random((m, 2))
+            self.c_assigned[:m] = weekly.assign_positions(u, p.customers.relationship_share, n)
         # --- accumulators ------------------------------------------------
         self.acc = np.zeros(len(FIELDS))
         self.served_log = []      # (position, customer, arrival time, wait, service time, quality)
@@ -159,7 +167,13 @@ class _Unit:
         if i + 1 < self.n_arrivals_week:
             Timeout(self.env, self.arrivals_t[i + 1] - now).callbacks.append(self.on_arrival)
         if self.free:
-            self.start(self.free.pop(), c, now, 0.0, self.arrival_service[i])
+            free = self.free
+            mine = self.c_assigned[c] if self.relationships else -1
+            if mine >= 0 and mine in free:  # a relationship customer: served by their own employee
+                free.remove(mine)
+                self.start(mine, c, now, 0.0, self.arrival_service[i])
+            else:
+                self.start(free.pop(), c, now, 0.0, self.arrival_service[i])
         else:
             patience = self.engine.mean_patience
             deadline = now + self.arrival_patience[i] * patience if patience < _INF else _INF
@@ -221,6 +235,12 @@ class _Unit:
         if self.engine.events is not None and "quits" in self.engine.events:
             self.engine.events["quits"].append((self.index, self.engine.week, self.env._now, e,
                                                 float(self.tenure[e]), float(self.satisfaction[e])))
+        if self.relationships:  # her customers lose the relationship
+            lost = np.flatnonzero((self.c_assigned == e) & self.c_active)
+            self.c_bond[lost] = 0.0
+            self.c_satisfaction[lost] = np.maximum(0.0, self.c_satisfaction[lost]
+                                                   - self.engine.p.customers.relationship_loss)
+            self.c_lost[lost] = True
         if self.busy[e]:  # finishes the customer in hand, unpaid and off the books
             self.leaving[e] = True
             self.busy_hours += self.env._now - self.busy_since[e]

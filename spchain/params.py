@@ -452,6 +452,17 @@ class Customers(_Stage):
                               doc="Functional form of the churn link (links.churn_from_satisfaction).")
     referral_form: str = _choice("exponential", LOYALTY_FORMS,
                                  doc="Functional form of the referral link (links.referral_from_satisfaction).")
+    relationship_share: float = _p(0.0, "share", ge=0, le=1,
+                                   source="Heskett et al. 1994, the insurer (direction); share assumed",
+                                   doc="Share of customers served in a relationship: each has an assigned "
+                                       "front-line position whose holder serves them when free (0 = pure "
+                                       "encounter service).")
+    bond_rate: float = _p(0.3, "weight", ge=0, le=1,
+                          doc="Growth of a customer's bond with their employee per service: bond += rate (1 - bond).")
+    relationship_loss: float = _p(0.1, "0-1", ge=0, le=1,
+                                  doc="Drop in a customer's satisfaction when their employee quits.")
+    relationship_churn_prob: float = _p(0.05, "probability", ge=0, le=1,
+                                        doc="Extra probability that a customer leaves in the week their employee quits.")
     expectation_sd: float = _p(0.0, "0-1", ge=0, le=0.5,
                                doc="Spread (sd) across customers of a lasting offset to the quality they expect.")
     tolerance_sd: float = _p(0.0, "log", ge=0, le=2,
@@ -545,6 +556,10 @@ class Links(_Stage):
         doc="Log-change of the referral rate per unit of satisfaction above reference.")
     internal_speed_from_internal: float = _p(
         0.5, "1/ISQ", ge=0, doc="Relative speed change of a department per unit of the ISQ it receives above reference.")
+    value_from_relationship: float = _p(
+        0.3, "1/bond", ge=0, source="Heskett et al. 1994 (direction); size assumed",
+        doc="Experienced value per unit of bond when a relationship customer is served by their own employee "
+            "(acts only when customers.relationship_share > 0).")
     loyalty_from_employees: float = _p(
         0.0, "1/satisfaction", ge=0, source="Evanschitzky et al. 2011 (moderation); size assumed",
         doc="Relative strengthening of every loyalty link per unit of the unit's employee satisfaction above "

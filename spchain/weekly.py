@@ -18,7 +18,7 @@ from .metrics import FIELDS
 
 __all__ = ["close_customers", "add_customers", "update_loyalty_rates", "close_workforce",
            "close_effort", "set_performance", "close_money", "sequential_update", "service_time_draws", "customer_traits",
-           "loyalty_strength"]
+           "loyalty_strength", "assign_positions"]
 
 _F = {name: i for i, name in enumerate(FIELDS)}
 #: Services per customer and week whose survey draws come from the shared block.
@@ -54,6 +54,10 @@ def close_customers(engine, unit):
                                     cu.wait_tolerance_minutes * traits[:, _TOLERANCE],
                                     p.economics.price_index, lk.value_from_quality,
                                     lk.value_from_wait, lk.value_from_price)
+        if unit.relationships:  # continuity: served by their own employee, with the bond built so far
+            own = unit.c_assigned[c] == arr[:, 0].astype(np.intp)
+            value = value + lk.value_from_relationship * unit.c_bond[c] * own
+            sequential_update(unit.c_bond, c[own], np.ones(int(own.sum())), cu.bond_rate)
         acc[_F["served"]] += len(served)
         acc[_F["quality_sum"]] += quality.sum()
         revenue = unit.c_spend[c].sum() * p.economics.price_index
@@ -119,7 +123,13 @@ def close_customers(engine, unit):
                             loyalty_strength(engine, unit, lk.churn_from_satisfaction), cu.churn_form,
                             zone) * unit.c_traits[active, _CHURN]
     churn_u = engine.generator("customers", week, unit.index, 0).random(unit.c_active.size)  # one per slot
-    gone = active[churn_u[active] < -np.expm1(-hazard / 52.0)]
+    leave = churn_u[active] < -np.expm1(-hazard / 52.0)
+    if unit.relationships:  # customers whose employee quit this week may follow her out
+        lost = unit.c_lost[active]
+        extra = engine.generator("customers", week, unit.index, 6).random(unit.c_active.size)[active]
+        leave |= lost & (extra < cu.relationship_churn_prob)
+        unit.c_lost[:] = False
+    gone = active[leave]
     unit.c_active[gone] = False
     # a churned customer may still be queueing or in service: reuse the slot a week later
     unit.c_free_slots.extend(unit.c_released)
@@ -154,6 +164,9 @@ def add_customers(engine, unit, n):
         unit.c_spend = np.concatenate([unit.c_spend, np.zeros(extra)])
         unit.c_rate = np.concatenate([unit.c_rate, np.zeros(extra)])
         unit.c_traits = np.concatenate([unit.c_traits, np.zeros((extra, unit.c_traits.shape[1]))])
+        unit.c_assigned = np.concatenate([unit.c_assigned, np.full(extra, -1, np.intp)])
+        unit.c_bond = np.concatenate([unit.c_bond, np.zeros(extra)])
+        unit.c_lost = np.concatenate([unit.c_lost, np.zeros(extra, bool)])
         free[:0] = range(cap + extra - 1, cap - 1, -1)
     slots = [free.pop() for _ in range(n)]
     unit.c_active[slots] = True
@@ -161,7 +174,20 @@ def add_customers(engine, unit, n):
     # the k-th customer acquired this week draws row k of the week's trait block
     z = engine.generator("customers", engine.week, unit.index, 4).standard_normal((n, 4))
     unit.c_traits[slots] = customer_traits(engine.p.customers, z)
+    unit.c_bond[slots] = 0.0
+    unit.c_lost[slots] = False
+    if unit.relationships:
+        u = engine.generator("customers", engine.week, unit.index, 5).random((n, 2))
+        unit.c_assigned[slots] = assign_positions(u, engine.p.customers.relationship_share, unit.exists.size)
+    else:
+        unit.c_assigned[slots] = -1
     return slots
+
+
+def assign_positions(u, share, n_positions):
+    """Assigned positions from uniform pairs: -1 (no relationship) unless ``u[:, 0] < share``."""
+    position = np.minimum((u[:, 1] * n_positions).astype(np.intp), n_positions - 1)
+    return np.where(u[:, 0] < share, position, -1)
 
 
 def customer_traits(customers, z):
