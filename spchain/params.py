@@ -796,14 +796,18 @@ def _set_path(data: dict, path: str, value: Any, context: str = "") -> None:
     if not isinstance(path, str) or not path:
         raise ParamError(f"{context}parameter path must be a non-empty dotted string, got {path!r}")
     parts = path.split(".")
+    # entries may be added to open tables: requests_to (targets) and organisation.units (units and
+    # their characteristics, validated by Organisation); every other key must exist
+    open_table = parts[:2] == ["organisation", "units"] and len(parts) <= 4
     node = data
     for i, part in enumerate(parts[:-1]):
+        if open_table and i == 2 and isinstance(node, dict) and part not in node:
+            node[part] = {}
         if not isinstance(node, dict) or part not in node or not isinstance(node[part], dict):
             raise ParamError(context + _unknown_path(path, i, node))
         node = node[part]
     last = parts[-1]
-    # requests_to entries may be added; every other key must exist
-    if last not in node and not (len(parts) >= 2 and parts[-2] == "requests_to"):
+    if last not in node and not open_table and not (len(parts) >= 2 and parts[-2] == "requests_to"):
         raise ParamError(context + _unknown_path(path, len(parts) - 1, node))
     if path == "schedule":
         raise ParamError(f"{context}the schedule cannot be overridden by path; use Params.with_changes")

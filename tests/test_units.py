@@ -145,3 +145,13 @@ def test_scheduled_base_satisfaction_reaches_every_unit():
     a, b = simulate(p, horizon=12, seed=3), simulate(q, horizon=12, seed=3)
     gain = b.kpi("employee_satisfaction", by_unit=True)[-1] - a.kpi("employee_satisfaction", by_unit=True)[-1]
     assert np.all(gain > 0.05)
+
+
+def test_units_can_be_set_by_path_as_in_scenario_files():
+    p = Params().override({"organisation.n_units": 3, "organisation.units.2.market_size": 1.5,
+                           "organisation.units.2.manager": 0.05})
+    assert dict(p.organisation.units) == {2: (("manager", 0.05), ("market_size", 1.5))}
+    with pytest.raises(ParamError, match="did you mean 'market_size'"):
+        Params().override({"organisation.n_units": 3, "organisation.units.2.market": 1.5})
+    with pytest.raises(ParamError, match="not found"):
+        Params().override({"organisation.unit.2.market_size": 1.5})
