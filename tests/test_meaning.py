@@ -13,10 +13,10 @@ import math
 import numpy as np
 import pytest
 
-from spchain import Params, simulate
+from spchain import Change, Params, simulate
 from spchain import links as L
 from spchain import survey
-from spchain.metrics import FIELDS, METRICS
+from spchain.metrics import DEPARTMENT_FIELDS, FIELDS, METRICS
 from spchain.model import Engine
 from spchain.params import Links
 from spchain.weekly import sequential_update
@@ -279,6 +279,29 @@ def test_marketing_acquires_at_its_weekly_rate_and_pays_for_each(customer_base):
     np.testing.assert_allclose(r.kpi("customer_satisfaction"), 0.8, rtol=1e-12)
 
 
+def test_loyalty_links_at_known_points():
+    """The documented forms of the loyalty links, at S = 0.8 against a reference of 0.7."""
+    k, x = 2.0, 0.1
+    assert L.customer_visit_rate(0.8, 0.5, 0.7, k) == pytest.approx(0.5 * math.exp(k * x))
+    assert L.referral_rate(0.8, 0.3, 0.7, k) == pytest.approx(0.3 * math.exp(k * x))
+    assert L.churn_hazard(0.8, 0.2, 0.7, k) == pytest.approx(0.2 * math.exp(-k * x))  # satisfied stay
+    assert L.spend_per_visit(0.8, 40.0, 0.7, k) == pytest.approx(40.0 * (1 + k * x))
+    assert L.spend_per_visit(0.0, 40.0, 0.7, 5.0) == 0.0  # floored at no spend
+    response = L.loyalty_response
+    assert response(0.8, 0.7, k, "logistic") == pytest.approx(2 / (1 + math.exp(-2 * k * x)))
+    slope = (response(0.7 + 1e-6, 0.7, k, "logistic") - response(0.7 - 1e-6, 0.7, k, "logistic")) / 2e-6
+    assert slope == pytest.approx(k, rel=1e-6)  # the same slope k at the reference
+    zone = (0.55, 0.85)
+    assert response(0.8, 0.7, k, "threshold", zone) == 1.0  # inside the zone of tolerance
+    assert response(0.95, 0.7, k, "threshold", zone) == pytest.approx(math.exp(k * 0.1))
+    assert response(0.45, 0.7, k, "threshold", zone) == pytest.approx(math.exp(-k * 0.1))
+    for form in ("exponential", "linear", "logistic", "threshold"):
+        assert response(0.93, 0.7, 0.0, form, zone) == 1.0
+    # employees' satisfaction moderates the strength: k max(0, 1 + m (S_e - S_ref))
+    assert L.loyalty_strength(k, 0.75, 0.65, 2.0) == pytest.approx(k * 1.2)
+    assert L.loyalty_strength(k, 0.0, 0.65, 2.0) == 0.0
+
+
 def test_visits_per_week_follow_the_revisit_link():
     """Week 0 arrivals are Poisson with mean sum_i v0 exp(k (S_i - S_ref)), v0 per week."""
     p = neutral({"customers.n_customers": 5000, "customers.visit_rate": 1.0, "workforce.n_employees": 40,
@@ -362,6 +385,19 @@ def test_every_cost_line_and_the_money_identity():
     for name, staff, wage in (("it", 2, 1300.0), ("hr", 3, 1100.0)):
         np.testing.assert_allclose(r.department(name, "staff_hours"), staff * 45.0)
         np.testing.assert_allclose(r.department(name, "cost"), staff * wage)
+
+
+def test_a_share_of_last_weeks_positive_profit_is_reinvested_in_tools():
+    """Internal cost = departments + tools spend + share x max(0, last week's profit); losses reinvest nothing."""
+    p = neutral({"economics.reinvestment_share": 0.4, "economics.price_index": 3.0, "customers.visit_rate": 0.5,
+                 "economics.fixed_cost_per_week": 500.0, "internal.tools_spend_per_week": 100.0,
+                 "internal.departments": {"it": {"n_staff": 1, "wage_per_week": 1000.0}}})
+    p = p.with_changes(Change(at_week=3, path="economics.price_index", value=0.1))
+    r = simulate(p, horizon=6, seed=10)
+    profit = r.field("profit")
+    assert np.any(profit[:3] > 0) and np.any(profit[3:5] < 0)
+    reinvested = 0.4 * np.maximum(0.0, np.r_[0.0, profit[:-1]])
+    np.testing.assert_allclose(r.field("internal_cost"), 1000.0 + 100.0 + reinvested, rtol=1e-12)
 
 
 def test_spend_per_visit_follows_the_share_of_wallet_link():
@@ -676,7 +712,7 @@ def test_a_timely_reworked_request_scores_the_timely_weight():
     assert first.sum() > 5 and (~first).sum() > 5
     isq_sum = engine.sums[:, 0, FIELDS.index("isq_sum")].sum()
     assert isq_sum == pytest.approx(0.8 * first.size + 0.2 * first.sum(), rel=1e-12)
-    assert engine.dept_sums[:, 0, 2].sum() >= (~first).sum()  # reworked counts every rework
+    assert engine.dept_sums[:, 0, DEPARTMENT_FIELDS.index("reworked")].sum() >= (~first).sum()  # every rework
 
 
 def test_perceived_isq_is_smoothed_and_moves_satisfaction():
