@@ -706,6 +706,7 @@ class Engine:
             self._score_overdue(dept)
         for dept in self.departments:
             self._close_department(dept, week)
+        self.department_cost = self.dept_sums[week, :, _D["cost"]].sum()
         for unit in self.units:
             unit.expire_queue()
             unit._headcount_changed()
@@ -731,7 +732,7 @@ class Engine:
         a = dept.acc
         a[_D["backlog"]] = len(dept.queue)
         dep = self.p.internal.departments[dept.index]
-        a[_D["cost"]] = dep.wage_per_week * dept.n_staff
+        a[_D["cost"]] = dep.wage_per_week * a[_D["staff_hours"]] / self.hours  # the staff weeks it paid
         if dept.isq_received_n:
             w = self.p.workforce.isq_smoothing
             dept.isq_received += w * (dept.isq_received_sum / dept.isq_received_n - dept.isq_received)

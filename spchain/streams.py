@@ -51,7 +51,7 @@ def poisson_quantile(u, lam):
     Examples
     --------
     >>> poisson_quantile([0.3, 0.5, 0.99], 1.0).tolist()
-    [0, 1, 3]
+    [0, 1, 4]
     """
     u, lam = np.broadcast_arrays(np.asarray(u, float), np.asarray(lam, float))
     if u.size and lam.max() > 200.0:

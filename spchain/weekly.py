@@ -344,7 +344,7 @@ def close_money(engine, unit):
     acc[_F["goods_cost"]] = (1.0 - ec.gross_margin) * acc[_F["revenue"]]
     acc[_F["fixed_cost"]] = ec.fixed_cost_per_week
     tools = p.internal.tools_spend_per_week + engine.reinvestment
-    internal = sum(d.wage_per_week * d.n_staff for d in p.internal.departments) + tools
+    internal = engine.department_cost + tools  # the departments' wages for the staff weeks they paid
     acc[_F["internal_cost"]] = internal / len(engine.units)
     acc[_F["costs"]] = sum(acc[_F[k]] for k in ("wage_cost", "training_cost", "hiring_cost", "marketing_cost",
                                                  "goods_cost", "fixed_cost", "internal_cost"))
