@@ -19,6 +19,10 @@ __all__ = [
     "quit_hazard",
     "productivity",
     "service_quality",
+    "EFFORT_BOUNDS",
+    "standard_pressure",
+    "time_per_customer",
+    "service_standard",
     "experienced_value",
     "LOYALTY_FORMS",
     "loyalty_response",
@@ -35,7 +39,7 @@ __all__ = [
 
 def employee_satisfaction_target(base, *, isq, isq_ref, workload, workload_ref,
                                  recognition, pay_index, training_hours, training_ref,
-                                 customer_satisfaction, customer_ref, links):
+                                 customer_satisfaction, customer_ref, links, fatigue=0.0):
     r"""Satisfaction an employee moves toward (Heskett et al. 1994, links 1-2).
 
     .. math::
@@ -44,11 +48,13 @@ def employee_satisfaction_target(base, *, isq, isq_ref, workload, workload_ref,
               + k_{isq}(ISQ_e - ISQ_{ref})
               - k_{load}\max(0, \omega - \omega_{ref})
               + k_{rec}\,R + k_{pay}(P - 1) + k_{train}(T - T_{ref})
-              + k_{cust}(S^c - S^c_{ref})\big)
+              + k_{cust}(S^c - S^c_{ref}) - k_{fat} F\big)
 
     ``links`` supplies ``satisfaction_from_internal``, ``..._workload``,
-    ``..._recognition``, ``..._pay``, ``..._training`` and ``..._customers``
-    (the satisfaction mirror, Heskett, Sasser & Schlesinger 1997).
+    ``..._recognition``, ``..._pay``, ``..._training``, ``..._customers``
+    (the satisfaction mirror, Heskett, Sasser & Schlesinger 1997) and
+    ``..._fatigue``.  ``fatigue`` :math:`F` is the unit's fatigue stock:
+    work pressure above 1, smoothed (Oliva & Sterman 2001).
     ``workload`` :math:`\omega` is the work pressure the employees face:
     hours of customers in service or waiting per staffed hour (utilisation
     plus waiting customers per server), not capped at 1.
@@ -60,6 +66,9 @@ def employee_satisfaction_target(base, *, isq, isq_ref, workload, workload_ref,
               + links.satisfaction_from_pay * (pay_index - 1.0)
               + links.satisfaction_from_training * (training_hours - training_ref)
               + links.satisfaction_from_customers * (customer_satisfaction - customer_ref))
+    k_fatigue = getattr(links, "satisfaction_from_fatigue", 0.0)
+    if k_fatigue != 0.0:
+        target = target - k_fatigue * fatigue
     return np.clip(target, 0.0, 1.0)
 
 
@@ -95,13 +104,86 @@ def productivity(skill, satisfaction, reference, k_skill, k_satisfaction):
                       * (1.0 + k_satisfaction * (satisfaction - reference)))
 
 
-def service_quality(base, skill, satisfaction, reference, k_skill, k_satisfaction):
+def service_quality(base, skill, satisfaction, reference, k_skill, k_satisfaction,
+                    time_ratio=1.0, k_time=0.0):
     r"""Quality of the service an employee delivers, 0-1.
 
-    :math:`q = \mathrm{clip}(q_0 - k_K(1 - K) + k_S(S - S_{ref}))`.
+    :math:`q = \mathrm{clip}(q_0 - k_K(1 - K) + k_S(S - S_{ref}) - k_T\max(0, 1 - T/T^{need}))`,
+
+    ``time_ratio`` :math:`T/T^{need}` being the time given per customer
+    against the time needed (Oliva & Sterman 2001: corners cut cost
+    quality; giving more time than needed adds none).
     """
-    return np.clip(base - k_skill * (1.0 - skill) + k_satisfaction * (satisfaction - reference),
-                   0.0, 1.0)
+    q = base - k_skill * (1.0 - skill) + k_satisfaction * (satisfaction - reference)
+    if k_time != 0.0:
+        q = q - k_time * np.maximum(0.0, 1.0 - np.asarray(time_ratio, float))
+    return np.clip(q, 0.0, 1.0)
+
+
+#: Range of the effort multiplier :math:`T/T^*` (:func:`time_per_customer`).
+EFFORT_BOUNDS = (0.5, 1.5)
+
+
+def standard_pressure(arrivals, standard_hours, staffed_hours, productivity, utilisation):
+    r"""Work pressure after Oliva & Sterman (2001): required over available capacity.
+
+    .. math::
+
+        p = \frac{C^*}{C} = \frac{N\,T^*}{\bar\pi\,\rho_n\,H}
+
+    ``arrivals`` :math:`N` in the week, each asking the service standard
+    :math:`T^*` (``standard_hours``, hours of a reference employee), against
+    the staffed hours :math:`H` at the utilisation :math:`\rho_n` at which
+    the work just fits, scaled by the mean productivity :math:`\bar\pi` of
+    the employees in post.  1 (neutral) when nobody was in post.
+
+    Examples
+    --------
+    >>> standard_pressure(360, 0.25, 450.0, 1.0, 0.8)
+    0.25
+    """
+    capacity = productivity * utilisation * staffed_hours
+    return arrivals * standard_hours / capacity if capacity > 0 else 1.0
+
+
+def time_per_customer(standard, pressure, k, bounds=EFFORT_BOUNDS):
+    r"""Time given per customer under work pressure (Oliva & Sterman 2001).
+
+    :math:`T = T^*\,\mathrm{clip}(p^{-k}, m_{lo}, m_{hi})`: :math:`k` is
+    minus their :math:`\alpha` (estimated 0.64, CI 0.59-0.70); under
+    pressure employees cut corners, with slack they take more time.  The
+    multiplier is clipped to ``bounds`` (:data:`EFFORT_BOUNDS`); :math:`k = 0`
+    gives the standard.
+
+    Examples
+    --------
+    >>> round(float(time_per_customer(1.0, 1.2, 0.64)), 4)
+    0.8899
+    """
+    if k == 0.0:
+        return standard * np.ones_like(np.asarray(pressure, float))
+    return standard * np.clip(np.asarray(pressure, float) ** -k, *bounds)
+
+
+def service_standard(standard, achieved, erosion_weeks, recovery_weeks, weeks=1.0):
+    r"""The service standard's asymmetric first-order adjustment (Oliva & Sterman 2001).
+
+    :math:`T^* \leftarrow T^* + (T - T^*)(1 - e^{-\Delta t/\tau})` with
+    :math:`\tau = \tau_d` (erosion) when the time achieved :math:`T` is
+    below the standard and :math:`\tau = \tau_i` (recovery) otherwise; an
+    infinite time constant leaves the standard where it is.
+
+    Examples
+    --------
+    >>> round(float(service_standard(1.0, 0.9, 10.0, float("inf"))), 6)
+    0.990484
+    >>> float(service_standard(1.0, 1.1, 10.0, float("inf")))
+    1.0
+    """
+    standard = np.asarray(standard, float)
+    achieved = np.asarray(achieved, float)
+    tau = np.where(achieved < standard, erosion_weeks, recovery_weeks)
+    return standard + (achieved - standard) * -np.expm1(-weeks / tau)
 
 
 def experienced_value(quality, expected_quality, wait_minutes, wait_tolerance, price_index,

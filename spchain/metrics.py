@@ -24,6 +24,8 @@ FIELDS = (
     # workforce (stocks are end-of-period; *_sum over filled positions)
     "positions", "headcount", "vacancies", "hires", "quits",
     "satisfaction_sum", "skill_sum", "productivity_sum", "staffed_hours", "busy_hours",
+    # effort and service standards (Oliva & Sterman 2001): stocks over filled positions, a flow
+    "standard_minutes_sum", "time_given_minutes_sum", "required_hours",
     # front-line queue
     "arrivals", "started", "served", "abandoned", "waiting", "in_service",
     "waited", "wait_hours_sum", "abandoned_wait_hours_sum", "answered_in_target", "quality_sum",
@@ -119,6 +121,12 @@ _LIST = [
     _m("utilisation", "Utilisation", "share", "busy_hours", "staffed_hours", stage="employees"),
     _m("work_pressure", "Work pressure", "customers per server",
        ("busy_hours", "wait_hours_sum", "abandoned_wait_hours_sum"), "staffed_hours", stage="employees"),
+    _m("standard_pressure", "Work pressure at the standard", "ratio", "required_hours", "staffed_hours",
+       stage="employees"),
+    _m("service_standard", "Service standard", "min/customer", "standard_minutes_sum", "headcount",
+       stage="employees"),
+    _m("time_per_customer", "Time given per customer", "min/customer", "time_given_minutes_sum", "headcount",
+       stage="employees"),
     _m("arrivals", "Visits", "visits/week", "arrivals", stage="service"),
     _m("served", "Customers served", "customers/week", "served", stage="service"),
     _m("wait_time", "Mean wait", "min", "wait_hours_sum", "started", scale=60.0, stage="service"),
