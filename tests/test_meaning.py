@@ -127,7 +127,7 @@ _BY_HAND = {
     / (f["started"] + f["abandoned"]),
     "prob_wait_all": lambda f: (f["waited"] + f["abandoned"]) / (f["started"] + f["abandoned"]),
     "service_level": lambda f: f["answered_in_target"] / (f["started"] + f["abandoned"]),
-    "abandonment": lambda f: f["abandoned"] / f["arrivals"],
+    "abandonment": lambda f: f["abandoned"] / (f["started"] + f["abandoned"]),
     "service_quality": lambda f: f["quality_sum"] / f["served"],
     "customer_satisfaction": lambda f: f["customer_satisfaction_sum"] / f["active_customers"],
     "csat": lambda f: f["csat_sum"] / f["responses"],
