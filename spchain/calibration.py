@@ -27,7 +27,10 @@ Besides KPI levels, series and intervention effects, targets can be what
 unit-level studies report for one organisation (Harter, Schmidt & Hayes
 2002; Heskett et al. 1994; Evanschitzky et al. 2011; Brown & Lam 2008):
 correlations across its units, quintile contrasts, ratios of slopes between
-split samples, or any statistic of a run a user supplies.
+split samples, or any statistic of a run a user supplies; and what
+customer-level loyalty studies report (Jones & Sasser 1995): the retention
+of customers who gave one survey answer over that of customers who gave
+another, from the runs' per-event records.
 :func:`evaluate_target` computes a target's per-replication values on given
 runs exactly as :func:`calibrate` does.
 """
@@ -47,6 +50,7 @@ from scipy import optimize, stats
 from .fitresult import DataError, build
 from .metrics import METRICS
 from .params import Change, ParamError, Params
+from .records import RECORDS
 
 __all__ = ["Target", "calibrate", "evaluate_target", "sears_targets"]
 
@@ -58,8 +62,8 @@ class Target:
     Build targets with the constructors :meth:`series`, :meth:`mean`,
     :meth:`correlation`, :meth:`effect`, and for what unit-level studies
     report :meth:`quintile_ratio`, :meth:`slope_ratio` and (anything else)
-    :meth:`statistic`; ``sears_targets`` builds the Sears chain's effect
-    sizes.
+    :meth:`statistic`, for customer-level studies :meth:`retention_ratio`;
+    ``sears_targets`` builds the Sears chain's effect sizes.
 
     Attributes
     ----------
@@ -67,10 +71,10 @@ class Target:
         Label in tables.
     kind : str
         ``"series"``, ``"correlation"``, ``"effect"``, ``"quintile_ratio"``,
-        ``"slope_ratio"`` or ``"statistic"``.
+        ``"slope_ratio"``, ``"statistic"`` or ``"retention_ratio"``.
     metric : str or None
         KPI of :data:`spchain.METRICS` (quintile and slope ratios: the
-        outcome *y*); None for a user statistic.
+        outcome *y*); None for a user statistic and a retention ratio.
     value : ndarray
         Target value(s); NaN entries (missing months) are skipped.
     sd : ndarray or None
@@ -93,6 +97,11 @@ class Target:
     function : callable or None
         User statistic: ``function(result) -> float`` for one replication's
         :class:`spchain.RunResult`.
+    answers : tuple of int
+        Retention ratio: the CSAT answers ``(top, base)`` whose customers'
+        retention is the numerator and the denominator.
+    within : int or None
+        Retention ratio: weeks of follow-up after an answer.
     changes : tuple of Change
         Effect: the intervention, compared on the same seeds with the
         baseline.
@@ -117,6 +126,8 @@ class Target:
     by: str | None = None
     top: str | None = None
     function: Callable | None = None
+    answers: tuple = ()
+    within: int | None = None
 
     # --------------------------------------------------------- builders
     @classmethod
@@ -350,9 +361,95 @@ class Target:
         v = _values(name, [value])
         return cls(name=name, kind="statistic", metric=None, function=function, value=v, sd=_sd(name, sd, 1))
 
+    @classmethod
+    def retention_ratio(cls, value: float, *, top: int = 5, base: int = 4, within: int = 26,
+                        start: int = 0, stop: int | None = None, sd=None,
+                        name: str | None = None) -> "Target":
+        """Retention of customers who answered CSAT ``top`` over that of those who answered ``base``.
+
+        What loyalty studies report at the customer level: Jones & Sasser
+        (1995) found "totally satisfied" customers (the top box, 5) far more
+        loyal than merely satisfied ones (4).  From each replication's
+        per-event survey and churn records (:func:`calibrate` asks the runs
+        for them; :func:`evaluate_target` needs runs made with
+        ``record=("surveys", "churn")``):
+
+        1. a customer's **first** survey answer in weeks ``[start, stop)``
+           puts it in a group (``top``, ``base`` or neither); answers too
+           close to the horizon to follow up, week ``w > horizon - within``,
+           are left out;
+        2. the customer is **retained** if it did not churn in weeks ``w``
+           to ``w + within - 1`` (a churn at the end of the answer's own
+           week counts as a defection);
+        3. per replication, the share retained in each group; the statistic
+           is the ratio of the two shares' means over replications, its Monte
+           Carlo standard error by the delta method (as for
+           :meth:`quintile_ratio`); a replication where a group is empty
+           gives NaN.
+
+        A record's ``customer`` is a slot of the unit's customer base, reused
+        by a new customer from the week after a churn (docs/model.md 4.5), so
+        a customer is a unit, a slot and the number of that slot's churns
+        before the answer; an answer in the week after its slot churned is
+        the defected customer's last visit (already under way at the churn)
+        and is left out.
+
+        Parameters
+        ----------
+        value : float
+            Target ratio (> 0; above 1 when the ``top`` answers stay more).
+        top, base : int
+            CSAT answers (1-5, different) of the numerator's and the
+            denominator's customers.
+        within : int
+            Weeks of follow-up after an answer (>= 1).
+        start, stop : int
+            Weeks ``[start, stop)`` of the answers; ``stop=None``: to the end
+            of the horizon.  The horizon must reach ``start + within``.
+        sd : float, optional
+            Standard error of ``value``.
+        name : str, optional
+            Label in tables.
+
+        Raises
+        ------
+        DataError
+            ``top`` or ``base`` not an integer in 1-5 or equal, ``within``
+            below 1, a bad window or value; (in :func:`calibrate`) a window
+            or follow-up beyond the horizon.
+
+        Examples
+        --------
+        Customers answering 5 stay 12% more often through the half year
+        after their answer than those answering 4:
+
+        >>> t = Target.retention_ratio(1.12, within=26, start=8, sd=0.03)
+        >>> t.name, t.records
+        ('retention 26 weeks: CSAT 5 over 4', ('surveys', 'churn'))
+        """
+        label = f"retention_ratio(top={top!r}, base={base!r})"
+        for arg, v in (("top", top), ("base", base)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= 5:
+                raise DataError(f"target {label}: {arg} must be a CSAT answer, an integer in 1-5, got {v!r}")
+        if top == base:
+            raise DataError(f"target {label}: top and base must be different answers, got {top!r} for both")
+        if isinstance(within, bool) or not isinstance(within, (int, np.integer)) or within < 1:
+            raise DataError(f"target {label}: within must be an integer >= 1 (weeks), got {within!r}")
+        v = _values(label, [value])
+        if not v[0] > 0:
+            raise DataError(f"target {label}: value must be a positive ratio, got {value!r}")
+        return cls(name=name or f"retention {within} weeks: CSAT {top} over {base}", kind="retention_ratio",
+                   metric=None, value=v, sd=_sd(label, sd, 1), windows=(_window(label, start, stop),),
+                   answers=(int(top), int(base)), within=int(within))
+
     @property
     def n_values(self) -> int:
         return int(self.value.size)
+
+    @property
+    def records(self) -> tuple:
+        """Per-event record kinds the target's runs must keep (``()``: none)."""
+        return ("surveys", "churn") if self.kind == "retention_ratio" else ()
 
 
 def sears_targets(params: Params, *, at_week: int = 26, settle_weeks: int = 13, weeks: int = 26,
@@ -421,6 +518,9 @@ def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Ta
         Dotted paths of continuous parameters and their bounds.
     targets : sequence of Target
         Statistics to match (see :class:`Target` and :func:`sears_targets`).
+        The runs keep the per-event records a target needs
+        (:attr:`Target.records`, e.g. a :meth:`Target.retention_ratio`'s
+        surveys and churn) and no others.
     horizon : int
         Weeks per run; must cover every target window.
     n_replications : int
@@ -473,7 +573,8 @@ def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Ta
     DataError
         Unknown KPIs, windows beyond the horizon, invalid interventions,
         too few units for a correlation (3), a slope ratio (4) or a
-        quintile ratio (5); all before any simulation.
+        quintile ratio (5), a retention ratio's follow-up beyond the
+        horizon; all before any simulation.
 
     See Also
     --------
@@ -627,7 +728,8 @@ def evaluate_target(target: Target, runs: Sequence, *, runs_with_changes: Sequen
     DataError
         Not a Target, no runs, runs of different sizes, or a target the
         runs cannot give (a window beyond their horizon, too few units,
-        missing runs with the changes).
+        missing runs with the changes, runs without the per-event records
+        it needs).
 
     Examples
     --------
@@ -661,6 +763,11 @@ def evaluate_target(target: Target, runs: Sequence, *, runs_with_changes: Sequen
                         f"{sorted(shapes)}")
     (horizon, _), = shapes
     _check_targets(runs[0].params, [target], horizon)
+    missing = [k for k in target.records if any(k not in r.recorded for r in every)]
+    if missing:
+        raise DataError(f"target {target.name!r} needs the runs' {list(target.records)} records; "
+                        f"some runs kept no {missing[0]!r} records: simulate(..., "
+                        f"record={target.records!r})")
     return _statistic(target, by, len(runs))
 
 
@@ -672,6 +779,8 @@ class _Simulator:
         self.base, self.names, self.targets = base, names, targets
         self.horizon, self.seeds, self.executor = horizon, seeds, executor
         self.scenarios = [()]  # () is the baseline
+        # per-event records only when a target needs them, so the others run as fast as ever
+        self.record = tuple(k for k in RECORDS if any(k in t.records for t in targets)) or None
         for t in targets:
             if t.kind == "effect" and t.changes not in self.scenarios:
                 self.scenarios.append(t.changes)
@@ -686,7 +795,8 @@ class _Simulator:
         if key in self.cache:
             return self.cache[key]
         p = self.base.override(dict(zip(self.names, key)))
-        tasks = [(p.with_changes(*sc) if sc else p, self.horizon, s) for sc in self.scenarios for s in self.seeds]
+        tasks = [(p.with_changes(*sc) if sc else p, self.horizon, s, self.record)
+                 for sc in self.scenarios for s in self.seeds]
         runs = list(self.executor.map(_run, tasks) if self.executor is not None else map(_run, tasks))
         self.n_evaluations += 1
         self.n_runs += len(tasks)
@@ -700,8 +810,8 @@ class _Simulator:
 def _run(task):
     from .run import simulate
 
-    p, horizon, seed = task
-    return simulate(p, horizon=horizon, seed=seed)
+    p, horizon, seed, record = task
+    return simulate(p, horizon=horizon, seed=seed, record=record)
 
 
 def _window_total(result, name, a, b, unit=None):
@@ -715,8 +825,8 @@ def _window_total(result, name, a, b, unit=None):
 def _statistic(t, by, R) -> np.ndarray:
     """Per-replication values of a target's statistic, shape (R, n_values).
 
-    Their mean is the statistic.  For an effect ``per`` another KPI, a
-    quintile ratio and a slope ratio the statistic is the ratio of the
+    Their mean is the statistic.  For an effect ``per`` another KPI and a
+    quintile, slope or retention ratio the statistic is the ratio of the
     replication means of numerator and denominator (stable when single
     replications' denominators are noisy) and the rows are its linearised
     (delta-method) replication values, so their variance is the ratio's.
@@ -746,6 +856,9 @@ def _statistic(t, by, R) -> np.ndarray:
             num, den = (high, low) if t.top == "high" else (low, high)
             out.append([num @ y / k, den @ y / k])
             continue
+        if t.kind == "retention_ratio":
+            out.append(_retention_shares(base, t.answers, t.within, a, b))
+            continue
         if t.kind == "slope_ratio":
             split, x, y = _unit_totals(base, (t.by, t.other, t.metric), a, b)
             k = split.size // 2
@@ -772,6 +885,40 @@ def _ratio_rows(y, x) -> np.ndarray:
         return np.full((y.size, 1), math.nan)
     ratio = y.mean() / x_bar
     return (ratio + (y - ratio * x) / x_bar)[:, None]
+
+
+def _retention_shares(result, answers, within, a, b):
+    """Shares of the customers whose first CSAT answer in ``[a, b)`` was each of ``answers``
+    who did not churn in the ``within`` weeks from the answer's week (NaN for an empty group).
+
+    A customer is (unit, slot, churns of the slot before the answer); an answer in the week
+    after its slot churned is the defected customer's last visit and is left out.
+    """
+    surveys, churn = result.records("surveys"), result.records("churn")
+    horizon = result.horizon
+    b = min(horizon if b is None else b, horizon - within + 1)  # answers whose follow-up ends by the horizon
+    n_slots = 1 + max(surveys["customer"].max(initial=0), churn["customer"].max(initial=0))
+    span = horizon + 1
+    slot = surveys["unit"] * n_slots + surveys["customer"]
+    at = slot * span + surveys["week"]  # (slot, week) codes, ordered as the pairs are
+    churned = np.sort(churn["unit"] * n_slots * span + churn["customer"] * span + churn["week"])
+    first_of_slot = np.searchsorted(churned, slot * span)
+    nxt = np.searchsorted(churned, at)  # this slot's first churn in the answer's week or later
+    tenancy = nxt - first_of_slot  # the slot's churns before the answer
+    last = np.where(tenancy > 0, churned[np.maximum(nxt - 1, 0)], -1)
+    gone = (tenancy > 0) & (last == at - 1)  # the slot churned the week before: a defected customer
+    keep = (surveys["week"] >= a) & (surveys["week"] < b) & ~gone
+    next_churn = np.append(churned, np.iinfo(np.int64).max)[nxt]
+    retained = next_churn >= at + within  # no churn of this slot in weeks w .. w + within - 1
+    rows = np.flatnonzero(keep)
+    # each customer's first answer in the window (within a week, the first row)
+    order = rows[np.lexsort((rows, surveys["week"][rows], tenancy[rows], slot[rows]))]
+    who_slot, who_tenancy = slot[order], tenancy[order]
+    new = np.ones(order.size, bool)
+    new[1:] = (who_slot[1:] != who_slot[:-1]) | (who_tenancy[1:] != who_tenancy[:-1])
+    first = order[new]
+    csat, kept = surveys["csat"][first], retained[first]
+    return [float(kept[csat == answer].mean()) if np.any(csat == answer) else math.nan for answer in answers]
 
 
 def _unit_totals(result, names, a, b):
@@ -927,6 +1074,10 @@ def _check_targets(params, targets, horizon):
             if (b if b is not None else horizon) > horizon or a >= horizon:
                 raise DataError(f"target {t.name!r}: window [{a}, {b}) reaches beyond the horizon of "
                                 f"{horizon} weeks")
+        if t.kind == "retention_ratio" and t.windows[0][0] + t.within > horizon:
+            raise DataError(f"target {t.name!r}: within={t.within} weeks of follow-up after start="
+                            f"{t.windows[0][0]} reach beyond the horizon of {horizon} weeks (need start "
+                            f"+ within <= horizon)")
         if t.unit is not None and not 0 <= t.unit < params.organisation.n_units:
             raise DataError(f"target {t.name!r}: unit {t.unit} does not exist; the model has "
                             f"{params.organisation.n_units} unit(s)")
