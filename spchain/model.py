@@ -167,17 +167,21 @@ class _Unit:
         if i + 1 < self.n_arrivals_week:
             Timeout(self.env, self.arrivals_t[i + 1] - now).callbacks.append(self.on_arrival)
         if self.free:
-            free = self.free
-            mine = self.c_assigned[c] if self.relationships else -1
-            if mine >= 0 and mine in free:  # a relationship customer: served by their own employee
-                free.remove(mine)
-                self.start(mine, c, now, 0.0, self.arrival_service[i])
-            else:
-                self.start(free.pop(), c, now, 0.0, self.arrival_service[i])
+            e = self._own_or_any(c) if self.relationships else self.free.pop()
+            self.start(e, c, now, 0.0, self.arrival_service[i])
         else:
             patience = self.engine.mean_patience
             deadline = now + self.arrival_patience[i] * patience if patience < _INF else _INF
             self.queue.append((now, deadline, c, self.arrival_service[i]))
+
+    def _own_or_any(self, c):
+        """A free position for customer ``c``: their own employee's if she is free (relationship service)."""
+        free = self.free
+        mine = self.c_assigned[c]
+        if mine >= 0 and mine in free:
+            free.remove(mine)
+            return mine
+        return free.pop()
 
     def start(self, e, c, t_arrival, wait, service_draw):
         st = service_draw * self.mean_time[e]
@@ -187,7 +191,9 @@ class _Unit:
         if wait > 0.0:
             self.waited += 1
             self.wait_sum += wait
-        if wait <= self.engine.service_level_hours:
+            if wait <= self.engine.service_level_hours:
+                self.answered_in_target += 1
+        else:  # answered at once: within any threshold
             self.answered_in_target += 1
         Timeout(self.env, st, (e, c, t_arrival, wait, st, self.quality_of[e])).callbacks.append(self.on_complete)
 
