@@ -149,7 +149,7 @@ PRESETS = {
             "customers.spend_sd": 0.4,
             "economics.spend_per_visit": 30.0,
             "economics.gross_margin": 0.5,
-            "economics.fixed_cost_per_week": 1200.0,
+            "economics.fixed_cost_per_week": 950.0,
         },
     ),
 }
