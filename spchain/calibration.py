@@ -14,9 +14,10 @@ target and :math:`s_j` its ``sd``.  Uncertainty is the sandwich of the
 simulated method of moments: with :math:`G` the Jacobian of the simulated
 moments (central differences at the optimum, on the same seeds),
 :math:`W = \\mathrm{diag}(1/s^2)` and
-:math:`\\Omega = \\mathrm{diag}(s^2) + \\mathrm{diag}(S)/R` (target
-uncertainty plus the simulation noise of *R* replications, *S* their
-variance at the optimum),
+:math:`\\Omega = \\mathrm{diag}(s^2) + S/R` (target uncertainty plus the
+simulation noise of *R* replications, *S* the full covariance matrix of the
+statistics across replications at the optimum: statistics of the same runs
+are correlated),
 :math:`V = (G'WG)^{-1} G'W\\Omega WG (G'WG)^{-1}`.  The standard errors are
 only as meaningful as the ``sd`` of the targets: give each target the
 standard error of the observed statistic.  When ``sd`` is omitted it is set
@@ -507,7 +508,8 @@ def sears_targets(params: Params, *, at_week: int = 26, settle_weeks: int = 13, 
 def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Target], horizon: int = 52,
               n_replications: int = 4, seed: int = 0, method: str = "Nelder-Mead",
               x0: Mapping[str, float] | None = None, maxfev: int = 200, xtol: float = 1e-3,
-              jacobian_step: float = 0.05, executor=None):
+              jacobian_step: float = 0.05, tolerance: float = 2.0, standard_errors: bool = True,
+              executor=None):
     """Find free parameter values whose simulated statistics match the targets.
 
     Parameters
@@ -537,15 +539,30 @@ def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Ta
         of 5% of each range) on the standardised residuals.  Parameters are
         optimised on ranges rescaled to [0, 1].
     x0 : mapping of str to float, optional
-        Starting values; default: the value in ``params`` (the middle of
-        the range when it lies outside).
+        Starting values, each within its bounds (else :class:`ParamError`,
+        before any simulation); default: the value in ``params`` (the
+        middle of the range when that lies outside).
     maxfev : int
-        Most parameter points simulated by the optimiser.
+        Most distinct parameter points the optimiser simulates, its
+        finite-difference points included (each point is
+        ``n_replications`` runs per scenario).  When the budget runs out the
+        best point simulated is reported, ``diagnostics["converged"]`` is
+        False and so is ``success``.  The standard errors add at most
+        ``2 * len(free)`` points on top (central differences; fewer where a
+        step is clipped onto the estimate at a bound).
     xtol : float
         Convergence tolerance on the rescaled [0, 1] parameters.
     jacobian_step : float
         Step of the central differences for the standard errors, as a
         share of each range.
+    tolerance : float
+        Largest ``|z|`` of a met target (default 2).  ``success`` is False,
+        and ``message`` names the missed targets, when any target's ``|z|``
+        exceeds it, even if the optimiser converged.
+    standard_errors : bool
+        False skips the ``2 * len(free)`` extra points of the standard
+        errors: ``std_errors``, ``cov`` and ``conf_int()`` are then NaN (no
+        error is raised, so ``summary()`` and ``to_dict()`` still work).
     executor : concurrent.futures.Executor, optional
         Runs the replications of one evaluation in parallel; the runs'
         results come back to this process, which computes every target's
@@ -556,20 +573,38 @@ def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Ta
     -------
     FitResult
         ``estimates`` and ``std_errors`` per free path, ``params`` the
-        calibrated parameters, ``success`` and ``message`` from the
-        optimiser; ``diagnostics`` holds the objective at the optimum,
-        ``n_evaluations`` (parameter points simulated, each
-        ``n_replications`` runs per scenario), ``n_runs``, ``wall_seconds``,
-        and ``targets``: simulated versus target per statistic, with
-        ``z = (simulated - value) / sqrt(sd^2 + mc_se^2)`` (``mc_se`` the
-        Monte Carlo standard error of the simulated mean); ``misfit`` is the
-        sum of the squared ``z`` and ``chi2_pvalue`` its approximate p-value
-        on (statistics - free parameters) degrees of freedom.
+        calibrated parameters; ``success`` is True only when the optimiser
+        converged **and** every target is met (``|z| <= tolerance``), and
+        ``message`` says which targets were missed or why the optimiser
+        stopped.  ``diagnostics`` holds ``converged`` and
+        ``optimiser_message`` (the optimiser's own verdict), ``tolerance``,
+        ``missed_targets``, the objective at the optimum, ``n_evaluations``
+        (distinct parameter points the optimiser simulated, <= ``maxfev``),
+        ``n_evaluations_total`` (with the standard errors' points),
+        ``n_runs``, ``wall_seconds``, ``targets``: simulated versus target
+        per statistic, with ``z = (simulated - value) / sqrt(sd^2 +
+        mc_se^2)`` (``mc_se`` the Monte Carlo standard error of the
+        simulated mean); ``moment_cov``, the covariance matrix of the
+        simulated means (``S/R``); ``misfit``, the statistic
+        ``J = r' Omega^-1 r`` of the residuals ``r = simulated - value``,
+        with ``chi2_pvalue`` its approximate p-value on ``dof`` = statistics
+        - free parameters (NaN when not over-identified); ``jacobian`` (None
+        when not computed) and ``identifiability``: the ``rank`` and
+        ``condition_number`` of the Jacobian scaled to target-``sd`` units
+        per full bound range, its ``singular_values``, each parameter's
+        ``sensitivity`` (how many ``sd`` its full range moves the targets)
+        and the free parameters the targets pin down (``pinned``: sensitivity
+        >= 1 and less than half its weight on directions of singular values
+        below 1e-3 of the largest) or not (``not_pinned``); its ``summary``
+        line is printed by ``summary()``.  Without standard errors the
+        Jacobian is least squares' own forward differences, and not
+        available for Nelder-Mead or Powell.
 
     Raises
     ------
     ParamError
-        Unknown or integer paths, bounds outside the parameter's range.
+        Unknown or integer paths, bounds outside the parameter's range, an
+        ``x0`` outside its bounds or for a path that is not free.
     DataError
         Unknown KPIs, windows beyond the horizon, invalid interventions,
         too few units for a correlation (3), a slope ratio (4) or a
@@ -592,9 +627,14 @@ def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Ta
         raise ValueError(f"jacobian_step must be in (0, 0.5], got {jacobian_step!r}")
     if not 0 < xtol < 1:
         raise ValueError(f"xtol must be in (0, 1), got {xtol!r}")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 < tolerance < math.inf:
+        raise ValueError(f"tolerance must be a positive number (largest |z| of a met target), got {tolerance!r}")
+    if not isinstance(standard_errors, bool):
+        raise ValueError(f"standard_errors must be True or False, got {standard_errors!r}")
     seeds = [int(s.generate_state(1, dtype=np.uint64)[0])
              for s in np.random.SeedSequence(seed).spawn(n_replications)]
     sim = _Simulator(base, names, targets, horizon, seeds, executor)
+    sim.budget = maxfev  # every point the optimiser simulates counts, finite differences included
     target_vec = np.concatenate([t.value for t in targets])
     keep = np.isfinite(target_vec)
 
@@ -610,95 +650,196 @@ def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Ta
         raise DataError(f"targets {bad} have no simulation noise at the start, so no default sd; "
                         f"give them an sd")
 
+    best = [math.inf, np.asarray(u0, float)]  # the best point simulated so far: (objective, u)
+
     def resid(u):
         m = sim.moments(to_theta(u)).mean(axis=0)
         r = (m - target_vec) / sd
-        return np.where(keep & np.isfinite(r), r, np.where(keep, 1e3, 0.0))
+        r = np.where(keep & np.isfinite(r), r, np.where(keep, 1e3, 0.0))
+        if float(r @ r) < best[0]:
+            best[0], best[1] = float(r @ r), np.array(u, float)
+        return r
 
     def objective(u):
         r = resid(u)
         return float(r @ r)
 
     k = len(names)
-    if method == "least_squares":
-        res = optimize.least_squares(resid, u0, bounds=(np.zeros(k), np.ones(k)), diff_step=0.05,
-                                     x_scale=np.ones(k), xtol=xtol, max_nfev=maxfev, method="trf")
-        u_hat, success, message = res.x, bool(res.success), str(res.message)
-    elif method == "Nelder-Mead":
-        # bounds by the sine transformation u = (1 + sin z) / 2 (as MINUIT and lmfit do): the
-        # simplex moves freely in z, so it cannot collapse onto a bound the way clipping does
-        z0 = np.arcsin(2 * u0 - 1)
-        simplex = [z0] + [z0 + 0.5 * np.eye(k)[i] * (1 if z0[i] < 1.0 else -1) for i in range(k)]
-        res = optimize.minimize(lambda z: objective(_unsine(z)), z0, method="Nelder-Mead",
-                                options=dict(maxfev=maxfev, xatol=2 * xtol, fatol=1e-3,
-                                             initial_simplex=np.array(simplex)))
-        u_hat, success, message = _unsine(res.x), bool(res.success), str(res.message)
-    else:
-        res = optimize.minimize(objective, u0, method="Powell", bounds=[(0.0, 1.0)] * k,
-                                options=dict(maxfev=maxfev, xtol=xtol, ftol=1e-4))
-        u_hat, success, message = np.clip(res.x, 0, 1), bool(res.success), str(res.message)
+    jac_u = None
+    try:
+        if method == "least_squares":
+            res = optimize.least_squares(resid, u0, bounds=(np.zeros(k), np.ones(k)), diff_step=0.05,
+                                         x_scale=np.ones(k), xtol=xtol, max_nfev=maxfev, method="trf")
+            u_hat, converged, message = res.x, bool(res.success), str(res.message)
+            jac_u = np.asarray(res.jac, float)
+        elif method == "Nelder-Mead":
+            # bounds by the sine transformation u = (1 + sin z) / 2 (as MINUIT and lmfit do): the
+            # simplex moves freely in z, so it cannot collapse onto a bound the way clipping does
+            z0 = np.arcsin(2 * u0 - 1)
+            simplex = [z0] + [z0 + 0.5 * np.eye(k)[i] * (1 if z0[i] < 1.0 else -1) for i in range(k)]
+            res = optimize.minimize(lambda z: objective(_unsine(z)), z0, method="Nelder-Mead",
+                                    options=dict(maxfev=maxfev, xatol=2 * xtol, fatol=1e-3,
+                                                 initial_simplex=np.array(simplex)))
+            u_hat, converged, message = _unsine(res.x), bool(res.success), str(res.message)
+        else:
+            res = optimize.minimize(objective, u0, method="Powell", bounds=[(0.0, 1.0)] * k,
+                                    options=dict(maxfev=maxfev, xtol=xtol, ftol=1e-4))
+            u_hat, converged, message = np.clip(res.x, 0, 1), bool(res.success), str(res.message)
+    except _BudgetSpent:
+        u_hat, converged = best[1], False
+        message = (f"stopped after maxfev = {maxfev} simulated parameter points (finite-difference points "
+                   f"included) before converging; the best point simulated is reported")
+    if tuple(float(v) for v in to_theta(u_hat)) not in sim.cache:  # not simulated: the best point that was
+        u_hat, jac_u = best[1], None
+    elif jac_u is not None and not np.array_equal(u_hat, best[1]) and objective(u_hat) > best[0]:
+        jac_u = None
+    sim.budget = None
     n_opt = sim.n_evaluations
     theta = to_theta(u_hat)
     reps = sim.moments(theta)
     m_hat = reps.mean(axis=0)
     q = objective(u_hat)
+    R = n_replications
+    moment_cov = np.atleast_2d(np.cov(reps, rowvar=False, ddof=1)) / R  # covariance of the simulated means
 
-    # sandwich standard errors from central differences on the same seeds
     notes = []
-    G = np.zeros((target_vec.size, k))
-    for i in range(k):
-        h = jacobian_step * (hi[i] - lo[i])
-        up, down = theta.copy(), theta.copy()
-        up[i] = min(theta[i] + h, hi[i])
-        down[i] = max(theta[i] - h, lo[i])
-        G[:, i] = (sim.moments(up).mean(axis=0) - sim.moments(down).mean(axis=0)) / (up[i] - down[i])
-    Gk, W = G[keep], 1.0 / sd[keep] ** 2
-    omega = sd[keep] ** 2 + reps.var(axis=0, ddof=1)[keep] / n_replications
-    bread = Gk.T @ (W[:, None] * Gk)
-    try:
-        b_inv = np.linalg.inv(bread)
-        if np.linalg.cond(bread) > 1e12:
-            raise np.linalg.LinAlgError
-        cov = b_inv @ (Gk.T @ ((W ** 2 * omega)[:, None] * Gk)) @ b_inv
-    except np.linalg.LinAlgError:
-        cov = np.full((k, k), np.nan)
-        flat = [n for n, col in zip(names, Gk.T) if np.allclose(col, 0)]
-        notes.append("the targets do not pin down every free parameter (singular G'WG)"
-                     + (f"; no target moves {flat}" if flat else "") + "; standard errors unavailable")
+    G, jac_from = None, None
+    if standard_errors:  # central differences on the same seeds
+        G = np.zeros((target_vec.size, k))
+        for i in range(k):
+            h = jacobian_step * (hi[i] - lo[i])
+            up, down = theta.copy(), theta.copy()
+            up[i] = min(theta[i] + h, hi[i])
+            down[i] = max(theta[i] - h, lo[i])
+            G[:, i] = (sim.moments(up).mean(axis=0) - sim.moments(down).mean(axis=0)) / (up[i] - down[i])
+        jac_from = f"central differences of {jacobian_step:g} of each range"
+    elif jac_u is not None:  # the optimiser's forward differences: r = (m - t) / sd, u = (theta - lo) / (hi - lo)
+        G = jac_u * sd[:, None] / (hi - lo)[None, :]
+        jac_from = "the least-squares optimiser's forward differences"
+    cov = np.full((k, k), np.nan)
+    if not standard_errors:
+        notes.append("standard errors not computed (standard_errors=False): std_errors, cov and "
+                     "conf_int() are NaN")
+    else:
+        try:
+            cov = _sandwich(G[keep], sd[keep], moment_cov[np.ix_(keep, keep)])
+        except np.linalg.LinAlgError:
+            flat = [n for n, col in zip(names, G[keep].T) if np.allclose(col, 0)]
+            notes.append("the targets do not pin down every free parameter (singular G'WG)"
+                         + (f"; no target moves {flat}" if flat else "") + "; standard errors unavailable")
+    ident = _identifiability(G[keep] if G is not None else None, sd[keep], hi - lo, names, jac_from)
+    notes.append(ident["summary"])
     at_bound = [n for n, v, a, b in zip(names, theta, lo, hi) if np.isclose(v, a) or np.isclose(v, b)]
     if at_bound:
         notes.append(f"estimate(s) at a bound: {at_bound}; their standard errors and the targets' "
                      f"fit are unreliable - widen the bounds if the model allows")
     n_m, dof = int(keep.sum()), int(keep.sum()) - k
-    mc_se = reps.std(axis=0, ddof=1) / math.sqrt(n_replications)
+    mc_se = np.sqrt(np.diag(moment_cov))
     with np.errstate(invalid="ignore", divide="ignore"):
         z = (m_hat - target_vec) / np.sqrt(sd ** 2 + mc_se ** 2)
-    j_stat = float(np.sum(z[keep] ** 2))
-    chi2_p = float(stats.chi2.sf(j_stat, dof)) if dof > 0 else math.nan
+    j_stat, chi2_p = _j_statistic(m_hat[keep] - target_vec[keep], sd[keep], moment_cov[np.ix_(keep, keep)], dof)
     if dof > 0:
-        notes.append(f"misfit {j_stat:.3g} (sum of z^2) on {dof} over-identifying degree(s) of freedom: "
+        notes.append(f"misfit J = {j_stat:.3g} on {dof} over-identifying degree(s) of freedom: "
                      f"chi-square p = {chi2_p:.3g}, approximate, and meaningful when the targets' sd are "
                      f"their standard errors; a small p says the model cannot match every target")
     rows = []
     for name, t_val, s, sim_v, se, zz in zip(_moment_names(targets), target_vec, sd, m_hat, mc_se, z):
         rows.append(dict(target=name, value=t_val, simulated=sim_v, sd=s, mc_se=se,
                          z=zz if np.isfinite(t_val) else math.nan))
+    missed = [(r["target"], r["z"]) for r, kept in zip(rows, keep)
+              if kept and not abs(r["z"]) <= tolerance]
+    optimiser_message = message
+    if missed:
+        message = (f"targets missed (|z| > {tolerance:g}): "
+                   + "; ".join(f"{n} (z = {zz:.2f})" for n, zz in missed)
+                   + f". Optimiser: {optimiser_message}")
+    elif not converged:
+        message = f"every target met, but the optimiser did not converge: {optimiser_message}"
     overrides = {n: float(v) for n, v in zip(names, theta)}
     fitted = base.override(overrides)
     wall = time.perf_counter() - started
-    diagnostics = dict(objective=q, n_moments=n_m, misfit=j_stat, chi2_pvalue=chi2_p, n_evaluations=n_opt,
-                       n_evaluations_total=sim.n_evaluations, n_runs=sim.n_runs,
-                       runs_per_evaluation=sim.runs_per_evaluation, wall_seconds=wall,
+    diagnostics = dict(objective=q, n_moments=n_m, misfit=j_stat, dof=dof, chi2_pvalue=chi2_p,
+                       converged=converged, optimiser_message=optimiser_message, tolerance=float(tolerance),
+                       missed_targets=[n for n, _ in missed], identifiability=ident,
+                       n_evaluations=n_opt, maxfev=maxfev, n_evaluations_total=sim.n_evaluations,
+                       n_runs=sim.n_runs, runs_per_evaluation=sim.runs_per_evaluation, wall_seconds=wall,
                        bounds={n: [float(a), float(b)] for n, a, b in zip(names, lo, hi)},
                        start={n: float(v) for n, v in zip(names, to_theta(u0))},
                        n_replications=n_replications, horizon=horizon, seeds=seeds,
-                       targets=rows, jacobian=G.tolist(), table=_table(rows), notes=notes,
+                       targets=rows, jacobian=None if G is None else G.tolist(),
+                       moment_cov=moment_cov.tolist(), table=_table(rows), notes=notes,
                        sd_from_simulation=[bool(d) for d in default_sd])
     return build("calibration", names, theta, cov, df=None, overrides=overrides, params=fitted,
-                 value=fitted, n_obs=n_m, success=success, message=message, seed=seed,
+                 value=fitted, n_obs=n_m, success=converged and not missed, message=message, seed=seed,
                  method=f"simulated method of moments, {method} on bounded ranges, "
-                        f"{n_replications} common-random-number replications, sandwich standard errors",
+                        f"{n_replications} common-random-number replications, "
+                        + ("sandwich standard errors" if standard_errors else "no standard errors"),
                  diagnostics=diagnostics)
+
+
+def _sandwich(G, sd, moment_cov) -> np.ndarray:
+    """Covariance of the estimates: (G'WG)^-1 G'W Omega W G (G'WG)^-1.
+
+    ``W = diag(1/sd^2)`` and ``Omega = diag(sd^2) + moment_cov``, the targets'
+    uncertainty plus the full covariance of the simulated moments' means
+    (moments of the same replications are correlated).  Raises
+    ``LinAlgError`` when ``G'WG`` is singular or nearly so.
+    """
+    WG = G / sd[:, None] ** 2
+    bread = G.T @ WG
+    if not np.all(np.isfinite(bread)) or np.linalg.cond(bread) > 1e12:
+        raise np.linalg.LinAlgError("singular G'WG")
+    b_inv = np.linalg.inv(bread)
+    omega = np.diag(sd ** 2) + moment_cov
+    return b_inv @ (WG.T @ omega @ WG) @ b_inv
+
+
+def _j_statistic(r, sd, moment_cov, dof):
+    """``r' Omega^-1 r`` with ``Omega = diag(sd^2) + moment_cov``, and its chi-square p-value on ``dof``."""
+    omega = np.diag(sd ** 2) + moment_cov
+    if not np.all(np.isfinite(r)) or not np.all(np.isfinite(omega)):
+        return math.nan, math.nan
+    j = float(r @ np.linalg.solve(omega, r))
+    return j, float(stats.chi2.sf(j, dof)) if dof > 0 else math.nan
+
+
+def _identifiability(G, sd, ranges, names, source, rtol=1e-3) -> dict:
+    """Rank, condition number and per-parameter sensitivity of the standardised Jacobian.
+
+    The Jacobian is scaled to target-``sd`` units per full bound range of
+    each parameter, ``J = diag(1/sd) G diag(hi - lo)``.  Its numerical rank
+    counts singular values above ``rtol`` times the largest.  A parameter is
+    pinned down when moving it across its range moves the targets by at
+    least one ``sd`` (``sensitivity``, the column norm of ``J``) and it
+    loads less than half on the directions the targets do not see (right
+    singular vectors of the negligible singular values).
+    """
+    k = len(names)
+    if G is None:
+        return dict(available=False, source=None, rank=None, n_free=k, condition_number=None,
+                    singular_values=[], sensitivity={}, pinned=[], not_pinned=[],
+                    summary="identifiability: no Jacobian (standard_errors=False with a derivative-free "
+                            "method); pass standard_errors=True or method='least_squares'")
+    J = G / sd[:, None] * ranges[None, :]
+    if not np.all(np.isfinite(J)):
+        return dict(available=False, source=source, rank=None, n_free=k, condition_number=None,
+                    singular_values=[], sensitivity={}, pinned=[], not_pinned=list(names),
+                    summary="identifiability: the Jacobian has non-finite entries (a statistic undefined "
+                            "near the estimate)")
+    _, s, vt = np.linalg.svd(J, full_matrices=True)
+    rank = int(np.sum(s > rtol * s.max())) if s.size and s.max() > 0 else 0
+    cond = float(s.max() / s.min()) if s.size == k and s.min() > 0 else math.inf
+    null = vt[rank:]  # directions the targets do not see
+    sens = np.linalg.norm(J, axis=0)
+    weak = (null ** 2).sum(axis=0) if null.size else np.zeros(k)
+    pinned = [n for n, se, w in zip(names, sens, weak) if se >= 1.0 and w < 0.5]
+    not_pinned = [n for n in names if n not in pinned]
+    text = (f"identifiability: Jacobian rank {rank} of {k} free parameter(s), condition number "
+            f"{cond:.3g} (from {source}); pinned down by the targets: {pinned or 'none'}"
+            + (f"; not pinned down: {not_pinned}" if not_pinned else ""))
+    return dict(available=True, source=source, rank=rank, n_free=k, condition_number=cond,
+                singular_values=s.tolist(), sensitivity={n: float(v) for n, v in zip(names, sens)},
+                pinned=pinned, not_pinned=not_pinned, summary=text)
 
 
 def evaluate_target(target: Target, runs: Sequence, *, runs_with_changes: Sequence | None = None) -> np.ndarray:
@@ -772,6 +913,10 @@ def evaluate_target(target: Target, runs: Sequence, *, runs_with_changes: Sequen
 
 
 # ------------------------------------------------------------ simulation
+class _BudgetSpent(Exception):
+    """Raised inside the optimiser when the next point would exceed ``maxfev``."""
+
+
 class _Simulator:
     """Runs the scenarios a set of targets needs and computes their per-replication statistics."""
 
@@ -785,6 +930,7 @@ class _Simulator:
             if t.kind == "effect" and t.changes not in self.scenarios:
                 self.scenarios.append(t.changes)
         self.cache = {}
+        self.budget = None  # most distinct points to simulate (None: no limit)
         self.n_evaluations = 0
         self.n_runs = 0
         self.runs_per_evaluation = len(self.scenarios) * len(seeds)
@@ -794,6 +940,8 @@ class _Simulator:
         key = tuple(float(v) for v in theta)
         if key in self.cache:
             return self.cache[key]
+        if self.budget is not None and self.n_evaluations >= self.budget:
+            raise _BudgetSpent
         p = self.base.override(dict(zip(self.names, key)))
         tasks = [(p.with_changes(*sc) if sc else p, self.horizon, s, self.record)
                  for sc in self.scenarios for s in self.seeds]
@@ -1044,10 +1192,16 @@ def _check_free(params, free, x0):
             raise ParamError(f"free parameter {path}: bounds must be finite with low < high, got {bounds!r}")
         for v in (a, b):
             params.override({path: v})  # ParamError if a bound is outside the parameter's range
-        s = float(x0.pop(path, value))
-        if not a <= s <= b:
-            if path in (x0 or {}):
-                raise ParamError(f"x0 for {path} = {s} is outside its bounds ({a}, {b})")
+        given = path in x0
+        s = x0.pop(path, value)
+        if given:
+            if isinstance(s, bool) or not isinstance(s, (int, float, np.integer, np.floating)) \
+                    or not math.isfinite(s):
+                raise ParamError(f"x0 for {path} must be a finite number, got {s!r}")
+            if not a <= s <= b:
+                raise ParamError(f"x0 for {path} = {s!r} is outside its bounds [{a!r}, {b!r}]")
+        s = float(s)
+        if not a <= s <= b:  # the base value outside the range: start in its middle
             s = 0.5 * (a + b)
         names.append(path)
         lo.append(a)

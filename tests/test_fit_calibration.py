@@ -51,32 +51,34 @@ def test_recovers_known_parameters_from_its_own_simulated_targets():
 def test_reproduces_the_sears_effect_sizes():
     """Rucci, Kirn & Quinn (1998): +5 employee attitude -> +1.3 customer impression -> +0.5 pp revenue growth.
 
-    Tolerance: the published figures have one decimal, so a statistic reproduces
-    them when it is within half a unit of that decimal (the targets' sd: 0.01 on the
-    ratio 1.3/5, 0.05 pp on 0.5).  On the calibration's own seeds the fit must be
-    that close; on fresh seeds within three Monte Carlo standard errors of the
-    difference.  Customer-base links (churn, referrals) and the visit link are held
-    at 0: with the present engine paired runs stay synchronised only while the
-    intervention does not change who visits (see docs/fitting.md).
+    The documented path (docs/fitting.md, docs/howto/calibrate.md): every loyalty link on (revisit
+    free, churn and referral at the panel's 8), spend held at 0, 16 replications.  The published
+    figures have one decimal, so the targets' sd is half a unit of it (0.01 on the ratio 1.3/5,
+    0.05 pp on 0.5).  On the calibration's own seeds every target must be met (|z| <= 2, i.e.
+    ``fit.success``); on 16 fresh seeds the calibrated model must still show both effect sizes
+    within three Monte Carlo standard errors of the difference plus the target's sd.  With 4
+    replications the fit met its own seeds but gave 0.72 +- 0.16 pp on fresh ones.
     """
-    base = panel_params().override({"links.revisit_from_satisfaction": 0.0, "links.churn_from_satisfaction": 0.0,
-                                    "links.referral_from_satisfaction": 0.0})
+    from concurrent.futures import ProcessPoolExecutor
+
+    base = panel_params().override({"links.spend_from_satisfaction": 0.0})
     targets = sears_targets(base)
     horizon = 65
-    fit = calibrate(base, free={"links.quality_from_satisfaction": (0.0, 1.0),
-                                "links.spend_from_satisfaction": (0.0, 3.0)},
-                    targets=targets, horizon=horizon, n_replications=4, seed=1, method="least_squares")
-    assert fit.success, fit.message
-    rows = fit.diagnostics["targets"]
-    for row, t in zip(rows, targets):
-        assert abs(row["simulated"] - row["value"]) <= t.sd[0], row
-    # both links move well inside their bounds
-    assert 0.02 < fit.estimates["links.quality_from_satisfaction"] < 0.98
-    assert 0.02 < fit.estimates["links.spend_from_satisfaction"] < 2.98
-    # fresh seeds: the calibrated model still shows the effect sizes
-    fresh = calibration._Simulator(fit.params, [], targets, horizon,
-                                   [calibration_seed for calibration_seed in range(100, 108)], None)
-    reps = fresh.moments(np.zeros(0))
+    with ProcessPoolExecutor(2) as executor:
+        fit = calibrate(base, free={"links.quality_from_satisfaction": (0.0, 1.0),
+                                    "links.revisit_from_satisfaction": (0.0, 4.0)},
+                        x0={"links.quality_from_satisfaction": 0.2, "links.revisit_from_satisfaction": 0.2},
+                        targets=targets, horizon=horizon, n_replications=16, seed=1, method="least_squares",
+                        executor=executor)
+        assert fit.success, fit.message
+        rows = fit.diagnostics["targets"]
+        assert all(abs(row["z"]) <= 2 for row in rows)
+        # both links move inside their bounds
+        assert 0.02 < fit.estimates["links.quality_from_satisfaction"] < 0.98
+        assert 0.02 < fit.estimates["links.revisit_from_satisfaction"] < 3.98
+        # fresh seeds: the calibrated model still shows the effect sizes
+        fresh = calibration._Simulator(fit.params, [], targets, horizon, list(range(100, 116)), executor)
+        reps = fresh.moments(np.zeros(0))
     for j, (row, t) in enumerate(zip(rows, targets)):
         se = math.hypot(reps[:, j].std(ddof=1) / math.sqrt(len(reps)), row["mc_se"])
         assert abs(reps[:, j].mean() - t.value[0]) < 3 * se + t.sd[0], (t.name, reps[:, j].mean(), se)
