@@ -24,6 +24,15 @@ standard error of the observed statistic.  When ``sd`` is omitted it is set
 to the spread of the statistic between replications at the starting point,
 i.e. the target is treated as one organisation's worth of data.
 
+A calibration succeeds only when every target is met: ``z = (simulated -
+target) / sqrt(sd^2 + mc_se^2)`` within ``tolerance`` (default 2) for each
+statistic, whatever the optimiser says (its own verdict is
+``diagnostics["converged"]``); over-identified fits add the misfit
+:math:`J = r'\\Omega^{-1} r` with an approximate chi-square p-value, and
+every fit an identifiability report (rank and condition number of the
+Jacobian, the free parameters the targets pin down).  ``maxfev`` bounds
+every simulated parameter point, finite differences included.
+
 Besides KPI levels, series and intervention effects, targets can be what
 unit-level studies report for one organisation (Harter, Schmidt & Hayes
 2002; Heskett et al. 1994; Evanschitzky et al. 2011; Brown & Lam 2008):
@@ -588,7 +597,9 @@ def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Ta
         simulated means (``S/R``); ``misfit``, the statistic
         ``J = r' Omega^-1 r`` of the residuals ``r = simulated - value``,
         with ``chi2_pvalue`` its approximate p-value on ``dof`` = statistics
-        - free parameters (NaN when not over-identified); ``jacobian`` (None
+        - free parameters (NaN when not over-identified; with no more
+        replications than statistics, whose sample covariance is singular,
+        ``Omega`` keeps only its diagonal and J is the sum of ``z^2``); ``jacobian`` (None
         when not computed) and ``identifiability``: the ``rank`` and
         ``condition_number`` of the Jacobian scaled to target-``sd`` units
         per full bound range, its ``singular_values``, each parameter's
@@ -737,7 +748,13 @@ def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Ta
     mc_se = np.sqrt(np.diag(moment_cov))
     with np.errstate(invalid="ignore", divide="ignore"):
         z = (m_hat - target_vec) / np.sqrt(sd ** 2 + mc_se ** 2)
-    j_stat, chi2_p = _j_statistic(m_hat[keep] - target_vec[keep], sd[keep], moment_cov[np.ix_(keep, keep)], dof)
+    full_rank = n_replications > n_m  # a sample covariance of R replications has rank <= R - 1
+    j_cov = moment_cov[np.ix_(keep, keep)]
+    j_stat, chi2_p = _j_statistic(m_hat[keep] - target_vec[keep], sd[keep],
+                                  j_cov if full_rank else np.diag(np.diag(j_cov)), dof)
+    if dof > 0 and not full_rank:
+        notes.append(f"J uses the diagonal of the moments' covariance (sum of z^2): {n_replications} "
+                     f"replications cannot estimate the covariance of {n_m} statistics (needs more than {n_m})")
     if dof > 0:
         notes.append(f"misfit J = {j_stat:.3g} on {dof} over-identifying degree(s) of freedom: "
                      f"chi-square p = {chi2_p:.3g}, approximate, and meaningful when the targets' sd are "

@@ -49,6 +49,15 @@ def test_a_missed_target_is_not_a_success_even_when_the_optimiser_converges():
     assert loose.success and loose.diagnostics["missed_targets"] == []
 
 
+def test_j_falls_back_to_the_diagonal_when_the_replications_cannot_estimate_the_covariance():
+    targets = [Target.mean("arrivals", _arrivals(0.3), sd=10.0), Target.mean("csat", 3.7, sd=0.05)]
+    fit = calibrate(SMALL, free=VISITS, targets=targets, horizon=HORIZON, n_replications=2, seed=2,
+                    method="least_squares", tolerance=100)
+    d = fit.diagnostics
+    assert d["misfit"] == pytest.approx(sum(row["z"] ** 2 for row in d["targets"]))
+    assert any("J uses the diagonal" in note for note in d["notes"])
+
+
 def test_a_met_target_is_a_success_and_just_identified_fits_have_no_j_test():
     fit = calibrate(SMALL, free=VISITS, targets=[Target.mean("arrivals", _arrivals(0.3), sd=5.0)],
                     horizon=HORIZON, n_replications=4, seed=2, method="least_squares")
