@@ -300,8 +300,9 @@ def _fit(args, stream):
     fit = fit_links(panel, equations=equations, unit_effects=not args.pooled, columns=columns,
                     scales=scales, n_bootstrap=args.bootstrap, seed=args.seed, params=params)
     print(fit.summary(), file=stream)
+    kept, why = fit.select_overrides(max_share=args.max_ci_share)
     ci = fit.conf_int()
-    rounded = {p: float(f"{v:.6g}") for p, v in fit.overrides.items()}
+    rounded = {p: float(f"{v:.6g}") for p, v in kept.items()}
     comments = {}
     for p in rounded:
         lo, hi = ci[p]
@@ -310,22 +311,49 @@ def _fit(args, stream):
     doc = {"base": dict(base_table, parameters=rounded),
            "experiment": {"replications": 10, "horizon": 52, "warmup": 13, "seed": args.seed},
            "scenarios": {"baseline": {"description": "the base with the fitted links"}}}
+    rule = (f"Written: the fitted values the data determine - 95% CI excludes 0 and its half-width is at "
+            f"most {args.max_ci_share:g} of the estimate (--max-ci-share); the others stay at the base's value.")
+    skipped = [f"{p} not written: {reason}; stays at the base's {params.get(p):.4g}" for p, reason in why.items()]
+    caveats = _fit_caveats(fit)
     notes = "".join(f"# note: {n}\n" for n in fit.diagnostics.get("notes", []))
     header = (f"# Fitted by `spchain fit {data.name}`: {fit.n_obs} rows, "
               f"{fit.diagnostics.get('n_units')} units.\n# {fit.method}.\n"
               f"# Run it:  spchain run {out.name} --out {out.stem}-report\n"
               f"# Or use it as the base of another scenario file:  [base] file = \"{out.name}\"\n"
-              f"# Fitted values hold within the model's structure (docs/fitting.md, section 6).\n{notes}\n")
+              + "".join(f"# {line}\n" for line in caveats + [rule] + skipped) + f"{notes}\n")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(header + dumps_toml(doc, comments=comments), encoding="utf-8")
     if args.plots:
-        _fit_plots(fit, panel, columns, scales, Path(args.plots))
-    print(f"wrote {out}: {len(rounded)} fitted parameter(s); run it with 'spchain run {out} --out "
-          f"{out.stem}-report'", file=stream)
+        _fit_plots(fit, Path(args.plots))
+    print("", *caveats, rule, *skipped, sep="\n", file=stream)
+    print(f"wrote {out}: {len(rounded)} fitted parameter(s), {len(skipped)} left at the base's value; "
+          f"run it with 'spchain run {out} --out {out.stem}-report'", file=stream)
     return 0
 
 
-def _fit_plots(fit, panel, columns, scales, folder):
+def _fit_caveats(fit):
+    """What the fitted numbers mean, and the known biases of the estimator that made them."""
+    lines = ["What the numbers mean: associations in these data, read through the model's structure - "
+             "not proven causes (docs/fitting.md, section 6)."]
+    eqs = {d["name"]: d for d in fit.diagnostics.get("equations", [])}
+    es = eqs.get("employee_satisfaction")
+    if es and "internal_service_quality" in es["terms"]:
+        lines.append("Known bias: links.satisfaction_from_internal is underestimated and "
+                     "workforce.satisfaction_delay_weeks overestimated (errors in variables: weekly ISQ is a "
+                     "noisy measure of the ISQ employees perceive; docs/fitting.md, section 6).")
+    dynamic = [n for n in ("employee_satisfaction", "customer_satisfaction") if n in eqs]
+    if dynamic and fit.diagnostics.get("unit_effects"):
+        lines.append(f"Known bias: {' and '.join(dynamic)} - the within estimator with a lagged dependent "
+                     f"variable carries the Nickell bias of about -(1 + phi)/(T - 1), and the links mapped "
+                     f"from these equations inherit it (size in the notes; --pooled avoids it).")
+    elif dynamic:
+        lines.append(f"Known bias: {' and '.join(dynamic)} - the pooled estimator with a lagged dependent "
+                     f"variable is consistent only when the included levers explain the differences between "
+                     f"units; differences they miss inflate the lag coefficient (docs/fitting.md, section 3).")
+    return lines
+
+
+def _fit_plots(fit, folder):
     from matplotlib.figure import Figure
 
     from .plotting import plot_fit, save_figure, style
@@ -335,8 +363,8 @@ def _fit_plots(fit, panel, columns, scales, folder):
         with style():
             fig = Figure(figsize=(11, 4.4), layout="constrained")
         left, right = fig.subplots(1, 2)
-        plot_fit(fit, panel, equation=eq["name"], columns=columns, scales=scales, ax=left)
-        plot_fit(fit, panel, equation=eq["name"], kind="residuals", columns=columns, scales=scales, ax=right)
+        plot_fit(fit, equation=eq["name"], ax=left)
+        plot_fit(fit, equation=eq["name"], kind="residuals", ax=right)
         save_figure(fig, folder / f"fit-{eq['name']}")
 
 
@@ -345,6 +373,30 @@ def _wrap(text):
     import textwrap
 
     return textwrap.fill(text, 79)
+
+
+def _share(text):
+    """An argparse type: a number > 0 (``inf`` allowed)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0 (e.g. 0.5, or inf for the zero rule only), "
+                                         f"got {text!r}")
+    return value
+
+
+def _hours(text):
+    """An argparse type: a finite number of hours > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of hours > 0 (e.g. 48), got {text!r}; "
+                                         f"--allow-long lifts the limit")
+    return value
 
 
 def _count(low):
@@ -427,6 +479,9 @@ def _parser():
     f.add_argument("--pooled", action="store_true", help="no unit fixed effects (pooled, with a constant)")
     f.add_argument("--bootstrap", type=_count(0), default=0, metavar="N", help="cluster bootstrap replicates")
     f.add_argument("--seed", type=_count(0), default=1, help="seed of the bootstrap and of the written file")
+    f.add_argument("--max-ci-share", type=_share, default=0.5, metavar="SHARE",
+                   help="write a fitted value only when its 95%% CI excludes 0 and the CI's half-width is at "
+                        "most SHARE of the estimate (default: 0.5); the others stay at the base's value")
     f.add_argument("--plots", metavar="DIR", help="also write observed-against-fitted charts here")
     return parser
 

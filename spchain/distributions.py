@@ -91,6 +91,9 @@ def fit_distribution(data, *, censored=None, families=FAMILIES, target: str | No
     Returns
     -------
     FitResult
+        ``observed``, ``fitted`` and ``data`` hold one part, ``"cdf"``: the
+        empirical CDF (Kaplan-Meier under censoring) and the fitted CDF at
+        the sorted durations, and the durations with their censoring flags.
         ``estimates``: the selected family's parameters (``scipy.stats``
         shape names and ``scale``), its ``mean`` and ``cv``, and the target
         parameter path(s); ``value`` is the frozen distribution;
@@ -220,8 +223,12 @@ def fit_distribution(data, *, censored=None, families=FAMILIES, target: str | No
     table = _table(ok + [c for c in candidates if "aic" not in c])
     diagnostics = dict(family=best["family"], candidates=candidates, n_censored=int(cens.sum()),
                        target=target, table=table, notes=notes, **gof)
+    order = np.argsort(x, kind="stable")
     return build("distribution", names, values, cov, df=None, overrides=overrides,
                  params=fitted_params, value=frozen, n_obs=int(x.size), success=True,
+                 observed={"cdf": _empirical_cdf(x[order], cens[order])},
+                 fitted={"cdf": frozen.cdf(x[order])},
+                 data={"cdf": {"duration": x[order], "censored": cens[order]}},
                  message="", seed=seed if gof else None,
                  method=f"maximum likelihood, {best['family']} (loc=0) selected by AIC among "
                         f"{', '.join(fams)}" + (", right-censored data" if cens.any() else ""),
@@ -229,6 +236,17 @@ def fit_distribution(data, *, censored=None, families=FAMILIES, target: str | No
 
 
 # --------------------------------------------------------------- helpers
+def _empirical_cdf(t, cens):
+    """One minus the Kaplan-Meier survival just after each of the sorted durations ``t``
+    (the plain empirical CDF when nothing is censored)."""
+    events = np.unique(t[~cens])
+    at_risk = t.size - np.searchsorted(t, events, side="left")
+    deaths = np.searchsorted(t[~cens], events, side="right") - np.searchsorted(t[~cens], events, side="left")
+    surv = np.cumprod(1.0 - deaths / at_risk)
+    i = np.searchsorted(events, t, side="right") - 1
+    return 1.0 - np.where(i >= 0, surv[np.maximum(i, 0)], 1.0)
+
+
 def _validate(data, censored):
     try:
         x = np.asarray(data, dtype=float)

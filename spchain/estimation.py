@@ -181,6 +181,8 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
     Returns
     -------
     FitResult
+        ``observed``, ``fitted``, ``residuals`` and ``data`` by equation name
+        (see :class:`~spchain.fitresult.FitResult`).
         ``estimates`` holds every coefficient (``"equation: term"``) and
         every mapped model parameter (dotted paths); ``overrides`` the
         mapped parameters that are valid model values; ``params`` the base
@@ -231,6 +233,7 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
     ctx = dict(s_ref=base.workforce.reference_satisfaction, c_ref=base.customers.reference_satisfaction,
                w_tol=base.customers.wait_tolerance_minutes, k_spend=base.links.spend_from_satisfaction)
     names, values, blocks, draws_cols, eq_diag = [], [], [], [], []
+    observed, fitted_values, used = {}, {}, {}
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed))) if n_bootstrap else None
     weights = (rng.multinomial(units_all.size, np.full(units_all.size, 1.0 / units_all.size),
                                size=n_bootstrap).astype(float) if n_bootstrap else None)
@@ -272,6 +275,10 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
                             loglik=fit.get("loglik"), converged=fit["converged"],
                             maps_to=paths))
         notes += _equation_notes(eq, spec, fit, unit_effects)
+        observed[eq.name], fitted_values[eq.name] = spec["y"], _fitted_values(spec, fit["beta"], unit_effects)
+        used[eq.name] = dict(unit=spec["unit"], period=spec["period"],
+                             **{t: spec["X"][:, j] for j, t in enumerate(terms) if t != "const"},
+                             **({} if spec["exposure"] is None else {"exposure": spec["exposure"]}))
     cov = _block_diag(blocks)
     estimates = dict(zip(names, values))
     overrides, invalid = {}, []
@@ -303,6 +310,7 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
                  message="; ".join(f"{s['eq'].name}: {f['message']}" for s, f in zip(specs, fits)
                                    if not f["converged"]),
                  method=method, seed=seed if n_bootstrap else None,
+                 observed=observed, fitted=fitted_values, data=used,
                  diagnostics=dict(equations=eq_diag, unit_effects=bool(unit_effects), cov_type=cov_type,
                                   n_units=int(units_all.size), n_bootstrap=int(n_bootstrap),
                                   table=_table(eq_diag), notes=notes))
@@ -601,6 +609,7 @@ def _design(eq, data, lags, panel, unit_effects, missing):
                         f"{need} rows from 2 units ({K} coefficient(s)"
                         + (f" plus {G} unit effects" if unit_effects and eq.kind == "ols" else "") + ")")
     spec = dict(eq=eq, terms=terms, y=y[ok], X=X, groups=groups, n_clusters=G, cluster_units=cluster_idx,
+                unit=groups_raw, period=period[ok],
                 exposure=None if expo is None else expo[ok], n=n, dropped=dropped,
                 n_lag_rows=int(lag_rows.sum()), y_label=y_label,
                 n_periods=int(np.unique(period[ok]).size),
@@ -752,6 +761,17 @@ def _poisson(spec, unit_effects, cov_type, w=None, beta0=None):
         cov = h_inv
     return dict(beta=beta, cov=cov, loglik=ll, converged=converged,
                 message="" if converged else str(res.message))
+
+
+def _fitted_values(spec, beta, unit_effects):
+    """Fitted values of one equation in its rows: least squares with each unit's mean added back
+    under unit effects (so ``y - fitted`` are the within residuals); Poisson fitted mean counts."""
+    X, y, g, G = spec["X"], spec["y"], spec["groups"], spec["n_clusters"]
+    if spec["eq"].kind == "ols":
+        if not unit_effects:
+            return X @ beta
+        return y - (_demean(y[:, None], g, G)[:, 0] - _demean(X, g, G) @ beta)
+    return _poisson_parts(beta, X, y, spec["exposure"], g, G, np.ones(y.size), unit_effects)[3]
 
 
 def _bootstrap(spec, fit, w, unit_effects):

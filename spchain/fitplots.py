@@ -9,7 +9,8 @@ distribution              ``"qq"`` (default): observed against fitted
                           ``"survival"``: Kaplan-Meier and fitted survival
 links                     ``"observed"`` (default): observed against fitted,
                           one equation; ``"residuals"``: residuals against
-                          fitted (Pearson residuals for Poisson equations)
+                          fitted (Pearson residuals for Poisson equations),
+                          from the fit's ``observed`` and ``fitted``
 calibration               ``"observed"`` (default): simulated and target,
                           relative to the target; ``"residuals"``: ``z`` per
                           statistic
@@ -108,12 +109,12 @@ def _distribution(fit, data, censored, kind, unit, ax):
     ax.legend()
 
 
-def link_predictions(fit, panel, equation, *, columns=None, scales=None):
+def link_predictions(fit, panel=None, equation=None, *, columns=None, scales=None):
     """Observed and fitted values of one equation of a :func:`~spchain.fit_links` result.
 
-    Rebuilds the equation's rows from ``panel`` (with the ``columns`` and
-    ``scales`` the fit used) and applies the fitted coefficients; with unit
-    effects, each unit's fitted mean is added back.
+    Read from the fit's public ``observed``, ``fitted``, ``residuals`` and
+    ``data`` (:class:`~spchain.fitresult.FitResult`); ``panel``,
+    ``columns`` and ``scales`` are accepted for compatibility and not used.
 
     Returns
     -------
@@ -121,40 +122,21 @@ def link_predictions(fit, panel, equation, *, columns=None, scales=None):
         ``observed``, ``fitted``, ``residuals`` (Pearson for Poisson), ``unit``
         arrays, and ``y_label`` and ``kind`` of the equation.
     """
-    from . import estimation as est
-
     eqs = {d["name"]: d for d in fit.diagnostics.get("equations", [])}
+    if equation is None:
+        raise TypeError("link_predictions() needs the equation's name")
     if equation not in eqs:
         raise KeyError(f"equation {equation!r} is not in this fit; expected one of {list(eqs)}")
-    if equation not in est.EQUATIONS:
-        raise ValueError(f"equation {equation!r} is a custom Equation; observed-against-fitted plots "
-                         f"cover the default equations {list(est.EQUATIONS)}")
-    unit_effects = bool(fit.diagnostics.get("unit_effects"))
-    panel = est._as_panel(panel)
-    data, _ = est._prepare(panel, columns or {}, scales or {}, fit.params or _params())
-    lags = est._Lags(panel["unit"], panel["period"])
-    spec = est._design(est.EQUATIONS[equation], data, lags, panel, unit_effects, "drop")
-    beta = np.array([fit.estimates[f"{equation}: {t}"] for t in spec["terms"]])
-    X, y, g, G = spec["X"], spec["y"], spec["groups"], spec["n_clusters"]
-    if spec["eq"].kind == "ols":
-        if unit_effects:
-            resid = est._demean(y[:, None], g, G)[:, 0] - est._demean(X, g, G) @ beta
-        else:
-            resid = y - X @ beta
-        fitted = y - resid
-    else:
-        mu = est._poisson_parts(beta, X, y, spec["exposure"], g, G, np.ones(y.size), unit_effects)[3]
-        fitted = mu
+    if equation not in fit.fitted:
+        raise ValueError(f"this fit carries no fitted values for {equation!r} (a FitResult made without "
+                         f"them); fit it again with spchain.fit_links")
+    y, fitted, kind = fit.observed[equation], fit.fitted[equation], eqs[equation]["kind"]
+    resid = fit.residuals[equation]
+    if kind == "poisson":
         with np.errstate(divide="ignore", invalid="ignore"):
-            resid = (y - mu) / np.sqrt(mu)
-    return dict(observed=y, fitted=fitted, residuals=resid, unit=g, y_label=spec["y_label"],
-                kind=spec["eq"].kind)
-
-
-def _params():
-    from .params import Params
-
-    return Params()
+            resid = resid / np.sqrt(fitted)
+    return dict(observed=y, fitted=fitted, residuals=resid, unit=fit.data[equation]["unit"],
+                y_label=eqs[equation]["y"], kind=kind)
 
 
 def _y_unit(equation, kind):
@@ -173,12 +155,10 @@ def _title(equation):
     return METRICS[equation].label if equation in METRICS else equation.replace("_", " ").capitalize()
 
 
-def _links(fit, panel, equation, kind, columns, scales, ax):
-    if panel is None:
-        raise ValueError("plot_fit of a links fit needs the panel it was fitted to: plot_fit(fit, panel)")
+def _links(fit, equation, kind, ax):
     names = [d["name"] for d in fit.diagnostics.get("equations", [])]
     equation = names[0] if equation is None else equation
-    p = link_predictions(fit, panel, equation, columns=columns, scales=scales)
+    p = link_predictions(fit, equation=equation)
     unit = _y_unit(equation, p["kind"])
     if kind == "observed":
         ax.plot(p["fitted"], p["observed"], "o", ms=3, color=_BLUE, alpha=0.45, label="unit-week")
@@ -230,6 +210,27 @@ def _calibration(fit, kind, ax):
     ax.grid(axis="y", visible=False)
 
 
+def _tidy(ax, *, value_axis="y"):
+    """House style on an Axes (as :mod:`spchain.plotting` draws its own charts): open frame,
+    light grid, big numbers in thousands or millions."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    from .plotting import STYLE
+
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.set_axisbelow(True)
+    ax.grid(True, color=STYLE["grid.color"], linewidth=STYLE["grid.linewidth"])
+    axis = ax.yaxis if value_axis == "y" else ax.xaxis
+    lo, hi = ax.get_ylim() if value_axis == "y" else ax.get_xlim()
+    largest = max(abs(lo), abs(hi))
+    if largest >= 10000:
+        div, suffix = (1e6, "M") if largest >= 1e7 else (1e3, "k")
+        axis.set_major_locator(MaxNLocator(6))
+        axis.set_major_formatter(FuncFormatter(
+            lambda v, _pos=None: "0" if v == 0 else f"{v / div:g}{suffix}".replace("-", "\u2212")))
+
+
 def plot_fit(fit, data=None, *, kind=None, censored=None, equation=None, columns=None, scales=None,
              unit=None, ax=None):
     """Diagnostics of a fit: observed against fitted, residuals, Q-Q.
@@ -239,9 +240,10 @@ def plot_fit(fit, data=None, *, kind=None, censored=None, equation=None, columns
     fit : FitResult
         From :func:`~spchain.fit_distribution`, :func:`~spchain.fit_links` or
         :func:`~spchain.calibrate`.
-    data : array_like or Panel, optional
-        What the fit was made from: the durations (distribution fits) or
-        the panel (link fits); calibration fits need nothing.
+    data : array_like, optional
+        Distribution fits: the durations the fit was made from.  Link and
+        calibration fits carry what they need (``fit.observed``,
+        ``fit.fitted``); a panel passed here is not used.
     kind : str, optional
         See the module docstring; default ``"qq"`` for distributions,
         ``"observed"`` otherwise.
@@ -250,7 +252,7 @@ def plot_fit(fit, data=None, *, kind=None, censored=None, equation=None, columns
     equation : str, optional
         Link fits: the equation to show; default the first.
     columns, scales : mapping, optional
-        Link fits: the ``columns`` and ``scales`` the fit was made with.
+        Not used (link fits carry their data); accepted for compatibility.
     unit : str, optional
         Distribution fits: the data's unit; default the ``target``'s.
     ax : matplotlib.axes.Axes, optional
@@ -261,7 +263,7 @@ def plot_fit(fit, data=None, *, kind=None, censored=None, equation=None, columns
     """
     import matplotlib.pyplot as plt
 
-    from .plotting import _tidy, style
+    from .plotting import style
 
     if fit.kind not in _KINDS:
         raise ValueError(f"plot_fit cannot draw a {fit.kind!r} fit; expected one of {list(_KINDS)}")
@@ -274,7 +276,7 @@ def plot_fit(fit, data=None, *, kind=None, censored=None, equation=None, columns
         if fit.kind == "distribution":
             _distribution(fit, data, censored, kind, unit, ax)
         elif fit.kind == "links":
-            _links(fit, data, equation, kind, columns, scales, ax)
+            _links(fit, equation, kind, ax)
         else:
             _calibration(fit, kind, ax)
         _tidy(ax, value_axis="x" if fit.kind == "calibration" else "y")

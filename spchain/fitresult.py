@@ -7,7 +7,12 @@
 percentile intervals from bootstrap draws), a regression-style
 ``summary()`` string, a JSON-safe ``to_dict()``, and the fitted value ready
 to use: ``overrides`` (dotted parameter paths to values) and ``params``
-(the base :class:`~spchain.params.Params` with those overrides applied).
+(the base :class:`~spchain.params.Params` with those overrides applied),
+and what diagnostics need: ``observed``, ``fitted``, ``residuals`` and
+``data``, each a dict keyed by the fit's parts (equations of a links fit,
+targets of a calibration, ``"cdf"`` of a distribution fit).
+:meth:`FitResult.select_overrides` applies the rule that decides which
+fitted values the data determine well enough to use.
 
 Also here: :class:`DataError`, the error every fitting function raises for
 bad data or targets, before any optimisation starts.
@@ -81,6 +86,32 @@ class FitResult:
         goodness of fit, rows dropped, simulated versus target...).
     seed : int or None
         Seed of any randomness used (bootstrap, simulation).
+    observed : dict of str to ndarray
+        What the fit tried to reproduce, by part, as read-only arrays:
+
+        * links: the response of each equation (key: equation name) in the
+          rows it used (after lags, ``per`` and ``log``, missing values
+          dropped);
+        * distribution: key ``"cdf"``, the empirical CDF (one minus the
+          Kaplan-Meier survival under censoring) at each duration, sorted;
+        * calibration: each target statistic's value (key: the target's
+          name in ``diagnostics["targets"]``), an array of one.
+    fitted : dict of str to ndarray
+        The fit's values for the same rows: an equation's fitted values
+        (least squares: with unit effects, each unit's mean added back;
+        Poisson: the fitted mean count), the fitted CDF, the simulated
+        statistic.
+    data : dict of str to dict of str to ndarray
+        The data behind each part, row-aligned with ``observed[part]``:
+        links: ``unit``, ``period`` and each regressor (by term, e.g.
+        ``"employee_satisfaction[t-1]"``) plus ``exposure`` for Poisson
+        equations; distribution: ``duration`` (sorted) and ``censored``;
+        calibration: ``sd`` (the target's) and ``mc_se`` (the simulation's).
+        Empty for results made without it.
+
+    See Also
+    --------
+    residuals : ``observed - fitted`` by part.
     """
 
     kind: str
@@ -99,12 +130,88 @@ class FitResult:
     method: str = ""
     diagnostics: dict = field(default_factory=dict)
     seed: int | None = None
+    observed: dict = field(default_factory=dict, repr=False)
+    fitted: dict = field(default_factory=dict, repr=False)
+    data: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        if set(self.observed) != set(self.fitted):
+            raise ValueError(f"observed and fitted must have the same parts, got {sorted(self.observed)} "
+                             f"and {sorted(self.fitted)}")
+        for part in self.observed:
+            o, f = _frozen(self.observed[part]), _frozen(self.fitted[part])
+            if o.shape != f.shape:
+                raise ValueError(f"part {part!r}: observed has shape {o.shape}, fitted {f.shape}")
+            self.observed[part], self.fitted[part] = o, f
+        for part, cols in self.data.items():
+            self.data[part] = {k: _frozen(v, dtype=None) for k, v in cols.items()}
 
     # ------------------------------------------------------------ access
     @property
     def names(self) -> list[str]:
         """Names of the estimates, in the order of ``cov``."""
         return list(self.estimates)
+
+    @property
+    def residuals(self) -> dict:
+        """``observed - fitted`` by part (read-only arrays; raw, not standardised).
+
+        For a Poisson equation of a links fit these are counts; divide by
+        ``sqrt(fitted)`` for Pearson residuals.
+        """
+        out = {}
+        for part, o in self.observed.items():
+            with np.errstate(invalid="ignore"):
+                out[part] = _frozen(o - self.fitted[part])
+        return out
+
+    def select_overrides(self, *, alpha: float = 0.05, max_share: float = 0.5) -> tuple[dict, dict]:
+        """Split ``overrides`` into the values the data determine and the rest.
+
+        The rule: a fitted parameter is *determined* when its ``1 - alpha``
+        interval (:meth:`conf_int`, the default method) excludes zero and
+        its half-width is at most ``max_share`` times the estimate's size.
+
+        Parameters
+        ----------
+        alpha : float
+            In (0, 1); 0.05 judges by 95% intervals.
+        max_share : float
+            Largest half-width, as a share of ``|estimate|``, that counts as
+            determined; > 0 (``math.inf`` keeps only the zero rule).
+
+        Returns
+        -------
+        (dict of str to float, dict of str to str)
+            The determined ``overrides``, and for each other one why not.
+
+        Examples
+        --------
+        >>> fit = build("links", ["links.a", "links.b"], [2.0, 0.1], [[0.25, 0], [0, 1.0]],
+        ...             overrides={"links.a": 2.0, "links.b": 0.1})
+        >>> kept, why = fit.select_overrides()
+        >>> kept, why["links.b"]
+        ({'links.a': 2.0}, '95% CI [-1.86, 2.06] includes 0')
+        """
+        if isinstance(max_share, bool) or not isinstance(max_share, (int, float)) or not max_share > 0:
+            raise ValueError(f"max_share must be a number > 0, got {max_share!r}")
+        ci = self.conf_int(alpha)
+        level = f"{100 * (1 - alpha):g}%"
+        kept, why = {}, {}
+        for path, value in self.overrides.items():
+            lo, hi = ci.get(path, (math.nan, math.nan))
+            est = self.estimates.get(path, value)
+            text = f"{level} CI [{lo:.3g}, {hi:.3g}]"
+            if not (np.isfinite(lo) and np.isfinite(hi)):
+                why[path] = f"no {level} interval (standard error not available)"
+            elif lo <= 0 <= hi:
+                why[path] = f"{text} includes 0"
+            elif (hi - lo) / 2 > max_share * abs(est):
+                why[path] = (f"{text}: half-width {(hi - lo) / 2:.3g} is {(hi - lo) / 2 / abs(est):.0%} of "
+                             f"the estimate {est:.3g}, more than {max_share:.0%}")
+            else:
+                kept[path] = value
+        return kept, why
 
     def apply(self, params: Params) -> Params:
         """``params`` with this fit's ``overrides`` applied (a new, validated ``Params``)."""
@@ -230,6 +337,13 @@ class FitResult:
                                            "ci_low", "ci_high"]).set_index("name")
 
 
+def _frozen(x, dtype=float) -> np.ndarray:
+    """A read-only copy of ``x`` (floats unless ``dtype=None``: unit labels may be strings)."""
+    a = np.array(x, dtype)
+    a.flags.writeable = False
+    return a
+
+
 def _num(x, p=False) -> str:
     if x is None:
         return "-"
@@ -274,4 +388,10 @@ def build(kind, names, values, cov, **kw) -> FitResult:
         se = np.sqrt(np.where(np.diag(cov) >= 0, np.diag(cov), np.nan))
     estimates = {n: float(v) for n, v in zip(names, values)}
     std_errors = {n: float(s) for n, s in zip(names, se)}
+    if kind == "calibration" and "observed" not in kw:  # one part per target statistic
+        rows = [r for r in kw.get("diagnostics", {}).get("targets", []) if "target" in r]
+        kw["observed"] = {r["target"]: [r.get("value", math.nan)] for r in rows}
+        kw["fitted"] = {r["target"]: [r.get("simulated", math.nan)] for r in rows}
+        kw["data"] = {r["target"]: {"sd": [r.get("sd", math.nan)], "mc_se": [r.get("mc_se", math.nan)]}
+                      for r in rows}
     return FitResult(kind=kind, estimates=estimates, std_errors=std_errors, cov=cov, **kw)

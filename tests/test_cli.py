@@ -400,8 +400,12 @@ def test_fit_writes_a_file_that_run_accepts(tmp_path):
                     columns={"employee_satisfaction": "engagement", "customer_satisfaction": "csat"},
                     scales={"engagement": (0, 100), "csat": "csat"}, params=preset("workshop"))
     plan = load_scenario_file(tmp_path / "fitted.toml")
-    for path, value in fit.overrides.items():
+    kept, why = fit.select_overrides()
+    assert kept and why
+    for path, value in kept.items():
         assert plan.experiment.base.get(path) == pytest.approx(value, rel=1e-5), path
+    for path in why:
+        assert plan.experiment.base.get(path) == preset("workshop").get(path), path
     text = (tmp_path / "fitted.toml").read_text(encoding="utf-8")
     assert "# fitted; 95% CI [" in text
     (tmp_path / "study.toml").write_text('[base]\nfile = "fitted.toml"\n[experiment]\nreplications = 2\n'
@@ -412,6 +416,54 @@ def test_fit_writes_a_file_that_run_accepts(tmp_path):
     bad = spchain("fit", CSV_EXAMPLE, "--out", "x.toml", cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.startswith("spchain: error: ") and "'unit'" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_fit_writes_only_what_the_data_determine(tmp_path):
+    """The documented rule: a fitted value is written when its 95% CI excludes 0 and its half-width
+    is at most --max-ci-share (0.5) of the estimate; the others get a comment saying why. The output
+    and the file say what the numbers mean and name the estimator's known biases."""
+    args = ["fit", CSV_EXAMPLE, "--unit", "branch", "--period", "week", "--preset", "workshop",
+            "--column", "employee_satisfaction=engagement", "--scale", "engagement=0:100",
+            "--column", "customer_satisfaction=csat", "--scale", "csat=csat", "--pooled"]
+    out = spchain(*args, "--out", "fitted.toml", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    text = (tmp_path / "fitted.toml").read_text(encoding="utf-8")
+    written = tomllib.loads(text)["base"]["parameters"]
+    # undetermined: the interval includes 0 (quit link) or is too wide; not written, and the comment says why
+    assert "links.quit_from_satisfaction" not in written
+    assert re.search(r"^# links\.quit_from_satisfaction not written: 95% CI \[-16\.4, 18\] includes 0; "
+                     r"stays at the base's ", text, re.M)
+    assert re.search(r"^# workforce\.base_quit_rate not written: 95% CI \[.*\]: half-width .* is 73% of the "
+                     r"estimate .*, more than 50%", text, re.M)
+    assert "links.value_from_wait" not in written
+    # determined links are written, with their interval
+    for path in ("links.quality_from_satisfaction", "links.value_from_quality",
+                 "links.productivity_from_satisfaction"):
+        assert path in written
+        assert re.search(rf'^"{re.escape(path)}" = [0-9.]+  # fitted; 95% CI \[', text, re.M)
+    # what the numbers mean, and the estimator's known biases: printed and in the file
+    for phrase in ("not proven causes", "links.satisfaction_from_internal is underestimated",
+                   "errors in variables", "weekly ISQ is a noisy measure", "pooled estimator with a lagged"):
+        assert phrase in out.stdout and phrase in text, phrase
+    assert "# What the numbers mean: associations in these data" in text
+    assert re.search(r"wrote fitted\.toml: 7 fitted parameter\(s\), 6 left at the base's value", out.stdout)
+    # within (unit effects): the Nickell bias is named
+    within = spchain(*args[:-1], "--equations", "employee_satisfaction,service_quality", "--out", "within.toml",
+                     cwd=tmp_path)
+    assert within.returncode == 0, within.stderr
+    assert "Nickell bias" in within.stdout and "Nickell bias" in (tmp_path / "within.toml").read_text()
+    # the threshold: inf keeps only the zero rule; a tight share writes fewer
+    loose = spchain(*args, "--max-ci-share", "inf", "--out", "loose.toml", cwd=tmp_path)
+    assert loose.returncode == 0, loose.stderr
+    loose_written = tomllib.loads((tmp_path / "loose.toml").read_text())["base"]["parameters"]
+    assert {"workforce.base_quit_rate", "links.churn_from_satisfaction"} <= set(loose_written)
+    assert "links.quit_from_satisfaction" not in loose_written and "value_from_wait" not in str(loose_written)
+    tight = spchain(*args, "--max-ci-share", "0.2", "--out", "tight.toml", cwd=tmp_path)
+    tight_written = tomllib.loads((tmp_path / "tight.toml").read_text())["base"]["parameters"]
+    assert set(tight_written) < set(written) and "links.quality_from_satisfaction" in tight_written
+    assert "more than 20%" in tight.stdout
+    bad = spchain(*args, "--max-ci-share", "0", "--out", "bad.toml", cwd=tmp_path)
+    assert bad.returncode == 2 and "--max-ci-share" in bad.stderr and "must be a number > 0" in bad.stderr
 
 
 def test_version_and_module_entry_point(tmp_path):

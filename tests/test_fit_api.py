@@ -86,3 +86,110 @@ def test_public_names():
                  "read_panel", "Panel", "Target", "FitResult"):
         assert hasattr(spchain, name), name
     assert spchain.fit_links is fit_links and spchain.synthetic_panel is synthetic_panel
+
+
+# ------------------------------------------------- fitted values and residuals
+@pytest.mark.parametrize("kind", ["distribution", "links", "calibration"])
+def test_every_fit_carries_observed_fitted_residuals_and_data(fits, kind):
+    fit = fits[kind]
+    assert fit.observed and set(fit.observed) == set(fit.fitted) == set(fit.residuals) == set(fit.data)
+    for part, obs in fit.observed.items():
+        assert obs.shape == fit.fitted[part].shape == fit.residuals[part].shape
+        np.testing.assert_array_equal(fit.residuals[part] + fit.fitted[part], obs)
+        assert all(len(col) == len(obs) for col in fit.data[part].values())
+        with pytest.raises(ValueError, match="read-only"):
+            obs[0] = 1.0
+
+
+@pytest.mark.parametrize("unit_effects", [False, True])
+def test_link_residuals_plus_fitted_is_the_response(unit_effects):
+    """Per equation: observed = fitted + residuals; least-squares residuals reproduce R^2 and
+    are orthogonal to the regressors; Poisson fitted means add up to the observed counts."""
+    panel = structural_panel(n_units=30, n_periods=12, seed=3)
+    fit = fit_links(panel, unit_effects=unit_effects)
+    eqs = {d["name"]: d for d in fit.diagnostics["equations"]}
+    assert set(fit.observed) == set(eqs)
+    for name, d in eqs.items():
+        y, f, r = fit.observed[name], fit.fitted[name], fit.residuals[name]
+        np.testing.assert_allclose(r + f, y, rtol=0, atol=1e-12)
+        assert y.size == d["n_obs"] and set(fit.data[name]) >= {"unit", "period"}
+        terms = [t for t in d["terms"] if t != "const"]
+        X = np.column_stack([fit.data[name][t] for t in terms])
+        if d["kind"] == "ols":
+            if unit_effects:  # within residuals: zero mean in every unit
+                units = fit.data[name]["unit"]
+                assert max(abs(r[units == u].mean()) for u in np.unique(units)) < 1e-10
+                X = X - np.array([X[units == u].mean(axis=0) for u in units])
+                tss = np.sum((y - np.array([y[units == u].mean() for u in units])) ** 2)
+            else:
+                tss = np.sum((y - y.mean()) ** 2)
+            np.testing.assert_allclose(X.T @ r, 0, atol=1e-8 * len(y))
+            assert 1 - r @ r / tss == pytest.approx(d["r2"], rel=1e-9)
+        else:
+            assert "exposure" in fit.data[name] and np.all(f >= 0)  # 0 in units without events (conditional)
+            assert f.sum() == pytest.approx(y.sum(), rel=1e-6)
+
+
+def test_distribution_parts_are_the_empirical_and_fitted_cdf():
+    rng = np.random.default_rng(4)
+    tenure, seen = rng.exponential(150.0, 200), rng.uniform(0, 200, 200)
+    for x, cens in ((rng.gamma(4.0, 3.0, 60), None), (np.minimum(tenure, seen), tenure > seen)):
+        fit = fit_distribution(x, censored=cens)
+        d = fit.data["cdf"]
+        np.testing.assert_array_equal(d["duration"], np.sort(x))
+        np.testing.assert_allclose(fit.fitted["cdf"], fit.value.cdf(d["duration"]))
+        ecdf = fit.observed["cdf"]
+        assert np.all(np.diff(ecdf) >= 0) and 0 < ecdf[-1] <= 1
+        if cens is None:
+            np.testing.assert_allclose(ecdf, np.arange(1, x.size + 1) / x.size)
+        else:
+            assert d["censored"].sum() == cens.sum()
+
+
+def test_calibration_parts_are_the_targets(fits):
+    fit = fits["calibration"]
+    for row in fit.diagnostics["targets"]:
+        assert fit.observed[row["target"]].tolist() == [row["value"]]
+        assert fit.fitted[row["target"]].tolist() == [row["simulated"]]
+        assert fit.data[row["target"]]["sd"].tolist() == [row["sd"]]
+
+
+def test_select_overrides_rule():
+    from spchain.fitresult import build
+
+    fit = build("links", ["links.a", "links.b", "links.c", "links.d"], [2.0, 0.1, 1.0, 1.0],
+                np.diag([0.25, 1.0, 0.3 ** 2, np.nan]),
+                overrides={"links.a": 2.0, "links.b": 0.1, "links.c": 1.0, "links.d": 1.0})
+    kept, why = fit.select_overrides()
+    assert kept == {"links.a": 2.0} and list(why) == ["links.b", "links.c", "links.d"]
+    assert why["links.b"] == "95% CI [-1.86, 2.06] includes 0"
+    assert "59% of the estimate 1, more than 50%" in why["links.c"]  # 1.96 * 0.3 = 0.588
+    assert "not available" in why["links.d"]
+    assert "links.c" in fit.select_overrides(max_share=0.6)[0]
+    assert "links.c" in fit.select_overrides(max_share=math.inf)[0]
+    assert "links.b" not in fit.select_overrides(max_share=math.inf)[0]
+    assert "links.c" not in fit.select_overrides(alpha=0.01, max_share=0.6)[0]
+    for bad in (0, -1, "0.5", True):
+        with pytest.raises(ValueError, match="max_share"):
+            fit.select_overrides(max_share=bad)
+
+
+def test_fitplots_imports_no_private_names():
+    """spchain.fitplots draws from public results: no underscore name from another spchain module."""
+    import ast
+    from pathlib import Path
+
+    source = Path(spchain.__file__).with_name("fitplots.py").read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    modules = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.level > 0 or (node.module or "").startswith("spchain")):
+            private = [a.name for a in node.names if a.name.startswith("_")]
+            assert not private, f"fitplots imports {private} from {node.module}"
+            assert not (node.module or "").split(".")[-1].startswith("_")
+            modules |= {a.asname or a.name for a in node.names if node.module is None}
+        if isinstance(node, ast.Import):
+            assert not any(a.name.startswith("spchain") for a in node.names), "use relative imports"
+    for node in ast.walk(tree):  # e.g. `from . import estimation as est; est._design`
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
+            assert not node.attr.startswith("_"), f"fitplots uses {node.value.id}.{node.attr}"
