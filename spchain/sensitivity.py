@@ -437,7 +437,9 @@ def morris(model, factors: Mapping, *, n_trajectories: int = 10, num_levels: int
     seed : int
         Seed of the trajectories and the bootstrap.
     confidence : float
-        Level of ``mu_star_conf``.
+        Level of ``mu_star_conf``, a bootstrap over trajectories of the
+        replicate means' effects (replication noise enters only through
+        those means).
 
     Returns
     -------
@@ -573,6 +575,8 @@ def sobol(model, factors: Mapping, *, n: int = 256, n_replications=None, groups:
         Base sample size, a power of 2 (>= 8).
     n_replications : int or ReplicationPlan, optional
         Replications per point; None runs :func:`plan_replications` first.
+        With one replication the noise cannot be measured and stays in the
+        indices and intervals (right for a deterministic model).
     groups : mapping of name to paths, optional
     seed : int
         Seed of the sample and the bootstrap.
