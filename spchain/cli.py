@@ -140,6 +140,7 @@ def _run(args, stream):
 
     from .report import SETTINGS_NAME, STORE_NAME, write_report
     from .scenario_file import load_scenario_file
+    from .store import StoreError
 
     plan = load_scenario_file(args.file, workers=args.workers)  # validates everything, runs nothing
     if args.workers is not None and args.scheduler:
@@ -152,8 +153,13 @@ def _run(args, stream):
     if out.exists() and not out.is_dir():
         raise _Failure(f"--out {out} is a file, not a folder")
     e = plan.experiment
-    if store.exists():
-        _check_store(store, e, args.file)
+    try:  # a refused --resume is invalid input: nothing has run or been written
+        e.check_budget(None if args.allow_long else args.max_hours, store=store if store.exists() else None,
+                       workers=plan.workers, override="--allow-long (or a larger --max-hours)")
+        if store.exists():
+            _check_store(store, e, args.file)
+    except StoreError as exc:
+        raise _Failure(str(exc)) from None
     client, executor = _executor(args.scheduler) if args.scheduler else (None, None)
     total = len(e.names) * e.n_replications
     where = f"Dask at {args.scheduler}" if client else (f"{plan.workers} processes" if plan.workers > 1
@@ -169,7 +175,7 @@ def _run(args, stream):
         started = time.perf_counter()
         try:
             result = e.run(workers=None if client or plan.workers == 1 else plan.workers, executor=executor,
-                           store=store, progress=not args.quiet)
+                           store=store, progress=not args.quiet, max_hours=None)  # budget checked above
         except KeyboardInterrupt:
             from .store import Store
 
@@ -449,6 +455,10 @@ def _parser():
     r.add_argument("--resume", action="store_true",
                    help="continue an interrupted run in DIR: finished runs are not re-run")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--max-hours", type=_hours, default=24.0, metavar="HOURS",
+                   help="refuse to start when the runs are estimated (from a 2-week probe run) to take more "
+                        "CPU hours than this (default: 24)")
+    r.add_argument("--allow-long", action="store_true", help="no run budget: run however long it takes")
 
     p = sub.add_parser("report", formatter_class=fmt, help="rebuild a report from a stored experiment",
                        description=_wrap("Write the report again from DIR/runs.sqlite without re-running anything."))
@@ -521,6 +531,7 @@ def _fail(message, code, args, exc=None) -> int:
         import traceback
 
         traceback.print_exception(exc)
-    text = " ".join(str(message).split())
+    lines = [" ".join(line.split()) for line in str(message).splitlines() if line.strip()]
+    text = "\n    ".join(lines)  # one line, unless the message holds an example (an empty scenario file)
     print(f"spchain: error: {text}", file=sys.stderr)
     return code

@@ -56,7 +56,15 @@ import numpy as np
 from .params import ParamError, Params, check_schedulable
 from .scenarios import Scenario
 
-__all__ = ["Experiment", "run_task", "replication_seed"]
+__all__ = ["Experiment", "run_task", "replication_seed", "DEFAULT_MAX_HOURS", "UNPROBED_RUN_WEEKS"]
+
+#: Default run budget of :meth:`Experiment.run`: the estimated CPU hours
+#: (runs x seconds per run, on one core) above which it refuses to start.
+DEFAULT_MAX_HOURS = 24.0
+#: Weeks of the probe run that times one run (see :meth:`Experiment.estimate_seconds`).
+_PROBE_WEEKS = 2
+#: Experiments of at most this many run-weeks (runs x horizon) start without a probe run.
+UNPROBED_RUN_WEEKS = 1000
 
 
 def replication_seed(seed: int, replication: int, scenario_index: int | None = None) -> int:
@@ -270,9 +278,89 @@ class Experiment:
             "platform": _platform(),
         }
 
+    # --------------------------------------------------------------- budget
+    def estimate_seconds(self, *, store=None) -> tuple:
+        """Estimated CPU time of the runs still to do, from a short probe run.
+
+        The baseline scenario's parameters (its week-0 changes applied) are
+        simulated once for ``min(2, horizon)`` weeks on this machine; the
+        time per week, times the horizon, is the time of one run.  Start-up
+        costs are scaled with the weeks, so the estimate errs on the long
+        side for short horizons.
+
+        Parameters
+        ----------
+        store : str or Path, optional
+            An existing store's finished runs of this experiment are not counted.
+
+        Returns
+        -------
+        tuple
+            ``(n_runs, seconds_per_run)``: runs still to do and the estimated
+            CPU seconds of one (on one core; ``workers`` divide the wall time).
+        """
+        from pathlib import Path
+
+        from .run import simulate
+
+        n_runs = len(self.scenarios) * self.n_replications
+        if store is not None and Path(store).is_file():
+            from .store import Store
+
+            with Store(store) as db:
+                n_runs -= sum(1 for s, r in db.finished() if s in self.params and r < self.n_replications)
+        if n_runs <= 0:
+            return 0, 0.0
+        weeks = min(_PROBE_WEEKS, self.horizon)
+        started = time.perf_counter()
+        simulate(self.params[self.baseline].at_week(0), horizon=weeks, seed=0)
+        return n_runs, (time.perf_counter() - started) * self.horizon / weeks
+
+    def check_budget(self, max_hours: float | None = DEFAULT_MAX_HOURS, *, store=None,
+                     workers: int | None = None, override: str = "max_hours=None") -> None:
+        """Refuse, before anything runs or is written, an experiment estimated to take over ``max_hours``.
+
+        Parameters
+        ----------
+        max_hours : float or None
+            Limit on the estimated CPU hours (:meth:`estimate_seconds`);
+            ``None`` checks nothing.  Experiments of at most
+            :data:`UNPROBED_RUN_WEEKS` (1,000) run-weeks are not probed
+            (a small study starts at once, and its runs are all it simulates).
+        store : str or Path, optional
+            Runs already in this store are not counted.
+        workers : int, optional
+            Named in the message (wall time is about CPU time / workers).
+        override : str
+            How to lift the limit, named in the message.
+
+        Raises
+        ------
+        ParamError
+            Naming the runs, the estimate, the limit and how to lift it.
+        """
+        if max_hours is None:
+            return
+        if isinstance(max_hours, bool) or not isinstance(max_hours, (int, float)) or not max_hours > 0:
+            raise ParamError(f"max_hours must be a number > 0 (hours of CPU time) or None for no limit, "
+                             f"got {max_hours!r}")
+        if len(self.scenarios) * self.n_replications * self.horizon <= UNPROBED_RUN_WEEKS:
+            return
+        n_runs, per_run = self.estimate_seconds(store=store)
+        hours = n_runs * per_run / 3600.0
+        if hours <= max_hours:
+            return
+        wall = f", about {hours / workers:,.1f} h of wall time on {workers} workers" if workers and workers > 1 else ""
+        raise ParamError(
+            f"this experiment would take about {hours:,.1f} CPU hours{wall}: {len(self.scenarios)} scenario(s) x "
+            f"{self.n_replications:,} replication(s) = {n_runs:,} runs still to do, of {self.horizon} weeks at "
+            f"about {per_run:.3g} s each (timed on a {min(_PROBE_WEEKS, self.horizon)}-week probe run of the "
+            f"baseline on this machine); the limit is {max_hours:g} CPU hours. Run fewer replications or "
+            f"scenarios or a shorter horizon, or pass {override} to run it anyway")
+
     # ------------------------------------------------------------------ run
     def run(self, *, workers: int | None = None, executor: cf.Executor | None = None,
-            store=None, progress: bool = False):
+            store=None, progress: bool = False, max_hours: float | None = DEFAULT_MAX_HOURS):
         """Run every scenario and replication not already in ``store``.
 
         Parameters
@@ -289,6 +377,11 @@ class Experiment:
         progress : bool
             Show a tqdm progress bar with an ETA (needs the ``progress``
             extra; without tqdm a warning says so and the run goes on).
+        max_hours : float or None, default :data:`DEFAULT_MAX_HOURS` (24)
+            Run budget: refuse to start when the runs still to do are
+            estimated (:meth:`estimate_seconds`, a 2-week probe run) to take
+            more CPU hours than this (:meth:`check_budget`; experiments of
+            at most 1,000 run-weeks are not probed).  ``None`` lifts the limit.
 
         Returns
         -------
@@ -297,7 +390,9 @@ class Experiment:
         Raises
         ------
         ParamError
-            For bad ``workers`` or ``executor``, before anything runs.
+            For bad ``workers``, ``executor`` or ``max_hours``, or when the
+            estimated CPU time is over ``max_hours`` (:meth:`check_budget`),
+            before anything runs or is written.
         spchain.store.StoreError
             When ``store`` belongs to another experiment, or was written by
             an engine of another sample-path version, before anything runs.
@@ -312,6 +407,7 @@ class Experiment:
         if executor is not None and not isinstance(executor, cf.Executor):
             raise ParamError(f"executor must be a concurrent.futures.Executor, got "
                              f"{type(executor).__name__}; for Dask pass client.get_executor(pure=False)")
+        self.check_budget(max_hours, store=store, workers=workers)
         db = Store(store) if store is not None else None
         try:
             where = (type(executor).__name__ if executor is not None else

@@ -714,8 +714,14 @@ class Params:
         changes : mapping of str to value
             E.g. ``{"workforce.n_employees": 7, "internal.departments.it.n_staff": 3}``.
         """
+        if not isinstance(changes, Mapping):
+            raise ParamError(f"override() expects a mapping of dotted parameter paths to values, e.g. "
+                             f"{{'workforce.n_employees': 7}}; got {type(changes).__name__} {changes!r}")
         data = self.to_dict()
         for path, value in changes.items():
+            if not isinstance(path, str):
+                raise ParamError(f"override() keys must be dotted parameter paths (str), got "
+                                 f"{type(path).__name__} {path!r}")
             _set_path(data, path, value)
         return Params.from_dict(data)
 

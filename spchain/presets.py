@@ -13,6 +13,9 @@ M/M/c+M with finite patience) queue.
 
 from __future__ import annotations
 
+import math
+import numbers
+
 from .params import Links, Params, ParamError
 
 __all__ = ["PRESETS", "preset", "queue_only"]
@@ -185,8 +188,15 @@ def queue_only(arrival_rate: float, service_rate: float, n_servers: int, *,
     patience_rate : float
         Abandonment rate per hour (``theta``); 0 means infinite patience.
     """
-    if arrival_rate <= 0 or service_rate <= 0:
-        raise ParamError(f"arrival_rate and service_rate must be > 0, got {arrival_rate}, {service_rate}")
+    _positive("arrival_rate", arrival_rate)
+    _positive("service_rate", service_rate)
+    _positive("hours_per_week", hours_per_week)
+    if hours_per_week > 168:
+        raise ParamError(f"queue_only: hours_per_week must be a number in (0, 168], got {hours_per_week!r}")
+    _positive("patience_rate", patience_rate, zero=True, what=" (0 means infinite patience)")
+    for name, value in (("n_servers", n_servers), ("n_customers", n_customers)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ParamError(f"queue_only: {name} must be an integer >= 1, got {value!r}")
     return Params(links=Links().off()).override({
         "organisation.n_units": 1,
         "organisation.hours_per_week": hours_per_week,
@@ -204,3 +214,12 @@ def queue_only(arrival_rate: float, service_rate: float, n_servers: int, *,
         "customers.referral_rate": 0.0,
         "customers.acquisition_rate": 0.0,
     })
+
+
+def _positive(name, value, *, zero=False, what=""):
+    """Refuse, naming the argument of :func:`queue_only`, a value that is not a finite number > 0 (>= 0)."""
+    ok = (not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
+          and (value >= 0 if zero else value > 0))
+    if not ok:
+        raise ParamError(f"queue_only: {name} must be a finite number {'>=' if zero else '>'} 0{what}, "
+                         f"got {value!r}")

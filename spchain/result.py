@@ -298,8 +298,14 @@ class RunResult:
             unit = m.unit.replace("/week", "") + " (sum)" if flow else m.unit
             lines.append(f"{m.label:<36}{_fmt(series[start]):>14}{_fmt(series[-1]):>14}"
                          f"{_fmt(self.total(name, start=start)):>14}  {unit}")
-        lines.append(f"{'Customer lifetime value':<36}{'':>14}{'':>14}"
-                     f"{_fmt(self.customer_lifetime_value(start=start)):>14}  money")
+        try:
+            clv, note = _fmt(self.customer_lifetime_value(start=start)), ""
+        except ValueError as exc:  # e.g. retention >= 1 + a negative discount rate: the sum diverges
+            clv, note = "undefined", (f"note: customer lifetime value undefined (the discounted sum "
+                                      f"diverges or an input is missing): {exc}")
+        lines.append(f"{'Customer lifetime value':<36}{'':>14}{'':>14}{clv:>14}  money")
+        if note:
+            lines.append(note)
         return "\n".join(lines)
 
     def to_frame(self, *, units: bool = True):

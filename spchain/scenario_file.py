@@ -62,6 +62,19 @@ _KEYS = {
     "report": ("title", "metrics", "focus", "level"),
 }
 _DESIGNS = ("one_at_a_time", "full_factorial", "latin_hypercube")
+#: Most scenarios a [design] may generate (each is validated when the file is read).
+_MAX_DESIGN = 10_000
+#: The smallest useful scenario file, shown when a file is empty.
+_MINIMAL = """[base]
+preset = "workshop"
+
+[experiment]
+replications = 5
+horizon = 52
+
+[scenarios.baseline]
+description = "As today"
+"""
 
 
 class ScenarioFileError(ParamError):
@@ -131,6 +144,11 @@ def _read(path: Path, file_label: str) -> dict:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
+    if path.is_dir():
+        inside = sorted(p.name for p in path.glob("*.toml"))[:3]
+        hint = f" (it holds {', '.join(inside)})" if inside else ""
+        raise ScenarioFileError(file_label, "", f"is a directory, not a file; give the path of a TOML "
+                                                f"file{hint}")
     if not path.is_file():
         raise ScenarioFileError(file_label, "", "no such file")
     text = path.read_bytes()
@@ -189,8 +207,8 @@ class _Checker:
         return value
 
     def number(self, value, key, *, low=None, high=None, open_low=False, open_high=False):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-            self.fail(key, f"expected a number, got {_show(value)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            self.fail(key, f"expected a finite number, got {_show(value)}")
         if low is not None and (value < low or (open_low and value == low)) or \
                 high is not None and (value > high or (open_high and value == high)):
             lo = f"{'>' if open_low else '>='} {low}" if low is not None else ""
@@ -383,14 +401,21 @@ def _design(check, params, table, horizon):
         args[part] = factors or None
     if not args["levers"] and not args["uncertainties"]:
         check.fail("design", "a design needs at least one entry in levers or uncertainties")
+    if kind == "full_factorial":
+        n_cells = math.prod(len(spec) for part in args.values() for spec in (part or {}).values())
+        if n_cells > _MAX_DESIGN:
+            check.fail("design", f"a full factorial of these levels has {n_cells:,} scenarios; expected at "
+                                 f"most {_MAX_DESIGN:,} (use fewer levels, or kind = \"latin_hypercube\")")
+    if kind == "one_at_a_time":
+        baseline = check.string(table.get("baseline", "baseline"), "design.baseline")
+    if kind == "latin_hypercube":
+        n = check.integer(table.get("n", 10), "design.n", 1, _MAX_DESIGN)
+        seed = check.integer(table.get("seed", 0), "design.seed", 0)
     try:
         if kind == "one_at_a_time":
-            baseline = check.string(table.get("baseline", "baseline"), "design.baseline")
             return sc.one_at_a_time(**args, at_week=at_week, baseline=baseline)
         if kind == "full_factorial":
             return sc.full_factorial(**args, at_week=at_week)
-        n = check.integer(table.get("n", 10), "design.n", 1)
-        seed = check.integer(table.get("seed", 0), "design.seed", 0)
         return sc.latin_hypercube(n, **args, seed=seed, at_week=at_week)
     except ParamError as exc:
         check.fail("design", str(exc))
@@ -440,6 +465,9 @@ def load_scenario_file(path, *, workers: int | None = None) -> Plan:
     data = _read(path, str(path))
     check = _Checker(str(path))
     check.table(data, "", "")
+    if not data:
+        check.fail("", f"the file is empty (or holds only comments), so it says nothing to run; "
+                       f"a minimal scenario file is:\n{_MINIMAL}")
     params, what = _base(check, data.get("base", {}), path.parent)
     exp = check.table(data.get("experiment", {}), "experiment", "experiment")
     n_rep = check.integer(exp.get("replications", 10), "experiment.replications", 1)

@@ -295,7 +295,7 @@ def test_resume_completes_the_same_results(tmp_path):
     # resuming with a changed file is refused before anything in the folder changes
     (tmp_path / "tiny.toml").write_text(TINY.replace("seed = 5", "seed = 6"), encoding="utf-8")
     changed = spchain("run", "tiny.toml", "--out", "out", "--resume", "--quiet", cwd=tmp_path)
-    assert changed.returncode == 1 and "another experiment" in changed.stderr and "seed" in changed.stderr
+    assert changed.returncode == 2 and "another experiment" in changed.stderr and "seed" in changed.stderr
     assert (tmp_path / "out" / "scenario.toml").read_text(encoding="utf-8") == TINY
 
 
