@@ -76,7 +76,10 @@ class FitResult:
     n_obs : int
         Observations (rows, durations, or target moments) the fit used.
     success : bool
-        Whether the fit converged.
+        Whether the fit succeeded: the estimator or optimiser converged and,
+        for :func:`~spchain.calibrate`, every target is met within its
+        tolerance (``diagnostics["converged"]`` holds the optimiser's own
+        verdict).
     message : str
         The optimiser's or estimator's message.
     method : str
@@ -278,7 +281,7 @@ class FitResult:
         level = f"{100 * (1 - alpha):g}%"
         ref = (f"t({self.df:g})" if self.df is not None and np.isfinite(self.df) else "normal")
         head = [f"spchain {self.kind} fit: {self.method}",
-                f"observations: {self.n_obs}   converged: {self.success}   "
+                f"observations: {self.n_obs}   success: {self.success}   "
                 f"intervals: {self.interval if self.interval == 'bootstrap' else 'Wald, ' + ref}"
                 + (f"   seed: {self.seed}" if self.seed is not None else "")]
         if self.message:
