@@ -356,7 +356,7 @@ class ExperimentResult:
         level : float
             Confidence level.
         """
-        from .result import _STOCKS, _fmt
+        from .result import format_value
 
         metrics = list(METRICS) if metrics is None else [metric(m).name for m in metrics]
         e, pct = self.experiment, f"{level:.0%}"
@@ -374,11 +374,11 @@ class ExperimentResult:
         lines += ["", header]
 
         def pm(x, h):
-            return f"{_fmt(x)} +- {_fmt(h)}" if np.isfinite(h) else _fmt(x)
+            return f"{format_value(x)} +- {format_value(h)}" if np.isfinite(h) else format_value(x)
 
         for name in metrics:
             m = METRICS[name]
-            flow = m.denominator is None and m.numerator not in _STOCKS  # totals are sums over weeks
+            flow = m.is_flow  # totals are sums over weeks
             unit = f"({m.unit.replace('/week', '')}, total)" if flow else f"({m.unit})"
             for k, s in enumerate(self.scenarios):
                 label = (m.label if k == 0 else f"  {unit}" if k == 1 else "")[:33]

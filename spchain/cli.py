@@ -84,7 +84,7 @@ def demo(*, preset_name="workshop", horizon=104, seed=2026, at_week=13, replicat
     from .metrics import METRICS
     from .params import ParamError
     from .report import SETTINGS_NAME, STORE_NAME, write_report
-    from .result import _fmt
+    from .result import format_value
 
     if not 0 <= at_week < horizon:
         raise ParamError(f"the investment must start before the horizon: --at-week {at_week} is not in "
@@ -113,7 +113,7 @@ def demo(*, preset_name="workshop", horizon=104, seed=2026, at_week=13, replicat
         d = result.difference(name, scenario=inv)
         change = f"{d.relative:+.1%}" if a else "-"
         ci = f"[{d.relative_low:+.1%}, {d.relative_high:+.1%}]" if replications > 1 and a else "-"
-        print(f"{METRICS[name].label:<36}{_fmt(a):>14}{_fmt(b):>14}{change:>10}{ci:>22}", file=stream)
+        print(f"{METRICS[name].label:<36}{format_value(a):>14}{format_value(b):>14}{change:>10}{ci:>22}", file=stream)
     files = write_report(result, out, settings=plan.settings())
     simulated = sum(float(w.sum()) for w in result.wall_seconds.values())
     print(f"wrote the report to {out}/: {files['html'].name}, {len(files['csv'])} CSV files, "
@@ -217,7 +217,7 @@ def _presets(args, stream):
     import textwrap
 
     from . import PRESETS, preset
-    from .params import _suggest
+    from .params import suggest
 
     if args.name is None:
         for name, (text, _) in PRESETS.items():
@@ -226,7 +226,7 @@ def _presets(args, stream):
         print("\n'spchain presets NAME' shows one; '--toml' prints it as a parameter file.", file=stream)
         return 0
     if args.name not in PRESETS:
-        raise _Failure(f"unknown preset {args.name!r}{_suggest(args.name, PRESETS)}; expected one of "
+        raise _Failure(f"unknown preset {args.name!r}{suggest(args.name, PRESETS)}; expected one of "
                        f"{sorted(PRESETS)}")
     text, overrides = PRESETS[args.name]
     if args.toml:
@@ -277,7 +277,7 @@ def _fit(args, stream):
     from . import PRESETS, preset
     from .estimation import fit_links
     from .panel import read_panel
-    from .params import Params, _suggest
+    from .params import Params, suggest
     from .scenario_file import dumps_toml, read_parameter_file
 
     data = Path(args.data)
@@ -291,7 +291,7 @@ def _fit(args, stream):
     base_table = {}
     if args.preset:
         if args.preset not in PRESETS:
-            raise _Failure(f"unknown preset {args.preset!r}{_suggest(args.preset, PRESETS)}; "
+            raise _Failure(f"unknown preset {args.preset!r}{suggest(args.preset, PRESETS)}; "
                            f"expected one of {sorted(PRESETS)}")
         params, base_table = preset(args.preset), {"preset": args.preset}
     elif args.base:

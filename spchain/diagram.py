@@ -79,11 +79,11 @@ def _source(source, scenario):
     """``(params, values, deltas, subtitle)`` from what was given."""
     from .analysis import ExperimentResult
     from .params import Params
-    from .result import RunResult, _STOCKS
+    from .result import RunResult
 
     def per_week(name, x, weeks):
         m = METRICS[name]
-        return x / weeks if m.denominator is None and m.numerator not in _STOCKS else x
+        return x / weeks if m.is_flow else x
 
     names = [n for stage in STAGES.values() for n in stage[1]]
     if source is None or isinstance(source, Params):

@@ -41,7 +41,6 @@ not causal effects identified by the data (see ``docs/fitting.md``).
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from dataclasses import dataclass
@@ -52,7 +51,7 @@ from scipy import differentiate, optimize, stats
 
 from .fitresult import DataError, build
 from .panel import Panel
-from .params import ParamError, Params
+from .params import ParamError, Params, suggest
 
 __all__ = ["Equation", "EQUATIONS", "fit_links"]
 
@@ -394,10 +393,6 @@ def _as_panel(data) -> Panel:
                     f"got {type(data).__name__}")
 
 
-def _suggest(name, options):
-    close = difflib.get_close_matches(name, list(options), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
 
 def _prepare(panel, columns, scales, base):
     """Working columns under model names: renamed, rescaled, derived counts."""
@@ -405,12 +400,12 @@ def _prepare(panel, columns, scales, base):
     available = [c for c in panel.columns if c not in ("unit", "period")]
     for col in scales:
         if col not in panel:
-            raise DataError(f"scales: unknown panel column {col!r}{_suggest(col, available)}; "
+            raise DataError(f"scales: unknown panel column {col!r}{suggest(col, available)}; "
                             f"the panel has {available}")
     for model_name, col in columns.items():
         if col not in panel:
             raise DataError(f"columns: {model_name!r} -> unknown panel column {col!r}"
-                            f"{_suggest(col, available)}; the panel has {available}")
+                            f"{suggest(col, available)}; the panel has {available}")
     data = {}
     for col in available:
         data[col] = np.array(panel[col], float)
@@ -509,14 +504,14 @@ def _resolve(equations, data):
     for e in equations:
         if isinstance(e, str):
             if e not in EQUATIONS:
-                raise DataError(f"unknown equation {e!r}{_suggest(e, EQUATIONS)}; expected one of "
+                raise DataError(f"unknown equation {e!r}{suggest(e, EQUATIONS)}; expected one of "
                                 f"{list(EQUATIONS)} or an Equation")
             e = EQUATIONS[e]
         if not isinstance(e, Equation):
             raise DataError(f"equations must be names or Equation objects, got {e!r}")
         lacking = [c for c in _required_columns(e) if c not in data]
         if lacking:
-            hints = "".join(_suggest(c, data) for c in lacking)
+            hints = "".join(suggest(c, data) for c in lacking)
             raise DataError(f"equation {e.name!r} needs column(s) {lacking}{hints}; the panel has "
                             f"{sorted(data)}")
         out.append(e)

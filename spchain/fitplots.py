@@ -210,27 +210,6 @@ def _calibration(fit, kind, ax):
     ax.grid(axis="y", visible=False)
 
 
-def _tidy(ax, *, value_axis="y"):
-    """House style on an Axes (as :mod:`spchain.plotting` draws its own charts): open frame,
-    light grid, big numbers in thousands or millions."""
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
-
-    from .plotting import STYLE
-
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    ax.set_axisbelow(True)
-    ax.grid(True, color=STYLE["grid.color"], linewidth=STYLE["grid.linewidth"])
-    axis = ax.yaxis if value_axis == "y" else ax.xaxis
-    lo, hi = ax.get_ylim() if value_axis == "y" else ax.get_xlim()
-    largest = max(abs(lo), abs(hi))
-    if largest >= 10000:
-        div, suffix = (1e6, "M") if largest >= 1e7 else (1e3, "k")
-        axis.set_major_locator(MaxNLocator(6))
-        axis.set_major_formatter(FuncFormatter(
-            lambda v, _pos=None: "0" if v == 0 else f"{v / div:g}{suffix}".replace("-", "\u2212")))
-
-
 def plot_fit(fit, data=None, *, kind=None, censored=None, equation=None, columns=None, scales=None,
              unit=None, ax=None):
     """Diagnostics of a fit: observed against fitted, residuals, Q-Q.
@@ -263,7 +242,7 @@ def plot_fit(fit, data=None, *, kind=None, censored=None, equation=None, columns
     """
     import matplotlib.pyplot as plt
 
-    from .plotting import style
+    from .plotting import style, tidy
 
     if fit.kind not in _KINDS:
         raise ValueError(f"plot_fit cannot draw a {fit.kind!r} fit; expected one of {list(_KINDS)}")
@@ -279,7 +258,7 @@ def plot_fit(fit, data=None, *, kind=None, censored=None, equation=None, columns
             _links(fit, equation, kind, ax)
         else:
             _calibration(fit, kind, ax)
-        _tidy(ax, value_axis="x" if fit.kind == "calibration" else "y")
+        tidy(ax, value_axis="x" if fit.kind == "calibration" else "y")
         if fit.kind == "calibration":
             ax.grid(axis="y", visible=False)
     return ax

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FIELDS", "DEPARTMENT_FIELDS", "Metric", "METRICS", "metric"]
+__all__ = ["FIELDS", "DEPARTMENT_FIELDS", "STOCK_FIELDS", "Metric", "METRICS", "metric"]
 
 #: Additive quantities the engine records per period and unit.
 FIELDS = (
@@ -44,6 +44,14 @@ DEPARTMENT_FIELDS = ("raised", "resolved", "reworked", "overdue", "resolution_ho
                      "sla_met", "busy_hours", "staff_hours", "backlog", "cost")
 
 
+#: Fields recorded as end-of-period stocks (or sums over people at the period's
+#: end): over several periods they are averaged, every other field is summed.
+STOCK_FIELDS = frozenset({
+    "positions", "headcount", "vacancies", "waiting", "in_service", "active_customers", "requests_overdue",
+    "customers_start", "satisfaction_sum", "skill_sum", "productivity_sum", "standard_minutes_sum",
+    "time_given_minutes_sum", "customer_satisfaction_sum"})
+
+
 @dataclass(frozen=True)
 class Metric:
     """A KPI: ``scale * numerator / denominator`` (or a field when no denominator).
@@ -61,6 +69,11 @@ class Metric:
     scale: float = 1.0
     stage: str = ""
     kind: str = "ratio"  # "ratio", "nps" or "retention"
+
+    @property
+    def is_flow(self) -> bool:
+        """A plain flow field (visits, revenue...): its total over periods is a sum, not a mean or ratio."""
+        return self.denominator is None and self.numerator not in STOCK_FIELDS
 
     @property
     def fields(self) -> tuple:

@@ -406,7 +406,7 @@ class Engine:
         self.events = {kind: [] for kind in record_kinds(record_events)} or None
         self.reinvestment = 0.0  # money/week of profit reinvested in internal tools
         self._apply_levers()
-        self._weeks_done = 0
+        self.weeks_done = 0  # weeks simulated so far
         self._pending_params = False  # new parameters to apply at the next week
         self._pause = None
         self._resume = None
@@ -671,12 +671,12 @@ class Engine:
             applies to the weeks still to come (changes in weeks already
             played are ignored, as they were in force or not).
         """
-        if not self._weeks_done <= until_week <= self.horizon:
-            raise ValueError(f"until_week must be in [{self._weeks_done}, {self.horizon}], got {until_week}")
+        if not self.weeks_done <= until_week <= self.horizon:
+            raise ValueError(f"until_week must be in [{self.weeks_done}, {self.horizon}], got {until_week}")
         if params is not None:
             self.params = params
             self._pending_params = True
-        if until_week == self._weeks_done:
+        if until_week == self.weeks_done:
             return
         self._stop_at = until_week
         self._pause = self.env.event()
@@ -700,7 +700,7 @@ class Engine:
             yield self.env.timeout(self.hours)
             self._close_week(week)
             week += 1
-            self._weeks_done = week
+            self.weeks_done = week
             if week == self._stop_at and week < self.horizon:
                 self._resume = self.env.event()
                 self._pause.succeed()

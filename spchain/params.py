@@ -35,6 +35,8 @@ __all__ = [
     "Change",
     "Params",
     "RUN_FIXED_PATHS",
+    "STAGE_CLASSES",
+    "suggest",
     "check_schedulable",
     "describe",
 ]
@@ -144,7 +146,7 @@ class _Stage:
             if "choices" in f.metadata:
                 if value not in f.metadata["choices"]:
                     raise ParamError(f"{prefix}.{f.name} must be one of {list(f.metadata['choices'])}, "
-                                     f"got {value!r}{_suggest(str(value), f.metadata['choices'])}")
+                                     f"got {value!r}{suggest(str(value), f.metadata['choices'])}")
             elif "unit" in f.metadata:
                 _check_number(f"{prefix}.{f.name}", value, f.metadata)
                 if f.metadata.get("integer"):
@@ -220,7 +222,7 @@ class Organisation(_Stage):
                 meta = _UNIT_FACTOR_BOUNDS.get(name)
                 if meta is None:
                     raise ParamError(f"unknown unit characteristic {path}.{name}"
-                                     f"{_suggest(name, _UNIT_FACTOR_BOUNDS)}; expected one of "
+                                     f"{suggest(name, _UNIT_FACTOR_BOUNDS)}; expected one of "
                                      f"{list(_UNIT_FACTOR_BOUNDS)}")
                 _check_number(f"{path}.{name}", value, meta)
             rows.append((index, tuple(sorted((k, float(v)) for k, v in values.items()))))
@@ -625,7 +627,8 @@ class Change:
         return {"at_week": self.at_week, "path": self.path, "value": self.value}
 
 
-_STAGES = {
+#: Stage name -> its dataclass, in the order of :class:`Params`.
+STAGE_CLASSES = {
     "organisation": Organisation,
     "internal": InternalService,
     "workforce": Workforce,
@@ -668,7 +671,7 @@ class Params:
     schedule: tuple = ()
 
     def __post_init__(self):
-        for name, cls in _STAGES.items():
+        for name, cls in STAGE_CLASSES.items():
             stage = getattr(self, name)
             if not isinstance(stage, cls):
                 raise ParamError(f"{name} must be a {cls.__name__}, got {type(stage).__name__}")
@@ -682,7 +685,7 @@ class Params:
     # ------------------------------------------------------------------ dicts
     def to_dict(self) -> dict:
         """Plain nested ``dict`` (JSON- and TOML-able) that :meth:`from_dict` reads back."""
-        d = {name: getattr(self, name).to_dict() for name in _STAGES}
+        d = {name: getattr(self, name).to_dict() for name in STAGE_CLASSES}
         d["schedule"] = [c.to_dict() for c in self.schedule]
         return d
 
@@ -699,10 +702,10 @@ class Params:
             if key == "schedule":
                 kwargs[key] = tuple(_change_from(v, i) for i, v in enumerate(value))
                 continue
-            if key not in _STAGES:
+            if key not in STAGE_CLASSES:
                 raise ParamError(f"unknown parameter section {key!r}; expected one of "
-                                 f"{sorted(list(_STAGES) + ['schedule'])}")
-            kwargs[key] = _stage_from(_STAGES[key], key, value)
+                                 f"{sorted(list(STAGE_CLASSES) + ['schedule'])}")
+            kwargs[key] = _stage_from(STAGE_CLASSES[key], key, value)
         return cls(**kwargs)
 
     # -------------------------------------------------------------- override
@@ -772,7 +775,7 @@ def _stage_from(cls, prefix, value):
     names = {f.name for f in dataclasses.fields(cls)}
     for key in value:
         if key not in names:
-            raise ParamError(f"unknown parameter {prefix}.{key}{_suggest(key, names)}; "
+            raise ParamError(f"unknown parameter {prefix}.{key}{suggest(key, names)}; "
                              f"expected one of {sorted(names)}")
     kwargs = dict(value)
     if cls is InternalService and "departments" in kwargs:
@@ -785,9 +788,10 @@ def _stage_from(cls, prefix, value):
     return cls(**kwargs)
 
 
-def _suggest(word, options) -> str:
+def suggest(word, options) -> str:
+    """`` (did you mean 'x'?)`` for the option closest to ``word``, or ``""`` when none is close."""
     import difflib
-    close = difflib.get_close_matches(word, list(options), n=1)
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -795,7 +799,7 @@ def _unknown_path(path, depth, node) -> str:
     parts = path.split(".")
     options = sorted(node) if isinstance(node, dict) else []
     return (f"unknown parameter path {path!r}: {'.'.join(parts[:depth + 1])!r} not found"
-            f"{_suggest(parts[depth], options)}; expected one of {options}")
+            f"{suggest(parts[depth], options)}; expected one of {options}")
 
 
 def _set_path(data: dict, path: str, value: Any, context: str = "") -> None:
@@ -837,7 +841,7 @@ def describe() -> list[dict]:
             rows.append(dict(path=f"{prefix}.{f.name}", default=f.default, unit=m["unit"],
                              bounds=bounds, source=m["source"], doc=m["doc"]))
 
-    for name, cls in _STAGES.items():
+    for name, cls in STAGE_CLASSES.items():
         walk(name, cls)
         if cls is InternalService:
             walk("internal.departments.<name>", Department)

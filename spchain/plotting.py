@@ -39,7 +39,7 @@ from .metrics import metric
 
 __all__ = ["PALETTE", "SCENARIO_COLORS", "CHAIN_METRICS", "STYLE", "style", "save_figure",
            "plot_kpi", "plot_chain", "plot_fan", "plot_comparison", "plot_tornado",
-           "plot_chain_diagram", "plot_fit"]
+           "plot_chain_diagram", "plot_fit", "tidy", "total_unit"]
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -155,12 +155,10 @@ def _scenarios(result, scenarios, *, limit=None):
     return list(names)[:limit] if limit else list(names)
 
 
-def _total_unit(name, result) -> str:
+def total_unit(name, result) -> str:
     """Unit of a per-run total: flows are summed over the weeks after the warm-up."""
-    from .result import _STOCKS
-
     m = metric(name)
-    if m.denominator is None and m.numerator not in _STOCKS:
+    if m.is_flow:
         return f"{m.unit.replace('/week', '')}, total of weeks {result.warmup + 1}-{result.horizon}"
     return m.unit
 
@@ -182,7 +180,7 @@ def _compact_formatter(largest):
     return FuncFormatter(lambda v, _pos=None: "0" if v == 0 else f"{v / div:g}{suffix}".replace("-", "\u2212"))
 
 
-def _tidy(ax, *, value_axis="y"):
+def tidy(ax, *, value_axis="y"):
     """House style on an Axes made elsewhere: open frame, light grid, compact big numbers."""
     from matplotlib.ticker import MaxNLocator
 
@@ -276,7 +274,7 @@ def plot_kpi(result, name, *, scenarios=None, unit=None, ax=None, label=None, co
         ax.set_xlabel("week")
         ax.set_ylabel(m.unit)
         ax.margins(x=0.01)
-        _tidy(ax)
+        tidy(ax)
         if legend:
             ax.legend()
     return ax
@@ -430,7 +428,7 @@ def plot_fan(result, name, *, scenario=None, unit=None, quantiles=(0.05, 0.25), 
         ax.set_xlabel("week")
         ax.set_ylabel(m.unit)
         ax.margins(x=0.01)
-        _tidy(ax)
+        tidy(ax)
         ax.legend(loc="best")
     return ax
 
@@ -482,7 +480,7 @@ def plot_comparison(result, name, *, kind="difference", relative=False, scenario
             d = result.difference(name, scenario=s, level=level)
             rows.append((s, 100 * d.relative, 100 * d.relative_low, 100 * d.relative_high) if relative
                         else (s, d.mean, d.low, d.high))
-    unit = "%" if relative else _total_unit(name, result)
+    unit = "%" if relative else total_unit(name, result)
     with style():
         if ax is None:
             _, ax = plt.subplots(figsize=(6.4, 1.7 + 0.5 * len(rows)), layout="constrained")
@@ -506,7 +504,7 @@ def plot_comparison(result, name, *, kind="difference", relative=False, scenario
             ax.set_title(f"{m.label} by scenario")
             ax.set_xlabel(f"{m.label} ({unit}), mean and {level:.0%} CI")
         ax.set_ylabel("scenario")
-        _tidy(ax, value_axis="x")
+        tidy(ax, value_axis="x")
         ax.grid(axis="y", visible=False)
     return ax
 
@@ -565,10 +563,10 @@ def plot_tornado(result, name, *, baseline=None, relative=False, level=0.95, ax=
         raise TypeError(f"plot_tornado needs an ExperimentResult, got {type(result).__name__}")
     m = metric(name)
     b = result._scenario(baseline)
-    from .scenarios import _short_names
+    from .scenarios import short_names
 
     factors = _oat_factors(result, b)
-    short = _short_names(list(factors))
+    short = short_names(list(factors))
     rows = []
     for path, items in factors.items():
         base_value = result.experiment.params[b].get(path)
@@ -583,7 +581,7 @@ def plot_tornado(result, name, *, baseline=None, relative=False, level=0.95, ax=
         rows.append((swing, short[path], base_value, bars))
     rows.sort(key=lambda r: r[0])
     low_c, high_c = SCENARIO_COLORS[0], SCENARIO_COLORS[1]
-    unit = "%" if relative else _total_unit(name, result)
+    unit = "%" if relative else total_unit(name, result)
     with style():
         if ax is None:
             _, ax = plt.subplots(figsize=(7.6, 1.6 + 0.62 * len(rows)), layout="constrained")
@@ -606,7 +604,7 @@ def plot_tornado(result, name, *, baseline=None, relative=False, level=0.95, ax=
         ax.set_xlabel(f"{'change' if relative else 'difference'} in {_lower(m.label)} ({unit}), "
                       f"{level:.0%} CI")
         ax.set_ylabel("factor")
-        _tidy(ax, value_axis="x")
+        tidy(ax, value_axis="x")
         ax.grid(axis="y", visible=False)
         ax.legend([Patch(color=low_c), Patch(color=high_c)], ["lower\nvalue", "higher\nvalue"],
                   loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)

@@ -29,7 +29,7 @@ import numpy as np
 
 from .metrics import METRICS, metric
 
-__all__ = ["write_report", "rebuild_report", "STORE_NAME", "SETTINGS_NAME", "summary_rows", "fmt_value"]
+__all__ = ["write_report", "rebuild_report", "STORE_NAME", "SETTINGS_NAME", "summary_rows", "fmt_value", "csv_number"]
 
 STORE_NAME = "runs.sqlite"
 SETTINGS_NAME = "report-settings.json"
@@ -50,7 +50,8 @@ def fmt_value(x) -> str:
     return f"{x:.3f}"
 
 
-def _csv_number(x) -> str:
+def csv_number(x) -> str:
+    """A number for CSV files and data attributes: full precision, empty when missing or not finite."""
     return "" if x is None or not math.isfinite(x) else repr(float(x))
 
 
@@ -70,14 +71,14 @@ def _defaults(result, settings):
 # -------------------------------------------------------------------- tables
 def summary_rows(result, metrics, level=0.95) -> list:
     """The scenario table as dicts: one row per KPI and scenario (as in ``summary.csv``)."""
-    from .plotting import _total_unit
+    from .plotting import total_unit
 
     rows = []
     for name in metrics:
         m = METRICS[name]
         for s in result.scenarios:
             e = result.estimate(name, scenario=s, level=level)
-            row = dict(metric=name, label=m.label, unit=_total_unit(name, result), scenario=s,
+            row = dict(metric=name, label=m.label, unit=total_unit(name, result), scenario=s,
                        mean=e.mean, ci_low=e.low, ci_high=e.high, n=e.n, difference=math.nan,
                        difference_low=math.nan, difference_high=math.nan, relative=math.nan,
                        relative_low=math.nan, relative_high=math.nan)
@@ -118,22 +119,22 @@ def _write_tables(result, out, s):
                 for r in range(R):
                     row = values[r].tolist()
                     for t in range(T):
-                        yield sc, r, t, name, _csv_number(row[t])
+                        yield sc, r, t, name, csv_number(row[t])
 
     _write_csv(out / "results.csv", ["scenario", "replication", "period", "metric", "value"], series())
     seeds = {sc: [result.experiment.seed_of(sc, r) for r in range(R)] for sc in result.scenarios}
     _write_csv(out / "totals.csv", ["scenario", "replication", "seed", "metric", "value"],
-               ((sc, r, seeds[sc][r], name, _csv_number(v)) for sc in result.scenarios for name in METRICS
+               ((sc, r, seeds[sc][r], name, csv_number(v)) for sc in result.scenarios for name in METRICS
                 for r, v in enumerate(result.totals(name, scenario=sc).tolist())))
     summary = summary_rows(result, s["metrics"], s["level"])
     keys = list(summary[0])
     _write_csv(out / "summary.csv", keys,
-               ([r[k] if isinstance(r[k], (str, int)) else _csv_number(r[k]) for k in keys] for r in summary))
+               ([r[k] if isinstance(r[k], (str, int)) else csv_number(r[k]) for k in keys] for r in summary))
     returns = _return_rows(result, s["costs"], s["level"])
     rkeys = ["scenario", "cost", "gain", "gain_low", "gain_high", "net", "net_low", "net_high", "roi",
              "roi_low", "roi_high"]
     _write_csv(out / "returns.csv", rkeys,
-               ([r[k] if isinstance(r[k], str) else _csv_number(r[k]) for k in rkeys] for r in returns))
+               ([r[k] if isinstance(r[k], str) else csv_number(r[k]) for k in rkeys] for r in returns))
     return summary, returns
 
 

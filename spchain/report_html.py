@@ -13,7 +13,7 @@ import html
 import math
 
 from .metrics import METRICS
-from .report import _csv_number, fmt_value
+from .report import csv_number, fmt_value
 
 __all__ = ["render_html", "CSS"]
 
@@ -70,7 +70,7 @@ def _e(text) -> str:
 
 
 def _num(x, *, cls="num") -> str:
-    return f'<td class="{cls}" data-value="{_csv_number(x)}">{_e(fmt_value(x))}</td>'
+    return f'<td class="{cls}" data-value="{csv_number(x)}">{_e(fmt_value(x))}</td>'
 
 
 def _ci(low, high) -> str:
@@ -140,7 +140,7 @@ def _results_table(result, s, summary) -> str:
             cells += ['<td class="num flat">baseline</td>', "<td></td>", "<td></td>", "<td></td>"]
         else:
             cells += [_num(r["difference"], cls=f"num {d}"), _ci(r["difference_low"], r["difference_high"]),
-                      f'<td class="num {d}" data-value="{_csv_number(r["relative"])}">{_e(_pct(r["relative"]))}</td>',
+                      f'<td class="num {d}" data-value="{csv_number(r["relative"])}">{_e(_pct(r["relative"]))}</td>',
                       f'<td class="num">[{_e(_pct(r["relative_low"]))}, {_e(_pct(r["relative_high"]))}]</td>']
         rows.append(f'<tr class="{"first" if first else ""}" data-metric="{_e(r["metric"])}" '
                     f'data-scenario="{_e(r["scenario"])}">{"".join(cells)}</tr>')

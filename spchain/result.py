@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .metrics import DEPARTMENT_FIELDS, FIELDS, METRICS, metric
+from .metrics import DEPARTMENT_FIELDS, FIELDS, METRICS, STOCK_FIELDS, metric
 from .params import Params
 from .records import RECORDS, to_columns
 
-__all__ = ["RunResult"]
+__all__ = ["RunResult", "format_value"]
 
 _FI = {name: i for i, name in enumerate(FIELDS)}
 _DI = {name: i for i, name in enumerate(DEPARTMENT_FIELDS)}
@@ -123,10 +123,10 @@ class RunResult:
                              f"got {stop!r}")
         data = self.sums[start:stop]
         data = data.sum(axis=1) if unit is None else data[:, self._unit(unit)]
-        agg = {name_: (data[:, i].mean() if name_ in _STOCKS else data[:, i].sum())
+        agg = {name_: (data[:, i].mean() if name_ in STOCK_FIELDS else data[:, i].sum())
                for name_, i in _FI.items()}
         m = metric(name)
-        if m.denominator is not None and m.denominator in _STOCKS and m.numerator not in _STOCKS:
+        if m.denominator is not None and m.denominator in STOCK_FIELDS and m.numerator not in STOCK_FIELDS:
             agg[m.numerator] = agg[m.numerator] / data.shape[0]  # flow per period over a stock
         return float(m.evaluate(agg))
 
@@ -294,12 +294,12 @@ class RunResult:
                  f"(whole run: flows summed, stocks and ratios averaged)"]
         for name, m in METRICS.items():
             series = self.kpi(name)
-            flow = m.denominator is None and m.numerator not in _STOCKS
+            flow = m.is_flow
             unit = m.unit.replace("/week", "") + " (sum)" if flow else m.unit
-            lines.append(f"{m.label:<36}{_fmt(series[start]):>14}{_fmt(series[-1]):>14}"
-                         f"{_fmt(self.total(name, start=start)):>14}  {unit}")
+            lines.append(f"{m.label:<36}{format_value(series[start]):>14}{format_value(series[-1]):>14}"
+                         f"{format_value(self.total(name, start=start)):>14}  {unit}")
         try:
-            clv, note = _fmt(self.customer_lifetime_value(start=start)), ""
+            clv, note = format_value(self.customer_lifetime_value(start=start)), ""
         except ValueError as exc:  # e.g. retention >= 1 + a negative discount rate: the sum diverges
             clv, note = "undefined", (f"note: customer lifetime value undefined (the discounted sum "
                                       f"diverges or an input is missing): {exc}")
@@ -370,12 +370,6 @@ class RunResult:
         return rows
 
 
-_STOCKS = {"positions", "headcount", "vacancies", "waiting", "in_service", "active_customers", "requests_overdue",
-           "customers_start", "satisfaction_sum", "skill_sum", "productivity_sum",
-           "standard_minutes_sum", "time_given_minutes_sum",
-           "customer_satisfaction_sum"}
-
-
 class _View:
     """Field-name access to the last axis of a sums array."""
 
@@ -386,7 +380,8 @@ class _View:
         return self.data[..., _FI[name]]
 
 
-def _fmt(x) -> str:
+def format_value(x) -> str:
+    """A KPI value for a plain-text table: thousands separated, 3 decimals below 10, "-" if undefined."""
     if not np.isfinite(x):
         return "-"
     if abs(x) >= 1000:

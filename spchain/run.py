@@ -161,7 +161,7 @@ class Simulation:
     @property
     def week(self) -> int:
         """Weeks simulated so far."""
-        return self._engine._weeks_done
+        return self._engine.weeks_done
 
     def advance(self, until_week: int, *, params: Params | None = None) -> RunResult:
         """Simulate up to week ``until_week`` (exclusive) and return the run so far.

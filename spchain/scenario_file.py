@@ -34,7 +34,6 @@ ever evaluated as code.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import re
@@ -42,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .params import Change, ParamError, Params, check_schedulable
+from .params import Change, ParamError, Params, check_schedulable, suggest
 
 __all__ = ["ScenarioFileError", "Plan", "load_scenario_file", "read_parameter_file", "dumps_toml",
            "DEFAULT_REPORT_METRICS"]
@@ -173,10 +172,6 @@ def _key(prefix: str, name: str) -> str:
     return f"{prefix}.{part}" if prefix else part
 
 
-def _suggest(word, options) -> str:
-    close = difflib.get_close_matches(str(word), list(options), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
 
 class _Checker:
     """Typed access to a file's entries, raising errors that name the file and key."""
@@ -194,7 +189,7 @@ class _Checker:
             for name in value:
                 if name not in _KEYS[kind]:
                     where = f"unknown key {name!r}" if kind else f"unknown section {name!r}"
-                    self.fail(_key(key, name), f"{where}{_suggest(name, _KEYS[kind])}; expected one of "
+                    self.fail(_key(key, name), f"{where}{suggest(name, _KEYS[kind])}; expected one of "
                                                f"{list(_KEYS[kind])}")
         return value
 
@@ -224,7 +219,7 @@ class _Checker:
     def choice(self, value, key, options, what):
         self.string(value, key)
         if value not in options:
-            self.fail(key, f"unknown {what} {value!r}{_suggest(value, options)}; expected one of {list(options)}")
+            self.fail(key, f"unknown {what} {value!r}{suggest(value, options)}; expected one of {list(options)}")
         return value
 
 
@@ -275,19 +270,19 @@ def read_parameter_file(path, *, _seen=()) -> tuple:
     check = _Checker(str(path))
     if "base" in data:
         return _base(check, data["base"], path.parent, _seen + (path.resolve(),))
-    from .params import _STAGES
+    from .params import STAGE_CLASSES
     from .presets import PRESETS, preset
 
-    sections = set(_STAGES) | {"preset", "schedule"}
+    sections = set(STAGE_CLASSES) | {"preset", "schedule"}
     for name in data:
         if name not in sections:
-            check.fail(_key("", name), f"unknown section {name!r}{_suggest(name, sections)}; expected one "
+            check.fail(_key("", name), f"unknown section {name!r}{suggest(name, sections)}; expected one "
                                        f"of {sorted(sections)}")
     params, what = Params(), "spchain defaults"
     if "preset" in data:
         name = check.choice(data["preset"], "preset", PRESETS, "preset")
         params, what = preset(name), f"preset {name!r}"
-    for name in _STAGES:
+    for name in STAGE_CLASSES:
         if name in data:
             for p, v in _flatten(check.table(data[name], name), name).items():
                 params = _override(check, params, p, v, p)

@@ -39,7 +39,7 @@ import numpy as np
 
 from .params import Change, ParamError, Params, check_schedulable
 
-__all__ = ["Scenario", "full_factorial", "one_at_a_time", "latin_hypercube"]
+__all__ = ["Scenario", "full_factorial", "one_at_a_time", "latin_hypercube", "short_names"]
 
 KINDS = ("lever", "uncertainty")
 
@@ -187,7 +187,7 @@ def _fmt(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _short_names(paths: Sequence[str]) -> dict:
+def short_names(paths: Sequence[str]) -> dict:
     """The shortest dotted suffix of each path that no other path shares."""
     out = {}
     for path in paths:
@@ -269,7 +269,7 @@ def full_factorial(*, levers: Mapping | None = None, uncertainties: Mapping | No
         plain = [_plain(v) for v in levels]
         if any(plain.count(v) > 1 for v in plain):
             raise ParamError(f"{path}: levels must be distinct, got {list(levels)!r}")
-    short = _short_names([p for _, p, _ in factors])
+    short = short_names([p for _, p, _ in factors])
     grid = itertools.product(*[[_plain(v) for v in spec] for _, _, spec in factors])
     return [_scenario(factors, values, short, at_week) for values in grid]
 
@@ -295,7 +295,7 @@ def one_at_a_time(*, levers: Mapping | None = None, uncertainties: Mapping | Non
         ``[baseline, "path=low", "path=high", ...]`` (``2 k + 1`` scenarios).
     """
     factors = _factors(levers, uncertainties, "a (low, high) pair")
-    short = _short_names([p for _, p, _ in factors])
+    short = short_names([p for _, p, _ in factors])
     out = [Scenario(baseline)]
     for i, (_, path, spec) in enumerate(factors):
         for value in _bounds(path, spec):
