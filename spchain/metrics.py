@@ -13,7 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FIELDS", "DEPARTMENT_FIELDS", "STOCK_FIELDS", "Metric", "METRICS", "metric"]
+__all__ = ["FIELDS", "DEPARTMENT_FIELDS", "STOCK_FIELDS", "DIRECTIONS", "Metric", "METRICS", "metric"]
+
+#: The values of :attr:`Metric.better`.
+DIRECTIONS = ("higher", "lower", "neither")
 
 #: Additive quantities the engine records per period and unit.
 FIELDS = (
@@ -59,6 +62,15 @@ class Metric:
     ``numerator`` and ``denominator`` name a recorded field, or a tuple of
     fields that are added (e.g. customers who started service plus those who
     abandoned).
+
+    ``better`` says which way is good for the business: ``"higher"`` (profit,
+    NPS, service level...), ``"lower"`` (turnover, waits, costs...) or
+    ``"neither"`` (volumes, utilisation, work pressure: more is not better or
+    worse in itself).  Reports and charts colour and word a change by it, not
+    by its sign.  ``change_in_points`` is true for scores and shares (NPS,
+    CSAT, satisfaction, probabilities, attainment): a change of those is an
+    absolute difference in points (percentage points for shares); a change of
+    a level (money, counts, times, rates) is given in percent of the baseline.
     """
 
     name: str
@@ -69,6 +81,36 @@ class Metric:
     scale: float = 1.0
     stage: str = ""
     kind: str = "ratio"  # "ratio", "nps" or "retention"
+    better: str = "neither"
+    change_in_points: bool = False
+
+    def __post_init__(self):
+        if self.better not in DIRECTIONS:
+            raise ValueError(f"metric {self.name!r}: better={self.better!r}; expected one of {DIRECTIONS}")
+
+    @property
+    def is_share(self) -> bool:
+        """A share or probability in [0, 1] (reports print it in percent, its changes in points)."""
+        return self.unit.startswith("share")
+
+    @property
+    def is_money(self) -> bool:
+        """An amount of money (reports print it with the scenario file's currency)."""
+        return self.unit.startswith("money")
+
+    def assess(self, low, high) -> str:
+        """Word a change from its confidence interval ``[low, high]``, by the KPI's direction.
+
+        Returns ``"not distinguishable"`` when the interval covers 0 (or is not
+        finite); otherwise ``"better"`` or ``"worse"`` for a directional KPI, and
+        ``"higher"`` or ``"lower"`` for one whose ``better`` is ``"neither"``.
+        """
+        if not (np.isfinite(low) and np.isfinite(high)) or low <= 0 <= high:
+            return "not distinguishable"
+        up = low > 0
+        if self.better == "neither":
+            return "higher" if up else "lower"
+        return "better" if up == (self.better == "higher") else "worse"
 
     @property
     def is_flow(self) -> bool:
@@ -110,61 +152,68 @@ def _total(sums, names):
     return sum(np.asarray(sums[n], dtype=float) for n in names)
 
 
-def _m(name, label, unit, num, den=None, scale=1.0, stage="", kind="ratio"):
-    return Metric(name, label, unit, num, den, scale, stage, kind)
+def _m(name, label, unit, num, den=None, scale=1.0, stage="", kind="ratio", *, better, points=False):
+    return Metric(name, label, unit, num, den, scale, stage, kind, better, points)
 
 
 _LIST = [
     _m("internal_service_quality", "Internal service quality", "0-1", "isq_sum", "isq_scored",
-       stage="internal"),
+       stage="internal", better="higher", points=True),
     _m("resolution_time", "Internal request resolution time", "h", "resolution_hours_sum",
-       "isq_scored", stage="internal"),
-    _m("sla_attainment", "SLA attainment", "share", "sla_met", "sla_due", stage="internal"),
+       "isq_scored", stage="internal", better="lower"),
+    _m("sla_attainment", "SLA attainment", "share", "sla_met", "sla_due", stage="internal",
+       better="higher", points=True),
     _m("overdue_requests", "Requests open past their SLA", "requests", "requests_overdue",
-       stage="internal"),
+       stage="internal", better="lower"),
     _m("employee_satisfaction", "Employee satisfaction", "0-1", "satisfaction_sum", "headcount",
-       stage="employees"),
-    _m("headcount", "Headcount", "employees", "headcount", stage="employees"),
-    _m("vacancies", "Vacancies", "positions", "vacancies", stage="employees"),
+       stage="employees", better="higher", points=True),
+    _m("headcount", "Headcount", "employees", "headcount", stage="employees", better="neither"),
+    _m("vacancies", "Vacancies", "positions", "vacancies", stage="employees", better="lower"),
     _m("turnover", "Staff turnover (annualised)", "1/year", "quits", "headcount", scale=52.0,
-       stage="employees"),
-    _m("skill", "Skill", "0-1", "skill_sum", "headcount", stage="employees"),
+       stage="employees", better="lower"),
+    _m("skill", "Skill", "0-1", "skill_sum", "headcount", stage="employees", better="higher", points=True),
     _m("productivity", "Productivity", "x reference", "productivity_sum", "headcount",
-       stage="employees"),
-    _m("utilisation", "Utilisation", "share", "busy_hours", "staffed_hours", stage="employees"),
+       stage="employees", better="higher"),
+    _m("utilisation", "Utilisation", "share", "busy_hours", "staffed_hours", stage="employees",
+       better="neither", points=True),
     _m("work_pressure", "Work pressure", "customers per server",
-       ("busy_hours", "wait_hours_sum", "abandoned_wait_hours_sum"), "staffed_hours", stage="employees"),
+       ("busy_hours", "wait_hours_sum", "abandoned_wait_hours_sum"), "staffed_hours", stage="employees",
+       better="neither"),
     _m("standard_pressure", "Work pressure at the standard", "ratio", "required_hours", "staffed_hours",
-       stage="employees"),
+       stage="employees", better="neither"),
     _m("service_standard", "Service standard", "min/customer", "standard_minutes_sum", "headcount",
-       stage="employees"),
+       stage="employees", better="neither"),
     _m("time_per_customer", "Time given per customer", "min/customer", "time_given_minutes_sum", "headcount",
-       stage="employees"),
-    _m("arrivals", "Visits", "visits/week", "arrivals", stage="service"),
-    _m("served", "Customers served", "customers/week", "served", stage="service"),
-    _m("wait_time", "Mean wait", "min", "wait_hours_sum", "started", scale=60.0, stage="service"),
-    _m("prob_wait", "Probability of waiting", "share", "waited", "started", stage="service"),
+       stage="employees", better="neither"),
+    _m("arrivals", "Visits", "visits/week", "arrivals", stage="service", better="neither"),
+    _m("served", "Customers served", "customers/week", "served", stage="service", better="neither"),
+    _m("wait_time", "Mean wait", "min", "wait_hours_sum", "started", scale=60.0, stage="service",
+       better="lower"),
+    _m("prob_wait", "Probability of waiting", "share", "waited", "started", stage="service",
+       better="lower", points=True),
     _m("wait_time_all", "Mean wait, all arrivals", "min", ("wait_hours_sum", "abandoned_wait_hours_sum"),
-       ("started", "abandoned"), scale=60.0, stage="service"),
+       ("started", "abandoned"), scale=60.0, stage="service", better="lower"),
     _m("prob_wait_all", "Probability of waiting, all arrivals", "share", ("waited", "abandoned"),
-       ("started", "abandoned"), stage="service"),
+       ("started", "abandoned"), stage="service", better="lower", points=True),
     _m("service_level", "Service level (answered within target)", "share", "answered_in_target",
-       ("started", "abandoned"), stage="service"),
+       ("started", "abandoned"), stage="service", better="higher", points=True),
     _m("abandonment", "Abandonment", "share of customers leaving the queue", "abandoned",
-       ("started", "abandoned"), stage="service"),
-    _m("service_quality", "Service quality", "0-1", "quality_sum", "served", stage="service"),
+       ("started", "abandoned"), stage="service", better="lower", points=True),
+    _m("service_quality", "Service quality", "0-1", "quality_sum", "served", stage="service",
+       better="higher", points=True),
     _m("customer_satisfaction", "Customer satisfaction", "0-1", "customer_satisfaction_sum",
-       "active_customers", stage="customers"),
-    _m("csat", "CSAT", "1-5", "csat_sum", "responses", stage="customers"),
+       "active_customers", stage="customers", better="higher", points=True),
+    _m("csat", "CSAT", "1-5", "csat_sum", "responses", stage="customers", better="higher", points=True),
     _m("nps", "NPS", "points", "promoters", "responses", scale=100.0, kind="nps",
-       stage="customers"),
-    _m("active_customers", "Active customers", "customers", "active_customers", stage="loyalty"),
+       stage="customers", better="higher", points=True),
+    _m("active_customers", "Active customers", "customers", "active_customers", stage="loyalty",
+       better="higher"),
     _m("retention", "Customer retention (annualised)", "share/year", "churned", "customers_start",
-       kind="retention", stage="loyalty"),
-    _m("acquisition", "New customers", "customers/week", "acquired", stage="loyalty"),
-    _m("revenue", "Revenue", "money/week", "revenue", stage="money"),
-    _m("costs", "Costs", "money/week", "costs", stage="money"),
-    _m("profit", "Profit", "money/week", "profit", stage="money"),
+       kind="retention", stage="loyalty", better="higher", points=True),
+    _m("acquisition", "New customers", "customers/week", "acquired", stage="loyalty", better="higher"),
+    _m("revenue", "Revenue", "money/week", "revenue", stage="money", better="higher"),
+    _m("costs", "Costs", "money/week", "costs", stage="money", better="lower"),
+    _m("profit", "Profit", "money/week", "profit", stage="money", better="higher"),
 ]
 
 #: KPI name -> :class:`Metric`, in chain order.
