@@ -56,7 +56,8 @@ import numpy as np
 from .params import ParamError, Params, check_schedulable
 from .scenarios import Scenario
 
-__all__ = ["Experiment", "run_task", "replication_seed", "DEFAULT_MAX_HOURS", "UNPROBED_RUN_WEEKS"]
+__all__ = ["Experiment", "run_task", "replication_seed", "execute", "check_executor", "process_pool",
+           "DEFAULT_MAX_HOURS", "UNPROBED_RUN_WEEKS"]
 
 #: Default run budget of :meth:`Experiment.run`: the estimated CPU hours
 #: (runs x seconds per run, on one core) above which it refuses to start.
@@ -400,13 +401,7 @@ class Experiment:
         from .analysis import ExperimentResult
         from .store import Store
 
-        if workers is not None:
-            workers = _int("workers", workers, 1)
-            if executor is not None:
-                raise ParamError("give workers or executor, not both")
-        if executor is not None and not isinstance(executor, cf.Executor):
-            raise ParamError(f"executor must be a concurrent.futures.Executor, got "
-                             f"{type(executor).__name__}; for Dask pass client.get_executor(pure=False)")
+        workers = check_executor(workers, executor)
         self.check_budget(max_hours, store=store, workers=workers)
         db = Store(store) if store is not None else None
         try:
@@ -429,7 +424,7 @@ class Experiment:
                     runs[(s, r)] = (sums, dept, wall)
 
             started = time.perf_counter()
-            _execute(tasks, record, workers=workers, executor=executor,
+            execute(tasks, record, workers=workers, executor=executor,
                      progress=progress, initial=len(done), total=len(done) + len(tasks))
             elapsed = time.perf_counter() - started
             if db:
@@ -445,23 +440,76 @@ class Experiment:
         return ExperimentResult.from_runs(self, runs, manifest=manifest)
 
 
-def _execute(tasks, record, *, workers, executor, progress, initial, total):
-    """Run ``tasks`` with ``run_task`` and hand each output to ``record`` as it finishes."""
-    bar = _bar(progress, initial=initial, total=total)
+def check_executor(workers, executor):
+    """Check where runs go, as :meth:`Experiment.run` and :func:`spchain.calibration.calibrate` take it.
+
+    Parameters
+    ----------
+    workers : int or None
+        Size of a local process pool (:func:`process_pool`); ``None`` or 1: serial.
+    executor : concurrent.futures.Executor or None
+        Any executor instead (a Dask client's ``client.get_executor(pure=False)``).
+
+    Returns
+    -------
+    int or None
+        ``workers``, as an int.
+
+    Raises
+    ------
+    ParamError
+        ``workers`` not an integer >= 1, both given, or an ``executor`` that is
+        not a :class:`concurrent.futures.Executor`.
+    """
+    if workers is not None:
+        workers = _int("workers", workers, 1)
+        if executor is not None:
+            raise ParamError("give workers or executor, not both")
+    if executor is not None and not isinstance(executor, cf.Executor):
+        raise ParamError(f"executor must be a concurrent.futures.Executor, got "
+                         f"{type(executor).__name__}; for Dask pass client.get_executor(pure=False)")
+    return workers
+
+
+def process_pool(workers: int) -> cf.ProcessPoolExecutor:
+    """A local pool of ``workers`` processes started with ``spawn`` (the same on every platform)."""
+    import multiprocessing
+
+    return cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def execute(tasks, record, *, workers=None, executor=None, function=run_task, progress=False, initial=0,
+            total=None):
+    """Run ``function`` on every task and hand each output to ``record`` as it finishes.
+
+    Parameters
+    ----------
+    tasks : list
+        Arguments of ``function``, one per call.
+    record : callable
+        Called in this process with each output, in the order they finish.
+    workers : int, optional
+        Run on a :func:`process_pool` of this size (shut down afterwards);
+        ``None`` or 1: serially in this process.
+    executor : concurrent.futures.Executor, optional
+        Run on this executor instead (not shut down).
+    function : callable
+        A module-level function (picklable); default :func:`run_task`.
+    progress : bool
+        A tqdm progress bar (``initial`` of ``total`` already done).
+    """
+    bar = _bar(progress, initial=initial, total=len(tasks) + initial if total is None else total)
     pool, completed = None, False
     if executor is None and workers and workers > 1 and tasks:
-        import multiprocessing
-
-        pool = executor = cf.ProcessPoolExecutor(min(workers, len(tasks)),
-                                                 mp_context=multiprocessing.get_context("spawn"))
+        pool = executor = process_pool(min(workers, len(tasks)))
     try:
         if executor is None:
             for task in tasks:
-                record(run_task(task))
+                record(function(task))
                 if bar is not None:
                     bar.update()
         else:
-            pending = {executor.submit(run_task, task) for task in tasks}
+            pending = {executor.submit(function, task) for task in tasks}
             try:
                 for future in cf.as_completed(pending):
                     pending.discard(future)  # hold no finished result longer than needed
