@@ -94,6 +94,11 @@ class Metric:
         return self.unit.startswith("share")
 
     @property
+    def points_scale(self) -> float:
+        """Points per unit of the KPI: 100 for shares and 0-1 scores (0.80 to 0.83 is +3 points), else 1."""
+        return 100.0 if self.is_share or self.unit == "0-1" else 1.0
+
+    @property
     def is_money(self) -> bool:
         """An amount of money (reports print it with the scenario file's currency)."""
         return self.unit.startswith("money")

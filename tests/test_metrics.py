@@ -58,3 +58,11 @@ def test_an_unknown_direction_is_refused_by_name():
     with pytest.raises(ValueError, match=r"'x'.*better='up'.*higher"):
         Metric("x", "X", "u", "revenue", better="up")
     assert dataclasses.replace(METRICS["profit"], better="lower").better == "lower"
+
+
+def test_points_are_percentage_points_for_shares_and_0_1_scores():
+    assert METRICS["service_level"].points_scale == 100.0
+    assert METRICS["internal_service_quality"].points_scale == 100.0
+    assert METRICS["nps"].points_scale == 1.0  # NPS is already in points
+    assert METRICS["csat"].points_scale == 1.0  # points of the 1-5 scale
+    assert METRICS["profit"].is_money and not METRICS["nps"].is_money and not METRICS["revenue"].is_share
