@@ -478,7 +478,7 @@ def process_pool(workers: int) -> cf.ProcessPoolExecutor:
     return cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
 
 
-def execute(tasks, record, *, workers=None, executor=None, function=run_task, progress=False, initial=0,
+def execute(tasks, record, *, workers=None, executor=None, function=None, progress=False, initial=0,
             total=None):
     """Run ``function`` on every task and hand each output to ``record`` as it finishes.
 
@@ -493,11 +493,13 @@ def execute(tasks, record, *, workers=None, executor=None, function=run_task, pr
         ``None`` or 1: serially in this process.
     executor : concurrent.futures.Executor, optional
         Run on this executor instead (not shut down).
-    function : callable
-        A module-level function (picklable); default :func:`run_task`.
+    function : callable, optional
+        A module-level function (picklable); default :func:`run_task`
+        (looked up when called).
     progress : bool
         A tqdm progress bar (``initial`` of ``total`` already done).
     """
+    function = run_task if function is None else function
     bar = _bar(progress, initial=initial, total=len(tasks) + initial if total is None else total)
     pool, completed = None, False
     if executor is None and workers and workers > 1 and tasks:

@@ -23,6 +23,12 @@ both versions named, since the same seeds now give other numbers (its
 stored runs can still be loaded and analysed).  The number of replications
 and the warm-up are not part of the definition: asking for more
 replications extends a store, and the warm-up only affects the analysis.
+
+A :class:`CalibrationStore` keeps :func:`spchain.calibration.calibrate`'s
+simulated parameter points the same way: one ``points`` row per point
+(its per-replication statistics), committed when the point's last run
+finishes, next to the same kind of manifest.  Both kinds share
+:class:`SQLiteStore`; each refuses the other's file, naming what it holds.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["StoreError", "Store", "definition_hash"]
+__all__ = ["StoreError", "SQLiteStore", "Store", "CalibrationStore", "definition_hash", "point_id"]
 
 FORMAT = 1
 
@@ -56,6 +62,23 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 
+_POINTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS points (
+    point TEXT PRIMARY KEY,
+    theta TEXT NOT NULL,
+    moments BLOB NOT NULL,
+    moments_shape TEXT NOT NULL,
+    n_runs INTEGER NOT NULL,
+    wall_seconds REAL NOT NULL,
+    session INTEGER NOT NULL,
+    finished_at TEXT NOT NULL
+);
+"""
+
+#: The table that marks each kind of store, and what the kind is called in messages.
+_KINDS = {"runs": "experiment", "points": "calibration"}
+
 
 class StoreError(ValueError):
     """A store cannot be used: another experiment's, unreadable, or incomplete."""
@@ -69,6 +92,27 @@ def canonical_json(data) -> str:
 def definition_hash(definition: dict) -> str:
     """SHA-256 of the canonical JSON of an experiment definition."""
     return hashlib.sha256(canonical_json(definition).encode()).hexdigest()
+
+
+def point_id(definition_hash: str, theta) -> str:
+    """Key of one calibration point: SHA-256 of a definition hash and the exact parameter vector.
+
+    Parameters
+    ----------
+    definition_hash : str
+        :func:`definition_hash` of the calibration's definition.
+    theta : sequence of float
+        The free parameters' values; each enters as its exact
+        :meth:`float.hex`, so two vectors share a key only when they are
+        equal bit for bit.
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits.
+    """
+    text = definition_hash + ":" + ",".join(float(v).hex() for v in theta)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _now() -> str:
@@ -99,8 +143,11 @@ def _differences(stored: dict, given: dict, limit=5) -> str:
     return "; ".join(diffs[:limit]) + more
 
 
-class Store:
-    """An experiment's SQLite file: manifest plus one row per finished run.
+class SQLiteStore:
+    """What experiment and calibration stores share: an SQLite file in WAL mode, a manifest, sessions.
+
+    Use :class:`Store` (an experiment's runs) or :class:`CalibrationStore`
+    (a calibration's points).
 
     Parameters
     ----------
@@ -110,27 +157,42 @@ class Store:
     Raises
     ------
     StoreError
-        If the file exists but is not an spchain store.
+        If the file exists but is not an spchain store of this kind (a
+        calibration store opened as an experiment store and vice versa are
+        named as such).
     """
+
+    _table = "runs"
+    _schema = _SCHEMA
+    #: Ends of the messages of :meth:`check` (``{path}``: the store's path).
+    _stale = ("its runs cannot be resumed or extended. Analyse the stored runs with "
+              "ExperimentResult.load({path!r}), or run into another store.")
+    _advice = "Use another store, or Experiment.from_store({path!r}) to continue the stored one."
 
     def __init__(self, path):
         self.path = Path(path)
+        kind = _KINDS[self._table]
         try:
             self._db = sqlite3.connect(self.path, timeout=60.0)
             tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path} is not an spchain experiment store: {exc}") from None
-        if tables - {"manifest", "runs"} or (tables and "manifest" not in tables):
+            raise StoreError(f"{self.path} is not an spchain {kind} store: {exc}") from None
+        other = [_KINDS[t] for t in sorted(tables & set(_KINDS)) if t != self._table]
+        if other and tables <= {"manifest", *_KINDS}:
             self._db.close()
-            raise StoreError(f"{self.path} is not an spchain experiment store (it holds tables "
+            raise StoreError(f"{self.path} is an spchain {other[0]} store, not an {kind} store; "
+                             f"choose another path")
+        if tables - {"manifest", self._table} or (tables and "manifest" not in tables):
+            self._db.close()
+            raise StoreError(f"{self.path} is not an spchain {kind} store (it holds tables "
                              f"{sorted(tables)}); choose another path")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         with self._db:
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(self._schema)
 
     def close(self) -> None:
-        """Close the connection; every committed run is already on disk."""
+        """Close the connection; every committed run or point is already on disk."""
         self._db.close()
 
     def __enter__(self):
@@ -149,9 +211,9 @@ class Store:
                              [(k, canonical_json(v)) for k, v in entries.items()])
 
     def check(self, manifest: dict, *, advice: str | None = None) -> None:
-        """Refuse to add runs of ``manifest``'s experiment unless the store holds the same one.
+        """Refuse to add to the store unless it holds ``manifest``'s definition.
 
-        A new store accepts any experiment.
+        A new store accepts any definition.
 
         Parameters
         ----------
@@ -159,7 +221,8 @@ class Store:
             Must hold ``definition`` and ``definition_hash``.
         advice : str, optional
             What to do instead, ending the message for another definition;
-            default: use another store or continue the stored experiment.
+            default: use another store or continue the stored experiment
+            (calibration).
 
         Raises
         ------
@@ -178,19 +241,17 @@ class Store:
                        else f"an engine of sample-path version {old}")
             raise StoreError(
                 f"{self.path} was written by {written}; this engine's sample-path version is {new} "
-                f"(spchain.model.SAMPLE_PATH_VERSION), so the same seeds give other numbers and its runs "
-                f"cannot be resumed or extended. Analyse the stored runs with "
-                f"ExperimentResult.load({str(self.path)!r}), or run into another store.")
+                f"(spchain.model.SAMPLE_PATH_VERSION), so the same seeds give other numbers and "
+                + self._stale.format(path=str(self.path)))
         if advice is None:
-            advice = (f"Use another store, or Experiment.from_store({str(self.path)!r}) to continue "
-                      f"the stored one.")
+            advice = self._advice.format(path=str(self.path))
         raise StoreError(
-            f"{self.path} holds another experiment (definition hash "
+            f"{self.path} holds another {_KINDS[self._table]} (definition hash "
             f"{stored['definition_hash'][:12]}, this one {manifest['definition_hash'][:12]}): "
             f"{_differences(stored.get('definition', {}), manifest['definition'])}. {advice}")
 
     def begin(self, manifest: dict, session: dict) -> int:
-        """Claim the store for an experiment and open a session; returns its number.
+        """Claim the store for a definition and open a session; returns its number.
 
         ``manifest`` must hold ``definition`` and ``definition_hash``; on a
         store that already has a manifest the hashes must match, and the
@@ -223,6 +284,21 @@ class Store:
                 if s.get("session") == number:
                     s.update(info, finished=_now())
             self._put_manifest({"sessions": sessions})
+
+
+class Store(SQLiteStore):
+    """An experiment's SQLite file: manifest plus one row per finished run.
+
+    Parameters
+    ----------
+    path : str or Path
+        The database file; created when missing.
+
+    Raises
+    ------
+    StoreError
+        If the file exists but is not an spchain experiment store.
+    """
 
     # -------------------------------------------------------------- runs
     def finished(self) -> set:
@@ -257,3 +333,72 @@ class Store:
         """``{(scenario, replication): (session, finished_at)}``: which session computed each run."""
         return {(s, r): (n, t) for s, r, n, t in
                 self._db.execute("SELECT scenario, replication, session, finished_at FROM runs")}
+
+
+class CalibrationStore(SQLiteStore):
+    """A calibration's SQLite file: manifest plus one row per simulated parameter point.
+
+    :func:`spchain.calibration.calibrate` writes each point when its last run
+    finishes, in one transaction: a point is stored whole or not at all.  A
+    row holds the point's key (:func:`point_id`), its parameter vector
+    (exact, as :meth:`float.hex`), its statistics per replication (an array
+    of shape ``(replications, statistics)``, little-endian float64), the
+    number of runs and their wall time.
+
+    Parameters
+    ----------
+    path : str or Path
+        The database file; created when missing.
+
+    Raises
+    ------
+    StoreError
+        If the file exists but is not an spchain calibration store (an
+        experiment store is named as such).
+    """
+
+    _table = "points"
+    _schema = _POINTS_SCHEMA
+    _stale = "its points cannot be reused. Calibrate into another store."
+    _advice = ("Use another store, or calibrate with the stored definition "
+               "(CalibrationStore({path!r}).manifest()['definition']) to resume it.")
+
+    def get(self, point: str):
+        """The stored statistics of a point, shape ``(replications, statistics)``, or None."""
+        row = self._db.execute("SELECT moments, moments_shape FROM points WHERE point = ?", (point,)).fetchone()
+        if row is None:
+            return None
+        return np.frombuffer(row[0], dtype="<f8").reshape(json.loads(row[1])).astype(float)
+
+    def put(self, point: str, theta, moments, *, n_runs: int, wall_seconds: float, session: int) -> None:
+        """Commit one simulated point (a point already stored is kept as it is: points are deterministic).
+
+        Parameters
+        ----------
+        point : str
+            Its key, :func:`point_id`.
+        theta : sequence of float
+            The free parameters' values.
+        moments : array_like
+            Statistics per replication, shape ``(replications, statistics)``.
+        n_runs, wall_seconds : int, float
+            Runs simulated for the point and their wall time.
+        session : int
+            The session (:meth:`begin`) that simulated it.
+        """
+        m = np.ascontiguousarray(moments, dtype="<f8")
+        with self._db:
+            self._db.execute(
+                "INSERT OR IGNORE INTO points VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (point, json.dumps([float(v).hex() for v in theta]), m.tobytes(), json.dumps(m.shape),
+                 int(n_runs), float(wall_seconds), int(session), _now()))
+
+    def points(self):
+        """Iterate ``(point, theta, moments, session)`` in the order they were stored."""
+        rows = self._db.execute("SELECT point, theta, moments, moments_shape, session FROM points ORDER BY rowid")
+        for point, theta, m, shape, session in rows:
+            yield (point, [float.fromhex(v) for v in json.loads(theta)],
+                   np.frombuffer(m, dtype="<f8").reshape(json.loads(shape)).astype(float), session)
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM points").fetchone()[0]
