@@ -10,7 +10,8 @@ fields)``) and derives from them, through :mod:`spchain.metrics` and
 * means with Student-t intervals (:meth:`~ExperimentResult.estimate`);
 * paired differences and relative changes against the baseline
   (:meth:`~ExperimentResult.difference`);
-* the return on an intervention (:meth:`~ExperimentResult.roi`);
+* the return on an intervention (:meth:`~ExperimentResult.roi`) and the
+  week it pays back (:meth:`~ExperimentResult.payback`);
 * a warm-up suggestion (:meth:`~ExperimentResult.mser5`) and the
   replications a target precision needs
   (:meth:`~ExperimentResult.replications_needed`);
@@ -31,7 +32,7 @@ import numpy as np
 from .metrics import FIELDS, METRICS, metric
 from .stats import Difference, Interval, mser5, paired_difference, replications_needed, t_interval
 
-__all__ = ["ExperimentResult", "Return"]
+__all__ = ["ExperimentResult", "Payback", "Return"]
 
 _FI = {name: i for i, name in enumerate(FIELDS)}
 
@@ -67,6 +68,108 @@ class Return:
     cost: float
     net: Interval
     roi: Interval
+
+
+@dataclass(frozen=True)
+class Payback:
+    """When an intervention pays back: per replication, paired with the baseline.
+
+    The *cumulative difference* of replication ``r`` after ``k`` weeks is
+    the sum of ``metric(scenario) - metric(baseline)`` over the ``k`` weeks
+    from ``start`` (the week the two scenarios' parameters first differ),
+    both runs of replication ``r`` sharing their random numbers.  The
+    replication *pays back after* ``k`` *weeks* when its cumulative
+    difference is >= 0 after ``k`` weeks and never falls below 0 again
+    within the horizon: a first crossing followed by a relapse does not
+    count, and a replication still below 0 at the horizon has no payback
+    within it.
+
+    Attributes
+    ----------
+    scenario, baseline, metric : str
+        What was compared.
+    start : int
+        First week compared, counted from 0 as ``at_week`` is: the change
+        acts from the start of week ``start``.  On the charts, which number
+        weeks from 1, payback after ``k`` weeks is week ``start + k``.
+    weeks : ndarray
+        Per replication, the weeks from ``start`` to payback (1 when the
+        first week already pays); NaN where it did not pay back within the
+        horizon.
+    cumulative : ndarray
+        Shape ``(n_replications, horizon - start)``; column ``k - 1`` holds
+        each replication's cumulative difference after ``k`` weeks.
+    time : Interval or None
+        Mean of ``weeks`` with its Student-t interval across replications;
+        ``None`` unless every replication paid back within the horizon (a
+        mean of the others alone would be biased early).
+    level : float
+        Confidence level of ``time`` and of :meth:`after`.
+    """
+
+    scenario: str
+    baseline: str
+    metric: str
+    start: int
+    weeks: np.ndarray
+    cumulative: np.ndarray
+    time: Interval | None
+    level: float
+
+    @property
+    def horizon_weeks(self) -> int:
+        """Weeks compared: from ``start`` to the end of the horizon."""
+        return int(self.cumulative.shape[1])
+
+    @property
+    def n_paid_back(self) -> int:
+        """Replications that paid back within the horizon."""
+        return int(np.isfinite(self.weeks).sum())
+
+    @property
+    def n_replications(self) -> int:
+        """Replications compared."""
+        return int(self.weeks.size)
+
+    def after(self, weeks: int) -> Interval:
+        """The cumulative difference after ``weeks`` weeks from ``start``, with its t interval.
+
+        Parameters
+        ----------
+        weeks : int
+            In ``[1, horizon_weeks]``.
+
+        Returns
+        -------
+        Interval
+        """
+        n = self.horizon_weeks
+        if isinstance(weeks, bool) or not isinstance(weeks, (int, np.integer)) or not 1 <= weeks <= n:
+            raise ValueError(f"weeks must be an integer in [1, {n}] (weeks from week {self.start}), "
+                             f"got {weeks!r}")
+        return t_interval(self.cumulative[:, weeks - 1], level=self.level)
+
+    def __str__(self) -> str:
+        from .result import format_value
+
+        n, k, pct = self.n_replications, self.n_paid_back, f"{self.level:.0%}"
+        what = (f"payback of {self.scenario!r} against {self.baseline!r} ({self.metric} summed from the "
+                f"change at week {self.start})")
+        if k == n and self.time is not None:
+            t = self.time
+            ci = (f", {pct} CI {t.low:.0f} to {t.high:.0f}" if np.isfinite(t.half_width) else "")
+            return (f"{what}: after {t.mean:.0f} weeks on average{ci} (week {self.start + t.mean:.0f} on the "
+                    f"charts); all {n} replication(s) paid back, after {np.nanmin(self.weeks):.0f} to "
+                    f"{np.nanmax(self.weeks):.0f} weeks")
+        end = self.after(self.horizon_weeks)
+        tail = (f"; cumulative difference after {self.horizon_weeks} weeks {format_value(end.mean)}"
+                + (f" ({pct} CI {format_value(end.low)} to {format_value(end.high)})"
+                   if np.isfinite(end.half_width) else ""))
+        if k == 0:
+            return f"{what}: no payback within {self.horizon_weeks} weeks in any of {n} replication(s){tail}"
+        return (f"{what}: no payback within {self.horizon_weeks} weeks in {n - k} of {n} replications; "
+                f"the other {k} paid back after {np.nanmin(self.weeks):.0f} to {np.nanmax(self.weeks):.0f} "
+                f"weeks{tail}")
 
 
 class ExperimentResult:
@@ -290,6 +393,62 @@ class ExperimentResult:
                        net.std * scale, net.n, level)
         return Return(gain=t_interval(gain, level=level), cost=cost_pv, net=net, roi=roi)
 
+    def payback(self, scenario: str, *, metric: str = "profit", baseline: str | None = None,
+                level: float = 0.95) -> Payback:
+        """When ``scenario`` pays back against ``baseline``: the weeks until its cumulative gain stays >= 0.
+
+        Per replication (paired by common random numbers), the difference
+        ``metric(scenario) - metric(baseline)`` is summed week by week from
+        the first week the two scenarios' parameters differ
+        (:meth:`first_difference`; the warm-up when they never do), not from
+        the warm-up: an intervention's first costs are part of its payback.
+        The replication pays back after ``k`` weeks when the cumulative
+        difference is >= 0 after ``k`` weeks and stays >= 0 to the horizon
+        (a relapse below 0 moves payback later; still below 0 at the
+        horizon is no payback within it).  Nothing is discounted; compare
+        :meth:`roi` for present values and a programme's outside cost.
+
+        Parameters
+        ----------
+        scenario : str
+            The intervention.
+        metric : str
+            A flow KPI where more is better (``profit``, ``revenue``,
+            ``acquisition``): weekly values that add up.
+        baseline : str, optional
+            What it is compared with; default the experiment's baseline.
+        level : float
+            Confidence level of the interval of the mean payback time.
+
+        Returns
+        -------
+        Payback
+            Per-replication payback weeks, the cumulative differences, and
+            the mean payback time's interval when every replication paid
+            back within the horizon.
+
+        """
+        s, b = self._scenario(scenario), self._scenario(baseline)
+        flows = [n for n, x in METRICS.items() if x.is_flow and x.better == "higher"]
+        if not isinstance(metric, str) or metric not in flows:
+            known = isinstance(metric, str) and metric in METRICS
+            why = " (a KPI that is not a weekly flow, or one where less is better)" if known else ""
+            raise ValueError(f"metric must be a flow KPI where more is better, one of {flows}, got {metric!r}{why}")
+        if s == b:
+            raise ValueError(f"scenario and baseline are both {s!r}; payback compares two scenarios")
+        if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+            raise ValueError(f"level must be a number in (0, 1), e.g. 0.95, got {level!r}")
+        first = self.first_difference(s, baseline=b)
+        start = self.warmup if first is None else first
+        delta = self.kpi(metric, scenario=s)[:, start:] - self.kpi(metric, scenario=b)[:, start:]
+        cumulative = np.cumsum(delta, axis=1)
+        cumulative.flags.writeable = False
+        weeks = np.array([_payback_weeks(c) for c in cumulative], float)
+        weeks.flags.writeable = False
+        time = t_interval(weeks, level=level) if np.isfinite(weeks).all() else None
+        return Payback(scenario=s, baseline=b, metric=metric, start=int(start), weeks=weeks,
+                       cumulative=cumulative, time=time, level=float(level))
+
     def first_difference(self, scenario: str, *, baseline: str | None = None) -> int | None:
         """First week in which the parameters in force in ``scenario`` and ``baseline`` differ.
 
@@ -439,6 +598,16 @@ class ExperimentResult:
                         frame[column] = _base_value(self.experiment.base, c.path)
                     frame.loc[frame["scenario"] == sc.name, column] = c.value
         return frame
+
+
+def _payback_weeks(cumulative):
+    """Weeks until ``cumulative`` (a 1-D running sum) is >= 0 for good; NaN when it ends below 0."""
+    below = np.flatnonzero(cumulative < 0)
+    if below.size == 0:
+        return 1.0
+    if below[-1] == cumulative.size - 1:
+        return math.nan
+    return float(below[-1] + 2)
 
 
 def _base_value(params, path):

@@ -287,11 +287,21 @@ class RunResult:
 
     # ---------------------------------------------------------- reporting
     def summary(self, *, start: int = 0) -> str:
-        """A readable table of every KPI over the run (from period ``start``)."""
+        """A readable table of every KPI: its first and last week, and its total from ``start``.
+
+        ``start`` counts weeks from 0, as ``at_week`` does; the column labels
+        number weeks from 1, as the charts do, so ``start=13`` leaves out 13
+        weeks and labels its columns "week 14", "week 52" and "weeks 14-52"
+        in a 52-week run.
+        """
+        if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or not 0 <= start < self.horizon:
+            raise ValueError(f"start must be an integer in [0, {self.horizon}), got {start!r}")
+        first, last = f"week {start + 1}", f"week {self.horizon}"
+        span = f"weeks {start + 1}-{self.horizon}" if start + 1 < self.horizon else last
         lines = [f"spchain run: {self.n_units} unit(s), {self.horizon} weeks, seed {self.seed}"
                  + (f", {self.wall_seconds:.2f} s" if np.isfinite(self.wall_seconds) else ""),
-                 f"{'KPI':<36}{'first week':>14}{'last week':>14}{'whole run':>14}  unit "
-                 f"(whole run: flows summed, stocks and ratios averaged)"]
+                 f"{'KPI':<36}{first:>14}{last:>14}{span:>14}  unit "
+                 f"({span}: flows summed, stocks and ratios averaged; weeks numbered from 1)"]
         for name, m in METRICS.items():
             series = self.kpi(name)
             flow = m.is_flow
