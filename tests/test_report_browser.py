@@ -53,7 +53,11 @@ INSPECT = """async () => {
   }
   window.scrollTo(0, 0);
   const d = document.documentElement;
-  return {items, scrollWidth: d.scrollWidth, clientWidth: d.clientWidth, scrollHeight: d.scrollHeight};
+  const wide = [...document.body.querySelectorAll('*')]
+    .filter(e => e.getBoundingClientRect().right > d.clientWidth && !e.parentElement.closest('table, pre'))
+    .slice(0, 5).map(e => `${e.tagName.toLowerCase()}${e.className ? '.' + e.className : ''} reaches `
+                          + `${Math.round(e.getBoundingClientRect().right + window.scrollX)} px`);
+  return {items, wide, scrollWidth: d.scrollWidth, clientWidth: d.clientWidth, scrollHeight: d.scrollHeight};
 }"""
 
 
@@ -128,7 +132,8 @@ def test_every_chart_is_visible(report, new_page):
     images = [i for i in seen["items"] if i["tag"] == "img"]
     # every chart written to charts/ is a figure of the page, and there is nothing else
     assert sorted(i["figure"] for i in images) == [f"fig-{s}" for s in report["slugs"]]
-    assert seen["scrollWidth"] <= seen["clientWidth"], "the page scrolls sideways"
+    assert seen["scrollWidth"] <= seen["clientWidth"], \
+        f"the page scrolls sideways at {seen['clientWidth']} px: {seen['wide']}"
     for item in seen["items"]:
         label = f"{item['tag']} in {item['figure'] or 'page'}"
         assert item["decoded"] and item["complete"], (label, item["why"])
