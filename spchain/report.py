@@ -15,6 +15,12 @@ into a folder a consultant can hand over::
 
 :func:`rebuild_report` writes it again from a stored experiment
 (``runs.sqlite``) without running anything.  Nothing here needs pandas.
+
+The page prints every number by one rule (:func:`format_number`: three
+significant digits, a value and its interval with the same decimals), every
+amount of money in the settings' ``currency`` and ``money_scale``
+(:func:`money_unit`), and words and colours each change by its KPI's
+direction (:attr:`spchain.metrics.Metric.better`).
 """
 
 from __future__ import annotations
@@ -29,25 +35,81 @@ import numpy as np
 
 from .metrics import METRICS, metric
 
-__all__ = ["write_report", "rebuild_report", "STORE_NAME", "SETTINGS_NAME", "summary_rows", "fmt_value", "csv_number"]
+__all__ = ["write_report", "rebuild_report", "STORE_NAME", "SETTINGS_NAME", "summary_rows", "kpi_unit",
+           "report_charts", "format_number", "money_unit", "csv_number", "MONEY_SCALES", "DEFAULT_CURRENCY"]
 
 STORE_NAME = "runs.sqlite"
 SETTINGS_NAME = "report-settings.json"
 _MAX_LINES, _MAX_DIAGRAMS, _MAX_FANS = 7, 4, 6
 
 
-def fmt_value(x) -> str:
-    """How the report prints a number: thousands separated, about four significant digits."""
-    if x is None or not isinstance(x, (int, float, np.floating)) or not math.isfinite(x):
+#: ``[report] money_scale`` -> the divisor of every amount of money the report prints, and its word.
+MONEY_SCALES = {"units": (1.0, ""), "thousands": (1e3, "thousand"), "millions": (1e6, "million")}
+#: The currency of a report whose settings name none: honest about what the model's money is.
+DEFAULT_CURRENCY = "money units"
+_MINUS = "\u2212"
+
+
+def format_number(x, digits=3, *, among=(), sign=False) -> str:
+    """How the report prints a number: one rule of significant digits for every figure.
+
+    The largest magnitude of ``x`` and the numbers in ``among`` gets
+    ``digits`` significant digits (never fewer than its integer digits), and
+    ``x`` is printed with the same number of decimals.  Pass a value's
+    interval as ``among`` (and the value when printing the interval's ends)
+    and a value and its interval share their decimals: ``8.7 [4.4, 13.0]``,
+    never ``8.696 [4.440, 13.0]``.
+
+    Parameters
+    ----------
+    x : float
+    digits : int
+        Significant digits of the largest magnitude.
+    among : sequence of float
+        The numbers printed next to ``x`` (non-finite ones are ignored).
+    sign : bool
+        Print ``+`` before a positive number (for differences and changes).
+
+    Returns
+    -------
+    str
+        Thousands separated, a true minus sign (U+2212), ``"\u2013"`` when
+        ``x`` is missing or not finite.
+
+    Examples
+    --------
+    >>> format_number(1234567.8), format_number(12.345), format_number(0.0012345)
+    ('1,234,568', '12.3', '0.00123')
+    >>> format_number(8.696, among=(4.44, 13.04))
+    '8.7'
+    """
+    if x is None or isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(x):
         return "\u2013"
-    if x == 0:
-        return "0"
-    a = abs(x)
-    if a >= 1000:
-        return f"{x:,.0f}"
-    if a >= 10:
-        return f"{x:.1f}"
-    return f"{x:.3f}"
+    if isinstance(digits, bool) or not isinstance(digits, int) or digits < 1:
+        raise ValueError(f"digits={digits!r}: expected an integer >= 1")
+    sizes = [abs(float(v)) for v in (x, *among) if v is not None and math.isfinite(v) and v != 0]
+    decimals = 0 if not sizes else min(9, max(0, digits - 1 - math.floor(math.log10(max(sizes)))))
+    text = f"{abs(x):,.{decimals}f}"
+    if float(text.replace(",", "")) == 0:
+        return text
+    return (_MINUS if x < 0 else "+" if sign else "") + text
+
+
+def money_unit(currency=DEFAULT_CURRENCY, money_scale="units") -> str:
+    """The unit the report prints money in: ``"EUR"``, ``"thousand EUR"``, ``"money units"``...
+
+    Raises
+    ------
+    ValueError
+        For a currency that is not a non-empty string or an unknown scale.
+    """
+    if not isinstance(currency, str) or not currency.strip():
+        raise ValueError(f"currency={currency!r}: expected a non-empty string such as 'EUR'")
+    if money_scale not in MONEY_SCALES:
+        raise ValueError(f"money_scale={money_scale!r}: expected one of {list(MONEY_SCALES)}")
+    word = MONEY_SCALES[money_scale][1]
+    return f"{word} {currency.strip()}" if word else currency.strip()
 
 
 def csv_number(x) -> str:
@@ -59,8 +121,13 @@ def _defaults(result, settings):
     from .scenario_file import DEFAULT_REPORT_METRICS
 
     s = dict(title="spchain scenario report", metrics=list(DEFAULT_REPORT_METRICS), focus="profit",
-             level=0.95, costs={}, descriptions={}, base="", source="")
+             level=0.95, costs={}, descriptions={}, base="", source="", currency=DEFAULT_CURRENCY,
+             money_scale="units")
     s.update({k: v for k, v in (settings or {}).items() if v is not None})
+    try:
+        money_unit(s["currency"], s["money_scale"])
+    except ValueError as exc:
+        raise ValueError(f"report settings: {exc}") from None
     for name in list(s["metrics"]) + [s["focus"]]:
         metric(name)  # a clear error, with the nearest name, for a KPI that does not exist
     s["costs"] = {name: float(s["costs"].get(name, 0.0)) for name in result.scenarios}
@@ -69,16 +136,28 @@ def _defaults(result, settings):
 
 
 # -------------------------------------------------------------------- tables
-def summary_rows(result, metrics, level=0.95) -> list:
-    """The scenario table as dicts: one row per KPI and scenario (as in ``summary.csv``)."""
+def kpi_unit(name, result, money=DEFAULT_CURRENCY) -> str:
+    """The unit of a KPI's per-run total in a report, with money in ``money`` (``"EUR"``, ``"thousand EUR"``).
+
+    Examples: ``"EUR, total of weeks 14-104"`` for profit, ``"min"`` for the mean wait.
+    """
     from .plotting import total_unit
 
+    unit = total_unit(name, result)
+    return re.sub(r"\bmoney\b", money, unit) if METRICS[name].is_money else unit
+
+
+def summary_rows(result, metrics, level=0.95, *, currency=DEFAULT_CURRENCY) -> list:
+    """The scenario table as dicts: one row per KPI and scenario (as in ``summary.csv``).
+
+    Values are unrounded and unscaled; the ``unit`` of money names ``currency``.
+    """
     rows = []
     for name in metrics:
         m = METRICS[name]
         for s in result.scenarios:
             e = result.estimate(name, scenario=s, level=level)
-            row = dict(metric=name, label=m.label, unit=total_unit(name, result), scenario=s,
+            row = dict(metric=name, label=m.label, unit=kpi_unit(name, result, currency), scenario=s,
                        mean=e.mean, ci_low=e.low, ci_high=e.high, n=e.n, difference=math.nan,
                        difference_low=math.nan, difference_high=math.nan, relative=math.nan,
                        relative_low=math.nan, relative_high=math.nan)
@@ -126,15 +205,16 @@ def _write_tables(result, out, s):
     _write_csv(out / "totals.csv", ["scenario", "replication", "seed", "metric", "value"],
                ((sc, r, seeds[sc][r], name, csv_number(v)) for sc in result.scenarios for name in METRICS
                 for r, v in enumerate(result.totals(name, scenario=sc).tolist())))
-    summary = summary_rows(result, s["metrics"], s["level"])
+    summary = summary_rows(result, s["metrics"], s["level"], currency=s["currency"])
     keys = list(summary[0])
     _write_csv(out / "summary.csv", keys,
                ([r[k] if isinstance(r[k], (str, int)) else csv_number(r[k]) for k in keys] for r in summary))
     returns = _return_rows(result, s["costs"], s["level"])
     rkeys = ["scenario", "cost", "gain", "gain_low", "gain_high", "net", "net_low", "net_high", "roi",
              "roi_low", "roi_high"]
-    _write_csv(out / "returns.csv", rkeys,
-               ([r[k] if isinstance(r[k], str) else csv_number(r[k]) for k in rkeys] for r in returns))
+    _write_csv(out / "returns.csv", rkeys + ["currency"],
+               ([r[k] if isinstance(r[k], str) else csv_number(r[k]) for k in rkeys] + [s["currency"]]
+                for r in returns))
     return summary, returns
 
 
@@ -158,12 +238,47 @@ def _figure(width, height, layout="constrained"):
         return Figure(figsize=(width, height), layout=layout)
 
 
-def _charts(result, s):
-    """``[(slug, title, caption, figure)]`` of every chart of the report, drawn in the house style."""
+def report_charts(result, settings=None) -> list:
+    """Every chart of the report, drawn in the house style, money named in the report's currency.
+
+    Parameters
+    ----------
+    result : ExperimentResult
+    settings : mapping, optional
+        As for :func:`write_report` (``metrics``, ``focus``, ``level``, ``currency``...).
+
+    Returns
+    -------
+    list of tuple
+        ``(slug, title, caption, figure)`` for each chart, in the page's order.
+    """
     from .plotting import style
 
+    s = _defaults(result, settings)
     with style():
-        return _draw_charts(result, s)
+        charts = _draw_charts(result, s)
+    for _slug_, _title, _caption, fig in charts:
+        _name_the_currency(fig, s["currency"])
+    return charts
+
+
+def _name_the_currency(fig, currency):
+    """Every "money" in a chart's text (axis labels, the chain diagram's units) names the currency.
+
+    Tick labels keep the amounts as they are (compacted to ``k`` and ``M``
+    by the charts), so the unscaled currency is the honest unit.
+    """
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        words = text.get_text()
+        if "money" in words:
+            text.set_text(re.sub(r"\bmoney\b", currency, words))
+
+
+_OVERLAP = ("Overlapping bands do not mean the scenarios are alike: a band is one scenario's spread on its own, "
+            "while the paired differences (the results table and the differences chart) compare runs that share "
+            "their random numbers and resolve differences the bands hide.")
 
 
 def _draw_charts(result, s):
@@ -190,7 +305,7 @@ def _draw_charts(result, s):
     add("dashboard", "The chain over time",
         f"Every stage of the chain week by week: 4-week moving average of the mean over "
         f"{result.n_replications} replications with its {level:.0%} confidence band; the warm-up is "
-        f"shaded, dotted lines mark lever changes.{more}", fig)
+        f"shaded, dotted lines mark lever changes.{more}" + (f" {_OVERLAP}" if len(shown) > 1 else ""), fig)
     if len(result.scenarios) > 1:
         n_other = len(result.scenarios) - 1
         if n_other > 6:  # many scenarios: one tall panel for the focus KPI stays readable
@@ -206,7 +321,7 @@ def _draw_charts(result, s):
         add("comparison", f"Differences against {result.baseline!r}",
             f"Paired differences of each run's total over {weeks} (common random numbers) with "
             f"{level:.0%} confidence intervals; an interval that excludes 0 is a difference the "
-            f"replications resolve.", fig)
+            f"replications resolve, even where the scenarios' own bands in the other charts overlap.", fig)
     fans = result.scenarios[:_MAX_FANS]
     ncols = min(len(fans), 2)
     nrows = -(-len(fans) // ncols)
@@ -217,7 +332,8 @@ def _draw_charts(result, s):
     for ax in axes[len(fans):]:
         ax.set_visible(False)
     add(f"fan-{focus}", f"{METRICS[focus].label}: spread across replications",
-        "Each replication is a thin line; bands hold the middle 50% and 90% of the runs week by week.", fig)
+        "Each replication is a thin line; bands hold the middle 50% and 90% of the runs week by week."
+        + (f" {_OVERLAP}" if len(fans) > 1 else ""), fig)
     try:
         sp._oat_factors(result, result.baseline)
     except ValueError:
@@ -243,8 +359,11 @@ def write_report(result, out, *, settings=None, formats=("png", "svg")) -> dict:
         The folder (created if missing; files of the same names are replaced).
     settings : mapping, optional
         ``title``, ``metrics`` (KPIs of the scenario table), ``focus`` (KPI of
-        the fan and tornado charts), ``level``, ``costs`` (scenario -> one-off
-        cost for the return), ``descriptions``, ``base``, ``source``; see
+        the fan and tornado charts), ``level``, ``currency`` (default
+        ``"money units"``), ``money_scale`` (``"units"``, ``"thousands"`` or
+        ``"millions"``: the divisor of amounts in the page; the CSV files stay
+        in units), ``costs`` (scenario -> one-off cost for the return),
+        ``descriptions``, ``base``, ``source``; see
         :meth:`spchain.scenario_file.Plan.settings`.
     formats : sequence of str
         Chart formats besides the PNG embedded in the page.
@@ -253,16 +372,23 @@ def write_report(result, out, *, settings=None, formats=("png", "svg")) -> dict:
     -------
     dict
         ``{"html": Path, "csv": [...], "charts": [...], "manifest": Path, "settings": Path}``.
+
+    Raises
+    ------
+    ValueError
+        For a ``currency`` or ``money_scale`` the report cannot print, before anything is written.
+    KeyError
+        For a KPI that does not exist.
     """
     from .plotting import save_figure
     from .report_html import render_html
 
+    s = _defaults(result, settings)  # bad settings are refused before anything is written
     out = Path(out)
     (out / "charts").mkdir(parents=True, exist_ok=True)
-    s = _defaults(result, settings)
     summary, returns = _write_tables(result, out, s)
     charts, files = [], []
-    for slug, title, caption, fig in _charts(result, s):
+    for slug, title, caption, fig in report_charts(result, s):
         files += save_figure(fig, out / "charts" / slug, formats=tuple(dict.fromkeys(("png",) + tuple(formats))))
         png = (out / "charts" / f"{slug}.png").read_bytes()
         charts.append(dict(slug=slug, title=title, caption=caption, png=png))

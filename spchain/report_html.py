@@ -2,8 +2,16 @@
 
 :func:`render_html` is called by :func:`spchain.report.write_report`; the
 page needs no network access, reads on a screen and prints to PDF on A4
-landscape pages (``@media print``: no navigation, figures and table rows
-kept whole, table headers repeated).
+landscape pages (``@media print``: no navigation; headings kept with what
+follows them; each KPI's rows, list items and figures kept whole; table
+headers repeated on every page).
+
+Every change is worded and coloured by its KPI's direction
+(:attr:`spchain.metrics.Metric.better`), not by its sign: blue and "better"
+for a change the business wants, orange and "worse" for one it does not,
+grey for KPIs that are neither and for intervals that cover 0.  Scores and
+shares change in points, levels in percent; money is in the report's
+currency and scale.
 """
 
 from __future__ import annotations
@@ -13,12 +21,13 @@ import html
 import math
 
 from .metrics import METRICS
-from .report import csv_number, fmt_value
+from .report import MONEY_SCALES, csv_number, format_number, kpi_unit, money_unit
 
 __all__ = ["render_html", "CSS"]
 
 CSS = """
-:root { --ink: #1f2328; --muted: #59636e; --rule: #d0d7de; --band: #f6f8fa; --accent: #0072B2; }
+:root { --ink: #1f2328; --muted: #59636e; --rule: #d0d7de; --band: #f6f8fa; --accent: #0072B2;
+        --better: #005a8c; --worse: #b34700; }
 * { box-sizing: border-box; }
 body { margin: 0; color: var(--ink); background: #fff; font: 15px/1.5 "DejaVu Sans", "Segoe UI",
        Helvetica, Arial, sans-serif; }
@@ -34,10 +43,13 @@ table { border-collapse: collapse; margin: 8px 0 16px; font-size: 13.5px; }
 th, td { padding: 4px 10px; border-bottom: 1px solid var(--rule); vertical-align: top; text-align: left; }
 th { background: var(--band); font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-tr.first td { border-top: 2px solid #8c959f; }
+tbody.kpi tr:first-child td { border-top: 2px solid #8c959f; }
 td.kpi { font-weight: 600; }
 td.kpi span { display: block; font-weight: 400; color: var(--muted); font-size: 12px; }
-.up { color: #005a8c; } .down { color: #b34700; } .flat { color: var(--muted); }
+.better { color: var(--better); } .worse { color: var(--worse); }
+.neither, .same { color: var(--muted); }
+td.better, td.worse { font-weight: 600; }
+.legend span { font-weight: 600; }
 figure { margin: 16px 0 28px; }
 figure img { display: block; max-width: 100%; height: auto; border: 1px solid var(--rule); }
 figcaption { color: var(--muted); font-size: 13.5px; margin-top: 6px; max-width: 100ch; }
@@ -54,59 +66,137 @@ footer { margin-top: 40px; color: var(--muted); font-size: 12.5px; }
   body { font-size: 10.5pt; }
   main { max-width: none; padding: 0; }
   nav { display: none; }
-  h2 { break-after: avoid; page-break-after: avoid; }
+  h1, h2, h3 { break-after: avoid; page-break-after: avoid; }
+  h2 + *, h3 + *, h2 + .meta + *, h3 + .meta + * { break-before: avoid; page-break-before: avoid; }
   h2.page { break-before: page; page-break-before: always; }
-  figure, tr, .params div { break-inside: avoid; page-break-inside: avoid; }
+  figure, tr, tbody.kpi, li, .params div { break-inside: avoid; page-break-inside: avoid; }
+  p { orphans: 3; widows: 3; }
   thead { display: table-header-group; }
-  figure img { border: none; max-height: 170mm; width: auto; max-width: 100%; }
+  figure img { border: none; max-height: 165mm; width: auto; max-width: 100%; }
+  figcaption { break-before: avoid; page-break-before: avoid; }
   a { color: inherit; text-decoration: none; }
   table { font-size: 9pt; }
+  .better, .worse { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
 }
 """
+
+_DASH = "\u2013"
 
 
 def _e(text) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _num(x, *, cls="num") -> str:
-    return f'<td class="{cls}" data-value="{csv_number(x)}">{_e(fmt_value(x))}</td>'
+class _Shown:
+    """How one KPI is printed: its factor (money scale, shares in percent), unit and change scale."""
+
+    def __init__(self, result, name, s):
+        self.m = m = METRICS[name]
+        if m.is_money:
+            self.factor = 1.0 / MONEY_SCALES[s["money_scale"]][0]
+            self.unit = kpi_unit(name, result, money_unit(s["currency"], s["money_scale"]))
+        elif m.is_share:
+            self.factor, self.unit = 100.0, kpi_unit(name, result).replace("share", "%", 1)
+        else:
+            self.factor, self.unit = 1.0, kpi_unit(name, result)
+
+    def change(self, r):
+        """``(value, low, high, suffix)`` of the change column: points for scores and shares, else percent."""
+        if self.m.change_in_points:
+            k = self.m.points_scale
+            return k * r["difference"], k * r["difference_low"], k * r["difference_high"], " pts"
+        return 100 * r["relative"], 100 * r["relative_low"], 100 * r["relative_high"], "%"
 
 
-def _ci(low, high) -> str:
+def _num(x, *, raw=None, among=(), sign=False, cls="num", suffix="") -> str:
+    text = format_number(x, among=among, sign=sign)
+    text = text + suffix if text != _DASH else text
+    return f'<td class="{cls}" data-value="{csv_number(x if raw is None else raw)}">{_e(text)}</td>'
+
+
+def _interval(low, high, *, among=(), sign=False, suffix="", each="") -> str:
+    """``[low, high]`` with the decimals of the value printed beside it (its ``among``)."""
     if not (math.isfinite(low) and math.isfinite(high)):
-        return '<td class="num">\u2013</td>'
-    return f'<td class="num">[{_e(fmt_value(low))}, {_e(fmt_value(high))}]</td>'
+        return _DASH
+    both = (low, high, *among)
+    return (f"[{format_number(low, among=both, sign=sign)}{each}, "
+            f"{format_number(high, among=both, sign=sign)}{each}]{suffix}")
 
 
-def _pct(x) -> str:
-    return f"{100 * x:+.1f}%" if math.isfinite(x) else "\u2013"
+def _ci(low, high, **kwargs) -> str:
+    return f'<td class="num">{_e(_interval(low, high, **kwargs))}</td>'
 
 
-def _direction(low, high) -> str:
-    if math.isfinite(low) and low > 0:
-        return "up"
-    if math.isfinite(high) and high < 0:
-        return "down"
-    return "flat"
+def _verdict(m, r) -> str:
+    """``"better"``, ``"worse"``, ``"higher"``, ``"lower"`` or ``"not distinguishable"``."""
+    return m.assess(r["difference_low"], r["difference_high"])
+
+
+def _css(verdict) -> str:
+    return {"better": "better", "worse": "worse", "not distinguishable": "same"}.get(verdict, "neither")
+
+
+def _change_text(shown, r, level) -> str:
+    """``+5.4 pts, 95% CI [+4.6, +6.1]`` or ``−257 thousand EUR (−35.3%), 95% CI [−278, −237]``."""
+    m, f = shown.m, shown.factor
+    d, lo, hi = f * r["difference"], f * r["difference_low"], f * r["difference_high"]
+    if m.change_in_points:
+        c, clo, chi, _ = shown.change(r)
+        return (f"{format_number(c, among=(clo, chi), sign=True)} pts, {level:.0%} CI "
+                f"{_interval(clo, chi, among=(c,), sign=True)}")
+    c = 100 * r["relative"]
+    unit = shown.unit.replace(", total of", " over")
+    return (f"{format_number(d, among=(lo, hi), sign=True)} {unit} "
+            f"({format_number(c, among=(100 * r['relative_low'], 100 * r['relative_high']), sign=True)}%), "
+            f"{level:.0%} CI {_interval(lo, hi, among=(d,), sign=True)}")
 
 
 def _findings(result, s, summary) -> str:
-    focus = [r for r in summary if r["metric"] == s["focus"] and r["scenario"] != result.baseline]
-    if not focus:
-        return ""
-    m = METRICS[s["focus"]]
+    rows = {(r["metric"], r["scenario"]): r for r in summary}
+    others = [n for n in dict.fromkeys(r["metric"] for r in summary) if n != s["focus"]]
+    focus = _Shown(result, s["focus"], s)
     items = []
-    for r in focus:
-        d = _direction(r["difference_low"], r["difference_high"])
-        verdict = {"up": "higher than", "down": "lower than",
-                   "flat": "not distinguishable from"}[d]
-        items.append(f'<li><strong>{_e(r["scenario"])}</strong>: {_e(m.label.lower())} '
-                     f'<span class="{d}">{verdict}</span> {_e(result.baseline)} \u2014 difference '
-                     f'{_e(fmt_value(r["difference"]))} {_e(r["unit"])} '
-                     f'({_e(_pct(r["relative"]))}), {s["level"]:.0%} CI [{_e(fmt_value(r["difference_low"]))}, '
-                     f'{_e(fmt_value(r["difference_high"]))}].</li>')
-    return f'<ul class="findings">{"".join(items)}</ul>'
+    for sc in result.scenarios:
+        if sc == result.baseline:
+            continue
+        r = rows.get((s["focus"], sc))
+        if r is None:
+            r = _summary_row(result, s["focus"], sc, s["level"])
+        verdict = _verdict(focus.m, r)
+        if verdict == "not distinguishable":
+            how = f'<span class="same">not distinguishable from</span> {_e(result.baseline)}'
+        else:
+            side = "higher" if r["difference"] > 0 else "lower"
+            how = (f'{side} than {_e(result.baseline)}' if verdict in ("higher", "lower") else
+                   f'<span class="{verdict}">{side} than {_e(result.baseline)} \u2014 {verdict}</span>')
+        text = [f'<li><strong>{_e(sc)}</strong>: {_e(_lower(focus.m.label))} {how}: '
+                f'{_e(_change_text(focus, r, s["level"]))}.']
+        groups = {}
+        for name in others:
+            o = rows[(name, sc)]
+            v = _verdict(METRICS[name], o)
+            shown = _Shown(result, name, s)
+            c, _, _, suffix = shown.change(o)
+            groups.setdefault(v, []).append(f"{_lower(METRICS[name].label)} "
+                                            f"({format_number(c, sign=True)}{suffix})" if v != "not distinguishable"
+                                            else _lower(METRICS[name].label))
+        parts = [f'<span class="{_css(v)}">{v}</span>: {_e(", ".join(groups[v]))}'
+                 for v in ("better", "worse", "higher", "lower", "not distinguishable") if v in groups]
+        if parts:
+            text.append(f' Also {"; ".join(parts)}.')
+        items.append("".join(text) + "</li>")
+    return f'<ul class="findings">{"".join(items)}</ul>' if items else ""
+
+
+def _summary_row(result, name, scenario, level):
+    """One KPI's row against the baseline (for a focus KPI that is not in the table)."""
+    from .report import summary_rows
+
+    return next(r for r in summary_rows(result, [name], level) if r["scenario"] == scenario)
+
+
+def _lower(label: str) -> str:
+    return label if label[:2].isupper() else label[:1].lower() + label[1:]
 
 
 def _scenario_table(result, s) -> str:
@@ -124,50 +214,74 @@ def _scenario_table(result, s) -> str:
             f"</thead><tbody>{''.join(rows)}</tbody></table>")
 
 
+
+
 def _results_table(result, s, summary) -> str:
     pct = f"{s['level']:.0%}"
     head = (f'<thead><tr><th>KPI</th><th>scenario</th><th class="num">mean</th><th class="num">{pct} CI</th>'
             f'<th class="num">difference vs {_e(result.baseline)}</th><th class="num">{pct} CI</th>'
-            f'<th class="num">change</th><th class="num">{pct} CI</th></tr></thead>')
-    rows = []
+            f'<th class="num">change</th><th class="num">{pct} CI</th><th>reading</th></tr></thead>')
+    groups = {}
     for r in summary:
-        first = r["scenario"] == result.scenarios[0]
-        kpi = (f'<td class="kpi">{_e(r["label"])}<span>{_e(r["unit"])}</span></td>' if first else "<td></td>")
-        is_base = r["scenario"] == result.baseline
-        d = _direction(r["difference_low"], r["difference_high"])
-        cells = [kpi, f"<td>{_e(r['scenario'])}</td>", _num(r["mean"]), _ci(r["ci_low"], r["ci_high"])]
-        if is_base:
-            cells += ['<td class="num flat">baseline</td>', "<td></td>", "<td></td>", "<td></td>"]
-        else:
-            cells += [_num(r["difference"], cls=f"num {d}"), _ci(r["difference_low"], r["difference_high"]),
-                      f'<td class="num {d}" data-value="{csv_number(r["relative"])}">{_e(_pct(r["relative"]))}</td>',
-                      f'<td class="num">[{_e(_pct(r["relative_low"]))}, {_e(_pct(r["relative_high"]))}]</td>']
-        rows.append(f'<tr class="{"first" if first else ""}" data-metric="{_e(r["metric"])}" '
-                    f'data-scenario="{_e(r["scenario"])}">{"".join(cells)}</tr>')
-    return f'<table class="results">{head}<tbody>{"".join(rows)}</tbody></table>'
+        groups.setdefault(r["metric"], []).append(r)
+    bodies = []
+    for name, group in groups.items():
+        shown = _Shown(result, name, s)
+        f = shown.factor
+        rows = []
+        for i, r in enumerate(group):
+            kpi = (f'<td class="kpi">{_e(r["label"])}<span>{_e(shown.unit)}</span></td>' if i == 0 else "<td></td>")
+            mean, lo, hi = f * r["mean"], f * r["ci_low"], f * r["ci_high"]
+            cells = [kpi, f"<td>{_e(r['scenario'])}</td>", _num(mean, raw=r["mean"], among=(lo, hi)),
+                     _ci(lo, hi, among=(mean,))]
+            if r["scenario"] == result.baseline:
+                cells += ['<td class="num same">baseline</td>', "<td></td>", "<td></td>", "<td></td>", "<td></td>"]
+            else:
+                v = _verdict(shown.m, r)
+                cls = _css(v)
+                d, dlo, dhi = f * r["difference"], f * r["difference_low"], f * r["difference_high"]
+                c, clo, chi, suffix = shown.change(r)
+                raw = c / 100 if suffix == "%" else c
+                each = "%" if suffix == "%" else ""
+                cells += [_num(d, raw=r["difference"], among=(dlo, dhi), sign=True, cls=f"num {cls}"),
+                          _ci(dlo, dhi, among=(d,), sign=True),
+                          _num(c, raw=raw, among=(clo, chi), sign=True, cls=f"num {cls}", suffix=suffix),
+                          _ci(clo, chi, among=(c,), sign=True, each=each, suffix="" if each else suffix),
+                          f'<td class="{cls}">{_e(v)}</td>']
+            rows.append(f'<tr data-metric="{_e(r["metric"])}" data-scenario="{_e(r["scenario"])}">'
+                        f'{"".join(cells)}</tr>')
+        bodies.append(f'<tbody class="kpi">{"".join(rows)}</tbody>')
+    return f'<table class="results">{head}{"".join(bodies)}</table>'
 
 
 def _returns_table(result, s, returns) -> str:
     if not returns:
         return "<p>Only one scenario: nothing to compare.</p>"
     pct = f"{s['level']:.0%}"
+    money = money_unit(s["currency"], s["money_scale"])
+    f = 1.0 / MONEY_SCALES[s["money_scale"]][0]
     rows = []
     for r in returns:
-        roi = (f'{_num(r["roi"])}{_ci(r["roi_low"], r["roi_high"])}' if math.isfinite(r["roi"]) else
-               '<td class="num">\u2013</td><td class="num">no cost given</td>')
-        rows.append(f'<tr data-scenario="{_e(r["scenario"])}"><td>{_e(r["scenario"])}</td>{_num(r["cost"])}'
-                    f'{_num(r["gain"])}{_ci(r["gain_low"], r["gain_high"])}{_num(r["net"])}'
-                    f'{_ci(r["net_low"], r["net_high"])}{roi}</tr>')
-    head = (f'<thead><tr><th>scenario</th><th class="num">cost (PV)</th><th class="num">profit gain (PV)</th>'
-            f'<th class="num">{pct} CI</th><th class="num">net</th><th class="num">{pct} CI</th>'
+        roi = (f'{_num(r["roi"], among=(r["roi_low"], r["roi_high"]), sign=True)}'
+               f'{_ci(r["roi_low"], r["roi_high"], among=(r["roi"],), sign=True)}' if math.isfinite(r["roi"]) else
+               f'<td class="num">{_DASH}</td><td class="num">no cost given</td>')
+        cells = [_num(f * r["cost"], raw=r["cost"])]
+        for k in ("gain", "net"):
+            v, lo, hi = f * r[k], f * r[f"{k}_low"], f * r[f"{k}_high"]
+            cells += [_num(v, raw=r[k], among=(lo, hi), sign=True), _ci(lo, hi, among=(v,), sign=True)]
+        rows.append(f'<tr data-scenario="{_e(r["scenario"])}"><td>{_e(r["scenario"])}</td>{"".join(cells)}'
+                    f'{roi}</tr>')
+    head = (f'<thead><tr><th>scenario</th><th class="num">cost (PV, {_e(money)})</th>'
+            f'<th class="num">profit gain (PV, {_e(money)})</th><th class="num">{pct} CI</th>'
+            f'<th class="num">net ({_e(money)})</th><th class="num">{pct} CI</th>'
             f'<th class="num">ROI (net / cost)</th><th class="num">{pct} CI</th></tr></thead>')
     i = result.experiment.params[result.baseline].economics.discount_rate
     return (f'<table class="returns">{head}<tbody>{"".join(rows)}</tbody></table>'
             f"<p class=\"meta\">Profit differences against {_e(result.baseline)} over weeks "
             f"{result.warmup + 1}-{result.horizon}, paired by replication and discounted at {i:.1%} a year to "
-            f"the start; the model's profit already includes running costs (wages, tools spend, hiring). "
-            f"The cost is the one-off cost the model does not see, from the scenario file, discounted from "
-            f"the scenario's first change.</p>")
+            f"the start, in {_e(money)}; the model's profit already includes running costs (wages, tools spend, "
+            f"hiring). The cost is the one-off cost the model does not see, from the scenario file, discounted "
+            f"from the scenario's first change.</p>")
 
 
 def _figure(chart) -> str:
@@ -199,7 +313,7 @@ def _manifest(result, s) -> str:
     walls = [w for sc in result.scenarios for w in result.wall_seconds[sc].tolist()]
     seed_lists = {sc: ", ".join(str(e.seed_of(sc, r)) for r in range(e.n_replications)) for sc in result.scenarios}
     seeds = "".join(f"<tr><td>{_e(sc)}</td><td><code>{_e(text)}</code></td></tr>" for sc, text in seed_lists.items())
-    per_run = fmt_value(sum(walls) / max(len(walls), 1))
+    per_run = format_number(sum(walls) / max(len(walls), 1))
     platform = m.get("platform", {})
     params = "".join(f"<div><code>{_e(p)}</code><span>{_e(v)}</span></div>"
                      for p, v in sorted(_flat({k: v for k, v in e.base.to_dict().items() if k != "schedule"})))
@@ -214,7 +328,7 @@ warm-up {e.warmup} weeks, root seed {e.seed}, {'common' if e.crn else 'independe
 <tr><th>definition hash</th><td><code>{_e(m.get('definition_hash', ''))}</code></td></tr>
 <tr><th>store created</th><td>{_e(m.get('created', ''))}</td></tr>
 <tr><th>platform</th><td>{_e(', '.join(f'{k} {v}' for k, v in platform.items()))}</td></tr>
-<tr><th>run time</th><td>{len(walls)} runs, {fmt_value(sum(walls))} s of simulation, {per_run} s per run</td></tr>
+<tr><th>run time</th><td>{len(walls)} runs, {format_number(sum(walls))} s of simulation, {per_run} s per run</td></tr>
 </tbody></table>
 <h3>Sessions</h3>
 <table><thead><tr><th>session</th><th>started</th><th>finished</th><th>executor</th><th class="num">runs</th>
@@ -247,6 +361,7 @@ def render_html(result, settings, *, summary, returns, charts) -> str:
                 ("manifest", "Manifest")]
     nav = "".join(f'<a href="#{k}">{_e(t)}</a>' for k, t in sections)
     findings = _findings(result, s, summary) or "<p>One scenario: see the tables and charts below.</p>"
+    money = money_unit(s["currency"], s["money_scale"])
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -273,7 +388,16 @@ warm-up, paired by replication (common random numbers), with {s['level']:.0%} co
 <section id="results"><h2 class="page">Results by scenario</h2>
 <p class="meta">Mean over {e.n_replications} replications of each run's value over weeks {e.warmup + 1}-{e.horizon}
 (flows summed, stocks and ratios averaged), Student-t intervals; differences and changes are paired
-against {_e(result.baseline)}. The same numbers, unrounded, are in <code>summary.csv</code>.</p>
+against {_e(result.baseline)}. Changes of scores and shares are in points (a share from 80% to 83% is
++3 pts), changes of levels in percent of {_e(result.baseline)}; amounts of money are in {_e(money)}.
+The same numbers, unrounded (shares as fractions, amounts in {_e(s['currency'])}), are in
+<code>summary.csv</code>.</p>
+<p class="meta legend">Reading, by what each KPI is for (not by the sign of the change):
+<span class="better">better</span> and <span class="worse">worse</span> where the {s['level']:.0%}
+interval of the difference excludes 0; higher or lower for KPIs that are neither good nor bad in
+themselves (volumes, utilisation, work pressure); <span class="same">not distinguishable</span> where
+the interval covers 0. Scenarios whose intervals overlap can still differ: the paired difference
+decides.</p>
 {_results_table(result, s, summary)}</section>
 <section id="returns"><h2>Return on each intervention</h2>{_returns_table(result, s, returns)}</section>
 <section id="chain"><h2 class="page">The chain</h2>{''.join(_figure(c) for c in first)}</section>

@@ -58,7 +58,7 @@ _KEYS = {
     "scenario": ("description", "at_week", "changes", "steps", "uncertainties", "cost"),
     "step": ("at_week", "changes"),
     "design": ("kind", "levers", "uncertainties", "at_week", "n", "seed", "baseline"),
-    "report": ("title", "metrics", "focus", "level"),
+    "report": ("title", "metrics", "focus", "level", "currency", "money_scale"),
 }
 _DESIGNS = ("one_at_a_time", "full_factorial", "latin_hypercube")
 #: Most scenarios a [design] may generate (each is validated when the file is read).
@@ -109,6 +109,13 @@ class Plan:
         KPI of the fan chart and the tornado chart.
     level : float
         Confidence level of every interval in the report.
+    currency : str
+        What the model's money is in (``"EUR"``, ``"USD"``...); every amount
+        in the report names it.  Default ``"money units"``.
+    money_scale : str
+        ``"units"``, ``"thousands"`` or ``"millions"``: the amounts of the
+        report's tables and findings are divided by it (CSV files stay in
+        units of the currency).
     costs : dict of str to float
         One-off cost of each scenario (outside the model) for its return.
     descriptions : dict of str to str
@@ -125,6 +132,8 @@ class Plan:
     metrics: tuple = DEFAULT_REPORT_METRICS
     focus: str = "profit"
     level: float = 0.95
+    currency: str = "money units"
+    money_scale: str = "units"
     costs: dict = field(default_factory=dict)
     descriptions: dict = field(default_factory=dict)
     base: str = "spchain defaults"
@@ -133,7 +142,8 @@ class Plan:
     def settings(self) -> dict:
         """The report settings as JSON-able data (written next to the results)."""
         return {"title": self.title, "metrics": list(self.metrics), "focus": self.focus,
-                "level": self.level, "costs": dict(self.costs), "descriptions": dict(self.descriptions),
+                "level": self.level, "currency": self.currency, "money_scale": self.money_scale,
+                "costs": dict(self.costs), "descriptions": dict(self.descriptions),
                 "base": self.base, "source": self.source, "workers": self.workers}
 
 
@@ -418,6 +428,7 @@ def _design(check, params, table, horizon):
 
 def _report(check, table, names):
     from .metrics import METRICS
+    from .report import MONEY_SCALES
 
     check.table(table, "report", "report")
     metrics = table.get("metrics", list(DEFAULT_REPORT_METRICS))
@@ -431,6 +442,14 @@ def _report(check, table, names):
                                   open_low=True, open_high=True))
     if "title" in table:
         out["title"] = check.string(table["title"], "report.title")
+    if "currency" in table:
+        currency = check.string(table["currency"], "report.currency")
+        if len(currency.strip()) > 20:
+            check.fail("report.currency", f"expected a currency name or code of at most 20 characters "
+                                          f"(such as \"EUR\"), got {currency!r}")
+        out["currency"] = currency.strip()
+    if "money_scale" in table:
+        out["money_scale"] = check.choice(table["money_scale"], "report.money_scale", MONEY_SCALES, "money scale")
     return out
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from spchain import Experiment, Scenario, preset
 from spchain.metrics import METRICS
-from spchain.report import fmt_value, rebuild_report, write_report
+from spchain.report import format_number, rebuild_report, write_report
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
@@ -124,15 +124,22 @@ def test_html_scenario_table_holds_the_csv_values(report):
             for r in report["page"].rows if "data-metric" in r["attrs"]}
     assert len(rows) == len(summary)
     for row in summary:
+        m = METRICS[row["metric"]]
+        k = 100.0 if m.is_share else 1.0  # no shares here: money in the default units, scores as they are
         cells = rows[(row["metric"], row["scenario"])]
         values = [c["attrs"].get("data-value") for c in cells if "data-value" in c["attrs"]]
         assert values[0] == row["mean"]
         shown = [c["text"] for c in cells]
-        assert fmt_value(float(row["mean"])) in shown
-        assert f"[{fmt_value(float(row['ci_low']))}, {fmt_value(float(row['ci_high']))}]" in shown
+        mean, low, high = (k * float(row[c]) for c in ("mean", "ci_low", "ci_high"))
+        assert format_number(mean, among=(low, high)) in shown
+        both = (mean, low, high)
+        assert f"[{format_number(low, among=both)}, {format_number(high, among=both)}]" in shown
         if row["scenario"] != "baseline":
-            assert values[1:] == [row["difference"], row["relative"]]
-            assert fmt_value(float(row["difference"])) in shown
+            d, dlo, dhi = (float(row[c]) for c in ("difference", "difference_low", "difference_high"))
+            change = m.points_scale * d if m.change_in_points else float(row["relative"])
+            assert values[1:] == [row["difference"], repr(change)]
+            assert format_number(d, among=(dlo, dhi), sign=True) in shown
+            assert shown[-1] == m.assess(dlo, dhi)
 
 
 def test_csv_values_are_the_results(report):
@@ -194,9 +201,9 @@ def test_one_at_a_time_design_adds_a_tornado(tmp_path):
     assert "tornado-profit" in files["html"].read_text()
 
 
-def test_fmt_value():
-    assert fmt_value(1234567.8) == "1,234,568"
-    assert fmt_value(12.345) == "12.3"
-    assert fmt_value(0.12345) == "0.123"
-    assert fmt_value(0) == "0"
-    assert fmt_value(float("nan")) == "\u2013"
+def test_format_number():
+    assert format_number(1234567.8) == "1,234,568"
+    assert format_number(12.345) == "12.3"
+    assert format_number(0.12345) == "0.123"
+    assert format_number(0) == "0"
+    assert format_number(float("nan")) == "\u2013"
