@@ -53,7 +53,16 @@ from .fitresult import DataError, build
 from .panel import Panel
 from .params import ParamError, Params, suggest
 
-__all__ = ["Equation", "EQUATIONS", "fit_links"]
+__all__ = ["Equation", "EQUATIONS", "ESTIMATORS", "fit_links", "perceived"]
+
+#: Estimators of :func:`fit_links` (``estimator=``) and what they do.
+ESTIMATORS = {
+    "ols": "least squares by equation: within (unit effects) or pooled; Poisson maximum likelihood for "
+           "counts (Nickell-biased in the two dynamic equations with unit effects)",
+    "anderson-hsiao": "first differences with instruments one period further back for the lagged "
+                      "dependent variable and the regressors the chain feeds back (Anderson & Hsiao "
+                      "1981), two-stage least squares; the other equations as 'ols'",
+}
 
 _TERM = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[t-(\d+)\])?$")
 
@@ -82,6 +91,14 @@ class Equation:
         Least squares: regress ``y / per`` (e.g. revenue per customer).
     log : bool
         Least squares: regress the logarithm of ``y`` (after ``per``).
+    instruments : mapping of str to str or tuple of str
+        Least squares: regressors measured with error (or otherwise
+        endogenous) and their excluded instruments, e.g. a second,
+        independent measurement of the same quantity:
+        ``{"internal_service_quality": ("sla_attainment",)}``.  Such an
+        equation is estimated by two-stage least squares (``linearmodels``,
+        the ``fit`` extra), with the same treatment of unit effects as the
+        regressors.  Instrument terms may be lagged.
     """
 
     name: str
@@ -93,6 +110,7 @@ class Equation:
     exposure_scale: float = 1.0
     per: str | None = None
     log: bool = False
+    instruments: tuple = ()
 
     def __post_init__(self):
         if self.kind not in ("ols", "poisson"):
@@ -101,7 +119,25 @@ class Equation:
             raise ValueError(f"Equation {self.name!r}: a Poisson equation needs an exposure term")
         object.__setattr__(self, "x", tuple(self.x))
         object.__setattr__(self, "optional", tuple(self.optional))
-        for term in (self.y, *self.x, *self.optional, self.exposure, self.per):
+        inst = self.instruments
+        pairs = tuple(inst.items()) if isinstance(inst, Mapping) else tuple(inst)
+        try:
+            pairs = tuple((str(k), (v,) if isinstance(v, str) else tuple(v)) for k, v in pairs)
+        except (TypeError, ValueError):
+            raise ValueError(f"Equation {self.name!r}: instruments must map a regressor to its instrument "
+                             f"term(s), e.g. {{'x': ('z',)}}, got {inst!r}") from None
+        object.__setattr__(self, "instruments", pairs)
+        if pairs and self.kind != "ols":
+            raise ValueError(f"Equation {self.name!r}: instruments are for least-squares equations "
+                             f"(kind='ols'), got kind={self.kind!r}")
+        for k, v in pairs:
+            if k not in (*self.x, *self.optional):
+                raise ValueError(f"Equation {self.name!r}: instrumented term {k!r} is not one of its "
+                                 f"regressors {[*self.x, *self.optional]}")
+            if not v:
+                raise ValueError(f"Equation {self.name!r}: regressor {k!r} needs at least one instrument")
+        for term in (self.y, *self.x, *self.optional, self.exposure, self.per,
+                     *(t for _, v in pairs for t in v)):
             if term is not None and not _TERM.match(term):
                 raise ValueError(f"Equation {self.name!r}: term {term!r} must be a column name, "
                                  f"optionally lagged as 'column[t-1]'")
@@ -128,11 +164,20 @@ EQUATIONS = {e.name: e for e in (
 _DYNAMIC = {"employee_satisfaction": "employee_satisfaction[t-1]",
             "customer_satisfaction": "customer_satisfaction[t-1]"}
 
+#: Regressors of the default equations that the chain's loop makes depend on the equation's own past
+#: errors (service quality -> customer satisfaction -> employee satisfaction -> service quality), so
+#: that after first differences they are correlated with the differenced error: the Anderson-Hsiao
+#: estimator instruments each with its level one period further back.
+_FEEDBACK = {"employee_satisfaction": ("employee_satisfaction[t-1]", "customer_satisfaction"),
+             "customer_satisfaction": ("customer_satisfaction[t-1]", "service_quality"),
+             "service_quality": ("employee_satisfaction[t-1]",)}
+
 
 def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = True,
               columns: Mapping[str, str] | None = None, scales: Mapping | None = None,
               cov_type: str = "cluster", n_bootstrap: int = 0, seed: int | None = 0,
-              missing: str = "drop", params: Params | None = None):
+              missing: str = "drop", params: Params | None = None, estimator: str = "ols",
+              isq_smoothing: float | None = None):
     """Estimate the chain's structural equations from a unit-by-period panel.
 
     Parameters
@@ -176,6 +221,27 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
     params : Params, optional
         Reference levels and measurement model for the mapping, and the base
         of ``fit.params``; defaults to ``Params()``.
+    estimator : {"ols", "anderson-hsiao"}
+        ``"ols"`` (default): least squares by equation, within or pooled
+        as ``unit_effects`` says (Poisson maximum likelihood for the
+        counts).  ``"anderson-hsiao"`` (needs ``unit_effects=True`` and the
+        ``fit`` extra, ``linearmodels``): the least-squares equations with a
+        lagged dependent variable or a regressor the chain feeds back
+        (employee satisfaction, customer satisfaction, service quality) in
+        first differences, each such regressor instrumented by its level
+        one period further back (Anderson & Hsiao 1981), by two-stage least
+        squares with unit-clustered errors: no Nickell bias, wider
+        intervals; the other equations as with ``"ols"``.  See
+        :data:`ESTIMATORS` and ``docs/fitting.md``.
+    isq_smoothing : float in (0, 1], optional
+        Errors in variables in the first link.  Employees feel a smoothed
+        internal service quality, not one week's reading: with a weight
+        ``w`` the employee-satisfaction equation's ``internal_service_quality``
+        regressor is replaced by :func:`perceived` (``P[t] = P[t-1] + w
+        (ISQ[t] - P[t-1])``, weeks without a reading leave it unchanged).
+        For panels simulated by the model pass
+        ``params.workforce.isq_smoothing``; ``None`` (default) uses the
+        weekly reading as it is, which attenuates the link.
 
     Returns
     -------
@@ -193,8 +259,11 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
     ------
     DataError
         Unknown columns or equations, missing values (``missing="raise"``),
-        too few rows or units, constant or collinear regressors; all before
-        any estimation.
+        too few rows or units (for ``"anderson-hsiao"``: too few consecutive
+        periods for the lag instruments), constant or collinear regressors;
+        all before any estimation.
+    ParamError
+        Unknown ``estimator``, or ``isq_smoothing`` outside (0, 1].
 
     Examples
     --------
@@ -218,14 +287,32 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
         raise ValueError(f"unit_effects must be True or False, got {unit_effects!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
         raise ValueError(f"seed must be an integer >= 0 or None, got {seed!r}")
+    if not isinstance(estimator, str) or estimator not in ESTIMATORS:
+        raise ParamError(f"estimator: unknown value {estimator!r}"
+                         f"{suggest(estimator, ESTIMATORS) if isinstance(estimator, str) else ''}; "
+                         f"expected one of {list(ESTIMATORS)}")
+    if estimator == "anderson-hsiao" and not unit_effects:
+        raise ParamError("estimator='anderson-hsiao' removes the unit effects by first differences; it needs "
+                         "unit_effects=True (pooled estimation has no Nickell bias: use estimator='ols')")
+    if isq_smoothing is not None and (isinstance(isq_smoothing, bool)
+                                      or not isinstance(isq_smoothing, (int, float, np.floating))
+                                      or not 0 < isq_smoothing <= 1):
+        raise ParamError(f"isq_smoothing must be a weight in (0, 1] or None, got {isq_smoothing!r}")
     if n_bootstrap and seed is None:
         seed = int(np.random.SeedSequence().entropy)  # fresh, and recorded on the result
     panel = _as_panel(panel)
     data, notes = _prepare(panel, columns or {}, scales or {}, base)
     lags = _Lags(panel["unit"], panel["period"])
+    if isq_smoothing is not None and "internal_service_quality" in data:
+        data["internal_service_quality"] = perceived(data["internal_service_quality"], panel["unit"],
+                                                     panel["period"], float(isq_smoothing))
+        notes.append(f"internal_service_quality: the smoothed ISQ employees perceive, weight "
+                     f"{float(isq_smoothing):g} on each week's reading (errors-in-variables correction)")
     eqs = _resolve(equations, data)
 
     specs = [_design(eq, data, lags, panel, unit_effects, missing) for eq in eqs]
+    specs = [_iv_design(spec, data, lags, panel, unit_effects, estimator)
+             if _iv_terms(spec, estimator) else spec for spec in specs]
     units_all = np.unique(panel["unit"])
     fits = [_fit(spec, unit_effects, cov_type, want_parts=n_bootstrap > 0) for spec in specs]
 
@@ -272,7 +359,9 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
                             n_obs=spec["n"], n_units=spec["n_clusters"], n_periods=spec["n_periods"],
                             dropped=spec["dropped"], r2=fit.get("r2"), sigma=fit.get("sigma"),
                             loglik=fit.get("loglik"), converged=fit["converged"],
-                            maps_to=paths))
+                            maps_to=paths, estimator=_eq_method(spec, unit_effects),
+                            instruments=spec["iv"]["instruments"] if "iv" in spec else {},
+                            first_stage_f=fit.get("first_stage_f", {})))
         notes += _equation_notes(eq, spec, fit, unit_effects)
         observed[eq.name], fitted_values[eq.name] = spec["y"], _fitted_values(spec, fit["beta"], unit_effects)
         used[eq.name] = dict(unit=spec["unit"], period=spec["period"],
@@ -298,8 +387,12 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
     dfs = [d["n_units"] - 1 for d in eq_diag] if cov_type == "cluster" else \
         [d["n_obs"] - len(d["terms"]) - (d["n_units"] if unit_effects else 0) for d in eq_diag]
     draws = np.column_stack(draws_cols) if n_bootstrap else None
+    ivs = [f"{s['eq'].name}: {_eq_method(s, unit_effects)}" for s in specs if "iv" in s]
     method = (("within (unit fixed effects)" if unit_effects else "pooled") + " least squares / Poisson "
-              "maximum likelihood by equation; standard errors "
+              "maximum likelihood by equation"
+              + (f"; instrumental variables ({'; '.join(ivs)})" if ivs else "")
+              + (f"; ISQ smoothed (weight {float(isq_smoothing):g})" if isq_smoothing is not None else "")
+              + "; standard errors "
               + ("clustered by unit" if cov_type == "cluster" else "classical")
               + (f"; cluster bootstrap by unit ({n_bootstrap} replicates)" if n_bootstrap else ""))
     return build("links", names, values, cov, df=float(min(dfs)), draws=draws,
@@ -311,6 +404,8 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
                  method=method, seed=seed if n_bootstrap else None,
                  observed=observed, fitted=fitted_values, data=used,
                  diagnostics=dict(equations=eq_diag, unit_effects=bool(unit_effects), cov_type=cov_type,
+                                 estimator=estimator,
+                                 isq_smoothing=None if isq_smoothing is None else float(isq_smoothing),
                                   n_units=int(units_all.size), n_bootstrap=int(n_bootstrap),
                                   table=_table(eq_diag), notes=notes))
 
@@ -645,6 +740,144 @@ def _check_design(spec, unit_effects):
                             + (" within every unit" if unit_effects else ""))
 
 
+def perceived(x, unit, period, weight):
+    """Exponentially smoothed reading per unit: what employees perceive of a weekly measure.
+
+    ``P[t] = P[t-1] + weight * (x[t] - P[t-1])``, starting from each unit's
+    first finite reading (and again after a gap in the periods); a week
+    without a reading (NaN) leaves ``P`` unchanged, as the model does for
+    an employee with no internal request resolved that week.
+
+    Parameters
+    ----------
+    x : array_like
+        The weekly readings, rows sorted by unit and period.
+    unit, period : array_like of int
+        Unit and period of each row.
+    weight : float
+        Weight of this week's reading, in (0, 1] (the model's
+        ``workforce.isq_smoothing``).
+
+    Returns
+    -------
+    ndarray
+        The smoothed series; NaN before a unit's first reading.
+
+    Examples
+    --------
+    >>> perceived([1.0, 0.0, float("nan"), 0.0], [0, 0, 0, 0], [0, 1, 2, 3], 0.5)
+    array([1.  , 0.5 , 0.5 , 0.25])
+    """
+    x = np.asarray(x, float)
+    unit, period = np.asarray(unit), np.asarray(period)
+    if not 0 < weight <= 1:
+        raise ValueError(f"weight must be in (0, 1], got {weight!r}")
+    if x.shape != unit.shape or x.shape != period.shape or x.ndim != 1:
+        raise ValueError(f"x, unit and period must be 1-D of one length, got shapes {x.shape}, "
+                         f"{unit.shape}, {period.shape}")
+    prev = _Lags(unit, period).prev
+    out = np.full(x.size, np.nan)
+    p = math.nan
+    for i, v in enumerate(x.tolist()):  # a recursion: one pass over the rows
+        if prev[i] < 0:
+            p = math.nan
+        if v == v:  # a reading
+            p = v if p != p else p + weight * (v - p)
+        out[i] = p
+    return out
+
+
+def _iv_terms(spec, estimator):
+    """Instrumented terms of one equation -> their instrument terms (empty: not an IV equation)."""
+    eq = spec["eq"]
+    terms = [t for t in spec["terms"] if t != "const"]
+    out = {k: v for k, v in eq.instruments if k in terms}
+    if estimator == "anderson-hsiao" and eq.kind == "ols":
+        ycol = _TERM.match(eq.y).group(1)
+        feedback = _FEEDBACK.get(eq.name, ()) if eq in EQUATIONS.values() else ()
+        for t in terms:
+            col, k = _TERM.match(t).groups()
+            if t not in out and (t in feedback or (col == ycol and k)):
+                out[t] = (f"{col}[t-{int(k or 0) + 1}]",)
+    return out
+
+
+def _response(eq, data, lags):
+    y = _term(eq.y, data, lags)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if eq.per:
+            y = y / _term(eq.per, data, lags)
+        if eq.log:
+            y = np.where(y > 0, np.log(np.where(y > 0, y, 1.0)), np.nan)
+    return y
+
+
+def _iv_design(spec, data, lags, panel, unit_effects, estimator):
+    """The rows and transformed arrays of an instrumental-variables equation (validated)."""
+    eq = spec["eq"]
+    endog = _iv_terms(spec, estimator)
+    fd = estimator == "anderson-hsiao"
+    transform = "fd" if fd else ("within" if unit_effects else "pooled")
+    ah = {z for t, zs in endog.items() for z in zs if t not in dict(eq.instruments)} if fd else set()
+    for t, zs in endog.items():
+        for z in zs:
+            col = _TERM.match(z).group(1)
+            if col not in data:
+                raise DataError(f"equation {eq.name!r}: instrument {z!r} for {t!r} needs column {col!r}"
+                                f"{suggest(col, data)}; the panel has {sorted(data)}")
+    terms = [t for t in spec["terms"] if t != "const"]
+    y_lvl = _response(eq, data, lags)
+    x_lvl = {t: _term(t, data, lags) for t in terms}
+    z_lvl = {z: _term(z, data, lags) for zs in endog.values() for z in zs}
+    if fd:
+        diff = lambda v: v - lags.shift(v, 1)  # noqa: E731
+        y_t, x_t = diff(y_lvl), {t: diff(v) for t, v in x_lvl.items()}
+        z_t = {z: (v if z in ah else diff(v)) for z, v in z_lvl.items()}
+    else:
+        y_t, x_t, z_t = y_lvl, x_lvl, z_lvl
+    ok = np.isfinite(y_lvl) & np.isfinite(y_t)
+    for arr in (*x_lvl.values(), *x_t.values(), *z_t.values()):
+        ok &= np.isfinite(arr)
+    unit, period = panel["unit"], panel["period"]
+    n = int(ok.sum())
+    cluster_units, groups = np.unique(unit[ok], return_inverse=True)
+    G = cluster_units.size
+    z_names = list(dict.fromkeys(z for zs in endog.values() for z in zs))
+    en = [terms.index(t) for t in endog]
+    ex = [j for j in range(len(terms)) if j not in en]
+    X = np.column_stack([x_t[t][ok] for t in terms])
+    Zx = np.column_stack([z_t[z][ok] for z in z_names])
+    y = y_t[ok]
+    X_lvl = np.column_stack([x_lvl[t][ok] for t in terms])
+    if transform == "pooled":
+        X, X_lvl = np.column_stack([np.ones(n), X]), np.column_stack([np.ones(n), X_lvl])
+        en, ex = [j + 1 for j in en], [0] + [j + 1 for j in ex]
+        terms = ["const"] + terms
+    K = X.shape[1]
+    max_lag = max([int(_TERM.match(t).group(2) or 0) for t in (eq.y, *terms[transform == "pooled":], *z_names,
+                                                                  *(u for u in (eq.per,) if u))])
+    if n < K + 1 or G < 2:
+        need = (f"; first differences with instruments one period further back need at least "
+                f"{max_lag + 1 + (not any(z in ah for z in z_names))} consecutive periods per unit") if fd else ""
+        raise DataError(f"equation {eq.name!r} ({_eq_method(dict(spec, iv=dict(transform=transform)), unit_effects)})"
+                        f" has {n} usable row(s) from {G} unit(s) after lags, differences and missing values; "
+                        f"it needs at least {K + 1} rows from 2 units{need}")
+    if transform == "within":
+        X, y, Zx = _demean(X, groups, G), _demean(y[:, None], groups, G)[:, 0], _demean(Zx, groups, G)
+    Z = np.column_stack([X[:, ex], Zx])
+    if len(z_names) < len(en) or np.linalg.matrix_rank(_cross(Z, X)) < K:
+        raise DataError(f"equation {eq.name!r}: the instruments {z_names} do not identify the instrumented "
+                        f"regressor(s) {list(endog)} (too few, or collinear with the other regressors)")
+    y_raw = y_lvl[ok]
+    return dict(spec, terms=terms, y=y_raw, X=X_lvl, groups=groups, n_clusters=G,
+                cluster_units=np.searchsorted(np.unique(unit), cluster_units), unit=unit[ok], period=period[ok],
+                n=n, n_periods=int(np.unique(period[ok]).size), y_mean=float(np.mean(y_raw)),
+                x_mean={t: float(np.mean(X_lvl[:, j])) for j, t in enumerate(terms) if t != "const"},
+                y_label=("d " if fd else "") + spec["y_label"],
+                iv=dict(y=y, X=X, Z=Zx, exog=ex, endog=en, transform=transform,
+                        instruments={terms[j]: list(endog[terms[j]]) for j in en}))
+
+
 # ---------------------------------------------------------- estimation
 def _cross(a, b):
     """``a.T @ b`` for tall arrays, by einsum: BLAS's transposed product can stall when
@@ -661,8 +894,52 @@ def _demean(X, g, G, w=None):
 
 
 def _fit(spec, unit_effects, cov_type, want_parts=False):
+    if "iv" in spec:
+        return _tsls(spec, cov_type, want_parts)
     return _ols(spec, unit_effects, cov_type, want_parts) if spec["eq"].kind == "ols" else \
         _poisson(spec, unit_effects, cov_type)
+
+
+def _tsls(spec, cov_type, want_parts=False):
+    """Two-stage least squares on the transformed rows of an IV spec (``linearmodels.iv.IV2SLS``).
+
+    Clustered errors use linearmodels' small-sample factor ``G/(G-1) (n-1)/(n-K)`` (``debiased=True``),
+    the same as :func:`_ols`; classical errors on within-transformed rows are rescaled to the
+    ``n - K - G`` residual degrees of freedom.
+    """
+    try:
+        from linearmodels.iv import IV2SLS
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("instrumental-variables estimation needs linearmodels: "
+                          "pip install 'spchain[fit]'") from exc
+    iv = spec["iv"]
+    y, X, Zx, g, G = iv["y"], iv["X"], iv["Z"], spec["groups"], spec["n_clusters"]
+    ex, en = iv["exog"], iv["endog"]
+    model = IV2SLS(y, X[:, ex] if ex else None, X[:, en], Zx)
+    if cov_type == "cluster":
+        res = model.fit(cov_type="clustered", clusters=g, debiased=True)
+    else:
+        res = model.fit(cov_type="unadjusted", debiased=True)
+    order = np.argsort(np.array(ex + en))  # linearmodels orders exogenous, then endogenous columns
+    beta = np.asarray(res.params)[order]
+    cov = np.asarray(res.cov)[np.ix_(order, order)]
+    n, K = X.shape
+    if cov_type != "cluster" and iv["transform"] == "within":
+        cov = cov * (n - K) / max(n - K - G, 1)
+    resid = y - X @ beta
+    dof = n - K - (G if iv["transform"] == "within" else 0)
+    tss = y @ y if iv["transform"] != "pooled" else (y - y.mean()) @ (y - y.mean())
+    first = {spec["terms"][j]: _first_stage_f(X[:, j], X[:, ex], Zx, g, G, cov_type) for j in en}
+    out = dict(beta=beta, cov=cov, r2=float(1 - resid @ resid / tss) if tss > 0 else math.nan,
+               sigma=float(np.sqrt(resid @ resid / max(dof, 1))), converged=True, message="",
+               resid=resid, first_stage_f=first)
+    if want_parts:  # per-unit cross products for the bootstrap's 2SLS replicates
+        Z = np.column_stack([X[:, ex], Zx])
+        starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+        out["A_g"] = np.add.reduceat(Z[:, :, None] * X[:, None, :], starts, axis=0)
+        out["b_g"] = np.add.reduceat(Z * y[:, None], starts, axis=0)
+        out["C_g"] = np.add.reduceat(Z[:, :, None] * Z[:, None, :], starts, axis=0)
+    return out
 
 
 def _ols(spec, unit_effects, cov_type, want_parts=False):
@@ -689,6 +966,28 @@ def _ols(spec, unit_effects, cov_type, want_parts=False):
         out["A_g"] = np.add.reduceat(X[:, :, None] * X[:, None, :], starts, axis=0)
         out["b_g"] = np.add.reduceat(X * y[:, None], starts, axis=0)
     return out
+
+
+def _first_stage_f(x, exog, excluded, g, G, cov_type):
+    """Wald statistic / q that the q excluded instruments do not move ``x`` given the exogenous regressors
+    (first-stage F; clustered by unit like the estimate, the Kleibergen-Paap-type robust version)."""
+    Z = np.column_stack([exog, excluded])
+    zz_inv = np.linalg.pinv(_cross(Z, Z))
+    b = zz_inv @ (Z.T @ x)
+    e = x - Z @ b
+    n, k = Z.shape
+    if cov_type == "cluster":
+        scores = np.column_stack([np.bincount(g, weights=Z[:, j] * e, minlength=G) for j in range(k)])
+        cov = G / (G - 1) * (n - 1) / max(n - k, 1) * zz_inv @ _cross(scores, scores) @ zz_inv
+    else:
+        cov = (e @ e / max(n - k, 1)) * zz_inv
+    q = excluded.shape[1]
+    sel = slice(k - q, k)
+    try:
+        stat = float(b[sel] @ np.linalg.solve(cov[sel, sel], b[sel]))
+    except np.linalg.LinAlgError:
+        return math.nan
+    return stat / q
 
 
 def _poisson_parts(beta, X, y, expo, g, G, w, unit_effects):
@@ -762,6 +1061,9 @@ def _fitted_values(spec, beta, unit_effects):
     """Fitted values of one equation in its rows: least squares with each unit's mean added back
     under unit effects (so ``y - fitted`` are the within residuals); Poisson fitted mean counts."""
     X, y, g, G = spec["X"], spec["y"], spec["groups"], spec["n_clusters"]
+    if "iv" in spec:  # y - fitted = the transformed (within or first-difference) residuals
+        iv = spec["iv"]
+        return y - (iv["y"] - iv["X"] @ beta)
     if spec["eq"].kind == "ols":
         if not unit_effects:
             return X @ beta
@@ -771,6 +1073,18 @@ def _fitted_values(spec, beta, unit_effects):
 
 def _bootstrap(spec, fit, w, unit_effects):
     """Cluster-bootstrap coefficient draws, shape (B, K), for unit weights ``w`` (B, G)."""
+    if "C_g" in fit:  # 2SLS: (A' C^-1 A)^-1 A' C^-1 b with A = Z'X, C = Z'Z, b = Z'y reweighted by unit
+        A = np.einsum("bg,gij->bij", w, fit["A_g"])
+        C = np.einsum("bg,gij->bij", w, fit["C_g"])
+        b = w @ fit["b_g"]
+        out = np.full((w.shape[0], A.shape[-1]), np.nan)
+        ok = (np.linalg.matrix_rank(C) == C.shape[-1]) & (np.linalg.matrix_rank(A) == A.shape[-1])
+        if ok.any():
+            CiA = np.linalg.solve(C[ok], A[ok])
+            Cib = np.linalg.solve(C[ok], b[ok][..., None])
+            At = np.swapaxes(A[ok], -1, -2)
+            out[ok] = np.linalg.solve(At @ CiA, At @ Cib)[..., 0]
+        return out
     if spec["eq"].kind == "ols":
         A = np.einsum("bg,gij->bij", w, fit["A_g"])
         b = w @ fit["b_g"]
@@ -804,7 +1118,16 @@ def _block_diag(blocks):
 
 def _equation_notes(eq, spec, fit, unit_effects):
     notes = []
-    if unit_effects and eq.name in _DYNAMIC:
+    if "iv" in spec:
+        inst = "; ".join(f"{t} by {', '.join(z)}" for t, z in spec["iv"]["instruments"].items())
+        notes.append(f"{eq.name}: {_eq_method(spec, unit_effects)}, instrumenting {inst}")
+        weak = {t: f for t, f in fit.get("first_stage_f", {}).items() if not f >= 10}
+        if weak:
+            notes.append(f"{eq.name}: weak instrument(s), first-stage F "
+                         + ", ".join(f"{t} {f:.1f}" for t, f in weak.items())
+                         + " (below 10): the estimate leans toward least squares and its interval is "
+                           "unreliable (Staiger & Stock 1997)")
+    elif unit_effects and eq.name in _DYNAMIC:
         phi = fit["beta"][spec["terms"].index(_DYNAMIC[eq.name])]
         T = spec["n_periods"]
         notes.append(f"{eq.name}: the within estimator with a lagged dependent variable is biased by "
@@ -818,6 +1141,15 @@ def _equation_notes(eq, spec, fit, unit_effects):
         parts = ", ".join(f"{k}: {v}" for k, v in spec["dropped"].items())
         notes.append(f"{eq.name}: rows dropped for missing or invalid values ({parts})")
     return notes
+
+
+def _eq_method(spec, unit_effects):
+    if "iv" not in spec:
+        if spec["eq"].kind == "poisson":
+            return "conditional Poisson" if unit_effects else "Poisson"
+        return "within least squares" if unit_effects else "pooled least squares"
+    return {"fd": "first-difference 2SLS (Anderson-Hsiao)", "within": "within 2SLS",
+            "pooled": "pooled 2SLS"}[spec["iv"]["transform"]]
 
 
 def _table(eq_diag) -> str:

@@ -422,7 +422,7 @@ def _simulate_task(task):
 
 def structural_panel(params: Params | None = None, *, n_units: int = 50, n_periods: int = 20,
                      noise_sd: float = 0.01, unit_sd: float = 0.0, n_employees: int = 10,
-                     n_customers: int = 1000, seed: int = 0) -> Panel:
+                     n_customers: int = 1000, isq_smoothing: float = 1.0, seed: int = 0) -> Panel:
     r"""A panel drawn directly from the linear estimating equations: exactly identified truth.
 
     In period order, per unit *i* (reference levels and link values from
@@ -433,8 +433,12 @@ def structural_panel(params: Params | None = None, *, n_units: int = 50, n_perio
       noise around them;
     * ``service_quality[t] = q0 + k_q (ES[t-1] - ref) + e``;
     * ``customer_satisfaction[t] = a_c + phi_c CS[t-1] + (1 - phi_c) k_v SQ[t] + e``;
-    * ``employee_satisfaction[t] = a + phi ES[t-1] + (1 - phi)(k_isq ISQ[t] + k_rec R[t]
-      + k_pay (P[t] - 1) + k_cust CS[t]) + e``;
+    * ``employee_satisfaction[t] = a + phi ES[t-1] + (1 - phi)(k_isq ISQ*[t] + k_rec R[t]
+      + k_pay (P[t] - 1) + k_cust CS[t]) + e``, with ``ISQ*`` the ISQ employees
+      perceive: the weekly reading itself (``isq_smoothing = 1``) or, as in
+      the simulation model, its exponential smoothing
+      ``ISQ*[t] = ISQ*[t-1] + w (ISQ[t] - ISQ*[t-1])`` from ``ISQ*[0] = ISQ[0]``
+      (:func:`spchain.estimation.perceived`);
     * ``productivity[t] = (1 + k_p (ES[t] - ref)) + e``;
     * ``quits[t] ~ Poisson(headcount / 52 * h0 exp(-k_quit (ES[t-1] - ref)))``;
     * ``churned[t] ~ Poisson(customers_start / 52 * c0 exp(-k_churn (CS[t] - ref)))``;
@@ -450,7 +454,11 @@ def structural_panel(params: Params | None = None, *, n_units: int = 50, n_perio
     productivity, turnover, retention and revenue.  The two dynamic
     equations (Nickell bias) and service quality (its regressor, last
     week's employee satisfaction, is fed back by past service quality
-    through customer satisfaction) are biased by order 1/T.
+    through customer satisfaction) are biased by order 1/T.  With
+    ``isq_smoothing < 1`` the recorded ``internal_service_quality`` is the
+    weekly reading, not what drives satisfaction: least squares on it is
+    attenuated (errors in variables); ``fit_links(..., isq_smoothing=w)``
+    is exact again.
 
     Returns
     -------
@@ -469,6 +477,8 @@ def structural_panel(params: Params | None = None, *, n_units: int = 50, n_perio
     for name, v in (("noise_sd", noise_sd), ("unit_sd", unit_sd)):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
             raise ValueError(f"{name} must be a number >= 0, got {v!r}")
+    if isinstance(isq_smoothing, bool) or not isinstance(isq_smoothing, (int, float)) or not 0 < isq_smoothing <= 1:
+        raise ValueError(f"isq_smoothing must be a weight in (0, 1], got {isq_smoothing!r}")
     lk, wf, cu, ec = p.links, p.workforce, p.customers, p.economics
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))
     phi = math.exp(-1.0 / wf.satisfaction_delay_weeks)
@@ -496,11 +506,13 @@ def structural_panel(params: Params | None = None, *, n_units: int = 50, n_perio
     e = lambda: noise_sd * rng.standard_normal(N)  # noqa: E731
     h0, c0 = wf.base_quit_rate, cu.base_churn_rate
     spend = ec.spend_per_visit * cu.visit_rate
+    felt = isq[:, 0].copy()  # perceived ISQ, from the first reading
     for t in range(T):
+        felt = felt + isq_smoothing * (isq[:, t] - felt)
         sq[:, t] = q0 + lk.quality_from_satisfaction * (es_prev - s_ref) + ue[1] + e()
         cs[:, t] = a_c + phi_c * cs_prev + (1 - phi_c) * lk.value_from_quality * sq[:, t] + ue[2] + e()
         es[:, t] = (a_s + phi * es_prev
-                    + (1 - phi) * (lk.satisfaction_from_internal * isq[:, t]
+                    + (1 - phi) * (lk.satisfaction_from_internal * felt
                                    + lk.satisfaction_from_recognition * rec[:, t]
                                    + lk.satisfaction_from_pay * (pay[:, t] - 1.0)
                                    + lk.satisfaction_from_customers * cs[:, t])
@@ -553,7 +565,7 @@ def structural_panel(params: Params | None = None, *, n_units: int = 50, n_perio
         for k in ("workforce.base_quit_rate", "customers.base_churn_rate"):
             truth.pop(k)  # unit effects shift each unit's base rate
     meta = dict(kind="structural_panel", n_units=N, n_periods=T, noise_sd=noise_sd, unit_sd=unit_sd,
-                seed=seed, phi_customers=phi_c, params=p.to_dict())
+                isq_smoothing=isq_smoothing, seed=seed, phi_customers=phi_c, params=p.to_dict())
     return Panel(cols, truth=truth, meta=meta)
 
 
