@@ -48,8 +48,10 @@ runs exactly as :func:`calibrate` does.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import operator
+import os
 import time
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
@@ -57,12 +59,14 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 from scipy import optimize, stats
 
+from .experiment import check_executor, execute, process_pool
 from .fitresult import DataError, build
 from .metrics import METRICS
 from .params import Change, ParamError, Params
 from .records import RECORDS
+from .store import CalibrationStore, definition_hash, point_id
 
-__all__ = ["Target", "calibrate", "evaluate_target", "sears_targets"]
+__all__ = ["Target", "calibrate", "calibration_definition", "evaluate_target", "sears_targets"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -518,7 +522,7 @@ def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Ta
               n_replications: int = 4, seed: int = 0, method: str = "Nelder-Mead",
               x0: Mapping[str, float] | None = None, maxfev: int = 200, xtol: float = 1e-3,
               jacobian_step: float = 0.05, tolerance: float = 2.0, standard_errors: bool = True,
-              executor=None):
+              workers: int | None = None, executor=None, store=None):
     """Find free parameter values whose simulated statistics match the targets.
 
     Parameters
@@ -572,11 +576,35 @@ def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Ta
         False skips the ``2 * len(free)`` extra points of the standard
         errors: ``std_errors``, ``cov`` and ``conf_int()`` are then NaN (no
         error is raised, so ``summary()`` and ``to_dict()`` still work).
+    workers : int, optional
+        Run each point's replications on a local pool of this many
+        processes (``spawn``, started once for the whole calibration and
+        shut down at its end); ``None`` or 1 runs serially.  The same
+        executor code as :meth:`spchain.Experiment.run`
+        (:func:`spchain.experiment.execute`).
     executor : concurrent.futures.Executor, optional
-        Runs the replications of one evaluation in parallel; the runs'
-        results come back to this process, which computes every target's
-        statistic (so a :meth:`Target.statistic` function need not be
-        picklable).
+        Runs the replications of each point instead, e.g. a Dask cluster's
+        ``client.get_executor(pure=False)``; not shut down.  Give
+        ``workers`` or ``executor``, not both.  The runs' results come back
+        to this process, which computes every target's statistic (so a
+        :meth:`Target.statistic` function need not be picklable).  The
+        result is the same bit for bit serially, on a pool and on Dask.
+    store : str or Path, optional
+        SQLite file (:class:`spchain.store.CalibrationStore`) that receives
+        every simulated point's per-replication statistics as soon as its
+        last run finishes, one transaction per point (a point is stored
+        whole or not at all).  Calling ``calibrate`` again with the same
+        store and the same definition -- base parameters, free paths,
+        the targets' statistics, horizon, seeds, spchain version and the
+        engine's sample-path version -- reads the points already simulated
+        instead of simulating them: the optimiser follows the same
+        deterministic path, so an interrupted calibration resumes where it
+        stopped and a finished one is replayed without a run, with the
+        same result bit for bit.  ``method``, ``x0``, bounds, ``maxfev``
+        and the targets' values and ``sd`` are not part of the definition
+        (they do not change a point's statistics): a re-run with another
+        budget or target value reuses every point it meets.  A store of
+        another definition is refused, naming the differences.
 
     Returns
     -------
@@ -590,7 +618,10 @@ def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Ta
         ``missed_targets``, the objective at the optimum, ``n_evaluations``
         (distinct parameter points the optimiser simulated, <= ``maxfev``),
         ``n_evaluations_total`` (with the standard errors' points),
-        ``n_runs``, ``wall_seconds``, ``targets``: simulated versus target
+        ``n_runs`` (runs this call simulated), ``n_points_simulated`` and
+        ``n_points_reused`` (distinct points simulated by this call and
+        read from ``store``), ``store`` (its path or None), ``executor``
+        (where the runs went), ``wall_seconds``, ``targets``: simulated versus target
         per statistic, with ``z = (simulated - value) / sqrt(sd^2 +
         mc_se^2)`` (``mc_se`` the Monte Carlo standard error of the
         simulated mean); ``moment_cov``, the covariance matrix of the
@@ -615,7 +646,11 @@ def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Ta
     ------
     ParamError
         Unknown or integer paths, bounds outside the parameter's range, an
-        ``x0`` outside its bounds or for a path that is not free.
+        ``x0`` outside its bounds or for a path that is not free; bad
+        ``workers``, ``executor`` or ``store``.
+    spchain.store.StoreError
+        ``store`` holds another calibration, an experiment, or was written
+        by an engine of another sample-path version; before any simulation.
     DataError
         Unknown KPIs, windows beyond the horizon, invalid interventions,
         too few units for a correlation (3), a slope ratio (4) or a
@@ -644,7 +679,105 @@ def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Ta
         raise ValueError(f"standard_errors must be True or False, got {standard_errors!r}")
     seeds = [int(s.generate_state(1, dtype=np.uint64)[0])
              for s in np.random.SeedSequence(seed).spawn(n_replications)]
-    sim = _Simulator(base, names, targets, horizon, seeds, executor)
+    workers = check_executor(workers, executor)
+    if store is not None and not isinstance(store, (str, os.PathLike)):
+        raise ParamError(f"store must be a path (str or pathlib.Path) of an SQLite file, got {store!r}")
+    where = (type(executor).__name__ if executor is not None else
+             f"ProcessPoolExecutor({workers}, spawn)" if workers and workers > 1 else "serial")
+    definition = calibration_definition(base, names, targets, horizon, seeds)
+    db = pool = None
+    try:
+        if store is not None:
+            db = CalibrationStore(store)
+            session = db.begin(_manifest(definition), {"executor": where})
+        if workers and workers > 1:
+            pool = executor = process_pool(workers)
+        sim = _Simulator(base, names, targets, horizon, seeds, executor, store=db,
+                         definition_hash=definition_hash(definition), session=session if db is not None else 0)
+        fit = _calibrate(sim, base, names, lo, hi, u0, targets, horizon, n_replications, seed, method, maxfev,
+                         xtol, jacobian_step, tolerance, standard_errors, seeds, started)
+        fit.diagnostics.update(store=None if db is None else str(db.path), executor=where)
+        if db is not None:
+            db.end(session, {"n_points_simulated": sim.n_simulated, "n_points_reused": sim.n_reused,
+                             "n_runs": sim.n_runs, "wall_seconds": time.perf_counter() - started})
+        return fit
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if db is not None:
+            db.close()
+
+
+def calibration_definition(params: Params, names: Sequence[str], targets: Sequence[Target], horizon: int,
+                           seeds: Sequence[int]) -> dict:
+    """Everything that decides a calibration point's statistics, as JSON-able data.
+
+    The key of a :class:`spchain.store.CalibrationStore`: spchain version,
+    the engine's sample-path version (:data:`spchain.model.SAMPLE_PATH_VERSION`),
+    base parameters, free paths in order, horizon, the replications' seeds
+    and, per target, what its statistic is (kind, KPIs, windows, unit,
+    interventions, scale, quintile, answers, follow-up; a
+    :meth:`Target.statistic` by its function's qualified name and source
+    text -- values the function reads from elsewhere, a closure's or a
+    module's, are not seen).  A target's ``value``, ``sd`` and ``name`` are
+    left out: they do not change what a point simulates.
+
+    Parameters
+    ----------
+    params : Params
+        Base parameters.
+    names : sequence of str
+        Free paths, in the order of the parameter vector.
+    targets : sequence of Target
+        The targets.
+    horizon : int
+        Weeks per run.
+    seeds : sequence of int
+        The replications' integer seeds.
+
+    Returns
+    -------
+    dict
+    """
+    from . import __version__
+    from .model import SAMPLE_PATH_VERSION
+
+    return {"spchain_version": __version__, "sample_path_version": SAMPLE_PATH_VERSION,
+            "base": params.to_dict(), "free": list(names), "horizon": int(horizon),
+            "seeds": [int(v) for v in seeds], "targets": [_target_definition(t) for t in targets]}
+
+
+def _target_definition(t) -> dict:
+    out = {"kind": t.kind, "n_values": t.n_values,
+           "windows": [[a, b] for a, b in t.windows]}
+    for name in ("metric", "other", "by", "top", "unit", "within"):
+        if getattr(t, name) is not None:
+            out[name] = getattr(t, name)
+    if t.kind == "effect":
+        out.update(changes=[c.to_dict() for c in t.changes], scale=t.scale,
+                   relative_to=None if t.relative_to is None else list(t.relative_to))
+    if t.answers:
+        out["answers"] = list(t.answers)
+    if t.function is not None:
+        f = t.function
+        try:
+            source = inspect.getsource(f)
+        except (OSError, TypeError):
+            source = None
+        out["function"] = {"name": f"{getattr(f, '__module__', '?')}.{getattr(f, '__qualname__', repr(f))}",
+                           "source": source}
+    return out
+
+
+def _manifest(definition) -> dict:
+    return {"spchain_version": definition["spchain_version"],
+            "sample_path_version": definition["sample_path_version"],
+            "definition": definition, "definition_hash": definition_hash(definition)}
+
+
+def _calibrate(sim, base, names, lo, hi, u0, targets, horizon, n_replications, seed, method, maxfev, xtol,
+               jacobian_step, tolerance, standard_errors, seeds, started):
+    """The optimisation and its report, on a simulator that knows where to run and store."""
     sim.budget = maxfev  # every point the optimiser simulates counts, finite differences included
     target_vec = np.concatenate([t.value for t in targets])
     keep = np.isfinite(target_vec)
@@ -779,7 +912,7 @@ def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Ta
                        converged=converged, optimiser_message=optimiser_message, tolerance=float(tolerance),
                        missed_targets=[n for n, _ in missed], identifiability=ident,
                        n_evaluations=n_opt, maxfev=maxfev, n_evaluations_total=sim.n_evaluations,
-                       n_runs=sim.n_runs, runs_per_evaluation=sim.runs_per_evaluation, wall_seconds=wall,
+                       n_runs=sim.n_runs, n_points_simulated=sim.n_simulated, n_points_reused=sim.n_reused, runs_per_evaluation=sim.runs_per_evaluation, wall_seconds=wall,
                        bounds={n: [float(a), float(b)] for n, a, b in zip(names, lo, hi)},
                        start={n: float(v) for n, v in zip(names, to_theta(u0))},
                        n_replications=n_replications, horizon=horizon, seeds=seeds,
@@ -937,9 +1070,11 @@ class _BudgetSpent(Exception):
 class _Simulator:
     """Runs the scenarios a set of targets needs and computes their per-replication statistics."""
 
-    def __init__(self, base, names, targets, horizon, seeds, executor):
+    def __init__(self, base, names, targets, horizon, seeds, executor, *, store=None, definition_hash=None,
+                 session=0):
         self.base, self.names, self.targets = base, names, targets
         self.horizon, self.seeds, self.executor = horizon, seeds, executor
+        self.store, self.definition_hash, self.session = store, definition_hash, session
         self.scenarios = [()]  # () is the baseline
         # per-event records only when a target needs them, so the others run as fast as ever
         self.record = tuple(k for k in RECORDS if any(k in t.records for t in targets)) or None
@@ -948,7 +1083,9 @@ class _Simulator:
                 self.scenarios.append(t.changes)
         self.cache = {}
         self.budget = None  # most distinct points to simulate (None: no limit)
-        self.n_evaluations = 0
+        self.n_evaluations = 0  # distinct points, simulated or read from the store
+        self.n_simulated = 0
+        self.n_reused = 0
         self.n_runs = 0
         self.runs_per_evaluation = len(self.scenarios) * len(seeds)
 
@@ -959,15 +1096,32 @@ class _Simulator:
             return self.cache[key]
         if self.budget is not None and self.n_evaluations >= self.budget:
             raise _BudgetSpent
+        point = None if self.store is None else point_id(self.definition_hash, key)
+        stored = None if point is None else self.store.get(point)
+        if stored is not None:
+            self.n_evaluations += 1
+            self.n_reused += 1
+            self.cache[key] = stored
+            return stored
+        started = time.perf_counter()
         p = self.base.override(dict(zip(self.names, key)))
-        tasks = [(p.with_changes(*sc) if sc else p, self.horizon, s, self.record)
-                 for sc in self.scenarios for s in self.seeds]
-        runs = list(self.executor.map(_run, tasks) if self.executor is not None else map(_run, tasks))
+        tasks = list(enumerate((p.with_changes(*sc) if sc else p, self.horizon, s, self.record)
+                               for sc in self.scenarios for s in self.seeds))
+        runs = [None] * len(tasks)
+
+        def record(out):
+            runs[out[0]] = out[1]
+
+        execute(tasks, record, executor=self.executor, function=_run_indexed)
         self.n_evaluations += 1
+        self.n_simulated += 1
         self.n_runs += len(tasks)
         R = len(self.seeds)
         by = {sc: runs[i * R:(i + 1) * R] for i, sc in enumerate(self.scenarios)}
         out = np.hstack([_statistic(t, by, R) for t in self.targets])
+        if self.store is not None:
+            self.store.put(point, key, out, n_runs=len(tasks), wall_seconds=time.perf_counter() - started,
+                           session=self.session)
         self.cache[key] = out
         return out
 
@@ -977,6 +1131,12 @@ def _run(task):
 
     p, horizon, seed, record = task
     return simulate(p, horizon=horizon, seed=seed, record=record)
+
+
+def _run_indexed(task):
+    """``(index, RunResult)`` of one replication of a point: the unit of work sent to an executor."""
+    i, run = task
+    return i, _run(run)
 
 
 def _window_total(result, name, a, b, unit=None):

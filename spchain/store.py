@@ -180,7 +180,8 @@ class SQLiteStore:
         other = [_KINDS[t] for t in sorted(tables & set(_KINDS)) if t != self._table]
         if other and tables <= {"manifest", *_KINDS}:
             self._db.close()
-            raise StoreError(f"{self.path} is an spchain {other[0]} store, not an {kind} store; "
+            article = "an" if kind[0] in "aeiou" else "a"
+            raise StoreError(f"{self.path} is an spchain {other[0]} store, not {article} {kind} store; "
                              f"choose another path")
         if tables - {"manifest", self._table} or (tables and "manifest" not in tables):
             self._db.close()
