@@ -44,7 +44,7 @@ th, td { padding: 4px 10px; border-bottom: 1px solid var(--rule); vertical-align
 th { background: var(--band); font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tbody.kpi tr:first-child td { border-top: 2px solid #8c959f; }
-td.kpi { font-weight: 600; }
+td.kpi { font-weight: 600; min-width: 11em; }
 td.kpi span { display: block; font-weight: 400; color: var(--muted); font-size: 12px; }
 .better { color: var(--better); } .worse { color: var(--worse); }
 .neither, .same { color: var(--muted); }
@@ -72,7 +72,7 @@ footer { margin-top: 40px; color: var(--muted); font-size: 12.5px; }
   figure, tr, tbody.kpi, li, .params div { break-inside: avoid; page-break-inside: avoid; }
   p { orphans: 3; widows: 3; }
   thead { display: table-header-group; }
-  figure img { border: none; max-height: 165mm; width: auto; max-width: 100%; }
+  figure img { border: none; max-height: 140mm; width: auto; max-width: 100%; }
   figcaption { break-before: avoid; page-break-before: avoid; }
   a { color: inherit; text-decoration: none; }
   table { font-size: 9pt; }
@@ -176,10 +176,10 @@ def _findings(result, s, summary) -> str:
             o = rows[(name, sc)]
             v = _verdict(METRICS[name], o)
             shown = _Shown(result, name, s)
-            c, _, _, suffix = shown.change(o)
+            c, clo, chi, suffix = shown.change(o)  # printed as in the table: the interval sets the decimals
             groups.setdefault(v, []).append(f"{_lower(METRICS[name].label)} "
-                                            f"({format_number(c, sign=True)}{suffix})" if v != "not distinguishable"
-                                            else _lower(METRICS[name].label))
+                                            f"({format_number(c, among=(clo, chi), sign=True)}{suffix})"
+                                            if v != "not distinguishable" else _lower(METRICS[name].label))
         parts = [f'<span class="{_css(v)}">{v}</span>: {_e(", ".join(groups[v]))}'
                  for v in ("better", "worse", "higher", "lower", "not distinguishable") if v in groups]
         if parts:

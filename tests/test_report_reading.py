@@ -154,6 +154,8 @@ def test_findings_word_the_focus_by_direction(report):
     assert re.search(r"better: [^;]*service level[^;]*\(\+[\d.]+ pts\)", staff), staff
     assert re.search(r"worse: [^;]*costs \(\+[\d.]+%\)", staff), staff
     assert re.search(r"lower: utilisation \(\u2212[\d.]+ pts\)", staff), staff
+    table = report["cells"][("service_level", "more staff")][6]["text"]
+    assert f"({table})" in staff  # the same figure as in the table
 
 
 # ------------------------------------------------------------ points and percent
