@@ -234,7 +234,7 @@ _KNOWN = {
     "experiment": ["replications", "horizon", "warmup", "seed", "workers", "baseline", "crn"],
     "scenarios": ["baseline", "invest", "x"],
     "design": ["kind", "levers", "uncertainties", "at_week", "n", "seed", "baseline"],
-    "report": ["title", "metrics", "focus", "level"],
+    "report": ["title", "metrics", "focus", "level", "currency", "money_scale"],
 }
 _SCENARIO_KEYS = ["description", "at_week", "changes", "steps", "uncertainties", "cost"]
 _PATHS = ["workforce.n_employees", "internal.tools_spend_per_week", "customers.patience_minutes",
