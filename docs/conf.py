@@ -10,6 +10,33 @@ notebook whose figures are computed by the build; the notebooks of
 ``notebooks/`` are copied into ``docs/tutorials/_generated/`` (git-ignored)
 at the start of every build and executed there, so the site always shows
 the notebooks as they are in the repository, run against the code as it is.
+
+The site works offline: no page loads a script, stylesheet or font from
+the internet (``tests/test_docs_site.py`` walks the built HTML to check).
+
+* Math: MathJax 3, bundled.  ``mathjax_path`` points at
+  ``_static/mathjax/tex-chtml.js``, which the local extension
+  ``docs/_ext/offline.py`` copies into the build from the ``mathjax``
+  package of PyPI's ``django-static-mathjax`` (MathJax 3.2.2, a data-only
+  wheel without dependencies, in the ``docs`` extra).  MathJax was chosen
+  over server-side MathML (``latex2mathml``) because the equations of
+  ``model.md`` use ``\\widetilde``, ``\\big`` delimiters and ``cases``,
+  which MathJax typesets exactly as the CDN build did while Chromium's
+  MathML rendering of the converted markup depends on the reader's math
+  fonts; and over ``jupyter-server-mathjax`` (MathJax 2.7) because that
+  pulls in Jupyter Server and the older MathJax.  Nothing is vendored in
+  the repository.
+* Widgets: ``nb_ipywidgets_js`` is emptied (myst-nb would load require.js
+  and the ipywidgets HTML manager from CDNs), and the same extension draws
+  each widget output statically from the widget state the notebook's run
+  saved (sliders with their values, the panel's figure as an image).
+* Layout (``_static/spchain.css``): a page whose executed cells draw
+  figures uses the full width between the sidebars for its article
+  instead of a 60em column; the notebook pages drop the page-contents
+  sidebar and the top-level pages the empty section-navigation sidebar
+  (``html_sidebars``), so the 11-panel chain figures show at about 1000
+  px instead of 510 px.  Long code and output lines scroll inside their
+  block with a drawn (not overlaid) scrollbar; warnings on stderr wrap.
 """
 
 from __future__ import annotations
@@ -21,6 +48,7 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))  # document the checkout, installed or not
+sys.path.insert(0, str(DOCS / "_ext"))  # the local extension: offline.py
 
 import spchain  # noqa: E402
 
@@ -49,6 +77,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.mathjax",
     "numpydoc",
+    "offline",               # docs/_ext/offline.py: bundled MathJax, static widget outputs
 ]
 source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb"}
 exclude_patterns = ["_build", "**/.ipynb_checkpoints", "tutorials/_generated/examples",
@@ -67,6 +96,10 @@ nb_execution_timeout = 180
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 nb_merge_streams = True
+nb_ipywidgets_js = {}              # no require.js / widget manager from CDNs: offline.py draws widgets
+
+# -- math: MathJax 3 from the build's own _static (copied by offline.py), never a CDN
+mathjax_path = "mathjax/tex-chtml.js"
 
 # -- API reference
 autodoc_member_order = "bysource"
@@ -81,6 +114,12 @@ html_title = f"spchain {release}"
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
-    "secondary_sidebar_items": ["page-toc"],
+    # notebook pages give the page-contents column to their wide figures
+    "secondary_sidebar_items": {"**": ["page-toc"],
+                                **{f"tutorials/_generated/{nb.stem}": []
+                                   for nb in sorted((ROOT / "notebooks").glob("*.ipynb"))}},
 }
-html_static_path = []
+# top-level pages have no section to navigate: their empty left column goes to the content
+html_sidebars = {"*": []}
+html_static_path = ["_static"]
+html_css_files = ["spchain.css"]
