@@ -13,26 +13,33 @@ fitted estimate with its confidence interval.  It is also available as
 
 from __future__ import annotations
 
-import textwrap
-
 import numpy as np
 
 from .metrics import METRICS
 
-__all__ = ["plot_chain_diagram", "STAGES", "ARROWS"]
+__all__ = ["plot_chain_diagram", "unit_words", "STAGES", "ARROWS", "MIN_FONTSIZE"]
 
-#: Boxes: key -> (title, KPIs shown, column, row: 0 centre, +1 upper, -1 lower).
+#: Boxes: key -> (title, KPIs shown, column, row: 0 centre, +1 upper, -1 lower).  Keys follow
+#: Heskett's stages; titles name the number the box shows (the retention stage shows turnover,
+#: the growth stage the revenue level).
 STAGES = {
     "isq": ("Internal service\nquality", ("internal_service_quality", "sla_attainment"), 0, 0),
     "es": ("Employee\nsatisfaction", ("employee_satisfaction",), 1, 0),
-    "ret": ("Employee\nretention", ("turnover",), 2, 1),
+    "ret": ("Employee\nturnover", ("turnover",), 2, 1),
     "prod": ("Employee\nproductivity", ("productivity",), 2, -1),
-    "value": ("External\nservice value", ("service_quality", "wait_time"), 3, 0),
+    "value": ("Service quality\nand wait", ("service_quality", "wait_time"), 3, 0),
     "cs": ("Customer\nsatisfaction", ("customer_satisfaction", "nps"), 4, 0),
-    "loyal": ("Customer\nloyalty", ("retention",), 5, 0),
-    "rev": ("Revenue\ngrowth", ("revenue",), 6, 1),
-    "profit": ("Profitability", ("profit",), 6, -1),
+    "loyal": ("Customer\nretention", ("retention",), 5, 0),
+    "rev": ("Revenue", ("revenue",), 6, 1),
+    "profit": ("Profit", ("profit",), 6, -1),
 }
+
+#: Smallest font size (points) of any text on the diagram.  The report draws it 13 inches wide
+#: and shows it at most 1116 CSS pixels wide (0.89 of its size), so 9.5 pt reads as 8.5 pt.
+MIN_FONTSIZE = 9.5
+
+#: How the registry's units read under a box's value.
+_UNIT_WORDS = {"1/year": "per year", "share/year": "share per year", "money/week": "money per week"}
 
 #: Arrows: (from, to, parameter path, short description); ``None`` path: accounting, no coefficient.
 ARROWS = (
@@ -50,9 +57,23 @@ ARROWS = (
     ("profit", "isq", "economics.reinvestment_share", "profit reinvested in internal service"),
 )
 
-_DX, _W, _H, _HS, _YS, _X0 = 2.3, 1.7, 1.5, 1.1, 0.8, 0.95
+_DX, _W, _H, _HS, _YS, _X0 = 2.3, 1.7, 1.5, 1.3, 0.8, 0.95
 _MIRROR, _DIRECT, _REINVEST = 1.78, -1.62, -2.12
 _BLUE, _GREY, _INK = "#0072B2", "#666666", "#222222"
+
+
+def unit_words(name) -> str:
+    """What a box's unit line says under a KPI's value: its unit in words, and
+    "lower is better" where lower is (:attr:`spchain.metrics.Metric.better`).
+
+    >>> unit_words("turnover")
+    'per year, lower is better'
+    >>> unit_words("revenue")
+    'money per week'
+    """
+    m = METRICS[name]
+    words = _UNIT_WORDS.get(m.unit, m.unit)
+    return words + (", lower is better" if m.better == "lower" else "")
 
 
 def _box(key):
@@ -138,18 +159,21 @@ def _draw_box(ax, key, values, deltas):
     text = _fmt(values[first])
     if first in deltas:
         text += f" ({_fmt(deltas[first], sign=True)})"
-    yv = y - (0.08 if row == 0 else 0.2)
+    unit = unit_words(first)
+    if len(unit) > 18:  # wider than the box at MIN_FONTSIZE: unit above direction
+        unit = unit.replace(", ", "\n")
+    yv = y - (0.08 if row == 0 or "\n" in unit else 0.2)
     ax.text(x, yv, text, ha="center", va="center", fontsize=13 if len(text) < 13 else 11.5, color=_INK,
             zorder=3)
-    ax.text(x, yv - 0.28, METRICS[first].unit.replace("money/week", "money per week"), ha="center",
-            va="center", fontsize=8.5, color=_GREY, zorder=3)
+    ax.text(x, yv - 0.17, unit, ha="center", va="top", fontsize=MIN_FONTSIZE, color=_GREY, zorder=3,
+            linespacing=1.0)
     if len(kpis) > 1:
         m2 = METRICS[kpis[1]]
         label = {"sla_attainment": "SLA met", "wait_time": "mean wait", "nps": "NPS"}.get(m2.name, m2.label)
         value = values[kpis[1]]
         shown = f"{100 * value:.0f}%" if m2.unit == "share" and np.isfinite(value) else \
             f"{_fmt(value)} {m2.unit.replace('points', '')}".strip()
-        ax.text(x, yv - 0.52, f"{label} {shown}", ha="center", va="center", fontsize=8.5, color=_INK,
+        ax.text(x, yv - 0.54, f"{label} {shown}", ha="center", va="center", fontsize=MIN_FONTSIZE, color=_INK,
                 zorder=3)
 
 
@@ -158,7 +182,7 @@ def _label(ax, x, y, value, half, fitted, off):
         text = "off"
     else:
         text = f"{value:.2f}" + (f"\n\u00b1{half:.2f}" if half is not None else "")
-    ax.text(x, y, text, ha="center", va="center", fontsize=9.5, color=_BLUE if fitted else _GREY,
+    ax.text(x, y, text, ha="center", va="center", fontsize=MIN_FONTSIZE, color=_BLUE if fitted else _GREY,
             fontweight="bold" if fitted else "normal", zorder=5, linespacing=1.0,
             bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.9))
 
@@ -214,7 +238,7 @@ def plot_chain_diagram(source=None, *, scenario=None, fit=None, level=0.95, ax=N
     """
     import matplotlib.pyplot as plt
 
-    from .plotting import style
+    from .plotting import style, wrap_text
 
     params, values, deltas, subtitle = _source(source, scenario)
     strengths = _strengths(params, fit, level)
@@ -235,7 +259,7 @@ def plot_chain_diagram(source=None, *, scenario=None, fit=None, level=0.95, ax=N
                 _arrow(ax, pts, off)
                 _label(ax, (p0[0] + p1[0]) / 2 + 0.6, _MIRROR, value, half, fitted, off)
                 ax.text((p0[0] + p1[0]) / 2 - 0.55, _MIRROR + 0.05, "satisfaction mirror", ha="center",
-                        va="bottom", fontsize=8.5, color=_GREY)
+                        va="bottom", fontsize=MIN_FONTSIZE, color=_GREY)
                 continue
             if (a, b) == ("es", "value"):  # direct, below
                 p0, p1 = _edge(a, "bottom"), _edge(b, "bottom")
@@ -249,7 +273,7 @@ def plot_chain_diagram(source=None, *, scenario=None, fit=None, level=0.95, ax=N
                 _arrow(ax, pts, off)
                 _label(ax, (p0[0] + p1[0]) / 2 + 2.0, _REINVEST, value, half, fitted, off)
                 ax.text((p0[0] + p1[0]) / 2 - 0.6, _REINVEST + 0.05, "share of profit reinvested",
-                        ha="center", va="bottom", fontsize=8.5, color=_GREY)
+                        ha="center", va="bottom", fontsize=MIN_FONTSIZE, color=_GREY)
                 continue
             ra, rb = STAGES[a][3], STAGES[b][3]
             dy_a = 0.28 * rb if ra == 0 else 0.0
@@ -267,10 +291,16 @@ def plot_chain_diagram(source=None, *, scenario=None, fit=None, level=0.95, ax=N
         key = (f"Numbers on arrows: link strengths, {fitted_note}; dashed: switched off. Left to right: "
                + "; ".join(f"{d} ({p.split('.')[-1]})" for _, _, p, d in ARROWS[:8] if p)
                + f"; below: {ARROWS[9][3]} ({ARROWS[9][2].split('.')[-1]}).")
-        ax.text(0.1, _REINVEST - 0.3, "\n".join(textwrap.wrap(key, 200)), ha="left", va="top", fontsize=7.5,
-                color=_GREY)
+        fig, spec = ax.figure, ax.get_subplotspec()
+        if fig.get_layout_engine() is not None and spec is not None:  # the layout spreads the grid out
+            width = fig.get_figwidth() * 72.0 * (spec.colspan.stop - spec.colspan.start) / spec.get_gridspec().ncols
+        else:
+            width = ax.get_position().width * fig.get_figwidth() * 72.0
+        lines = wrap_text(key, width - 30.0, MIN_FONTSIZE).split("\n")
+        ax.text(0.1, _REINVEST - 0.3, "\n".join(lines), ha="left", va="top", fontsize=MIN_FONTSIZE,
+                color=_GREY, in_layout=False)  # wrapped to the axes' width: it need not shrink them
         ax.set_xlim(0.05, _X0 + 6 * _DX + _W / 2 + 0.1)
-        ax.set_ylim(_REINVEST - 0.8, _MIRROR + 0.25)
+        ax.set_ylim(_REINVEST - 0.4 - 0.22 * len(lines), _MIRROR + 0.25)
         ax.axis("off")
         ax.set_title(f"{title}\n", loc="left", fontsize=14)
         ax.text(0.0, 1.0, subtitle, transform=ax.transAxes, ha="left", va="bottom", fontsize=10, color=_GREY)

@@ -28,6 +28,7 @@ helper                        draws
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -39,7 +40,7 @@ from .metrics import metric
 
 __all__ = ["PALETTE", "SCENARIO_COLORS", "CHAIN_METRICS", "STYLE", "style", "save_figure",
            "plot_kpi", "plot_chain", "plot_fan", "plot_comparison", "plot_tornado",
-           "plot_chain_diagram", "plot_fit", "tidy", "total_unit"]
+           "plot_chain_diagram", "plot_fit", "tidy", "total_unit", "trailing_kpi", "kpi_range", "wrap_text"]
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -123,17 +124,122 @@ def _look(i):
     return SCENARIO_COLORS[i % len(SCENARIO_COLORS)], _DASHES[i % len(_DASHES)]
 
 
-def _smooth(y, window):
-    """Centred moving average over the last axis, ignoring NaN."""
-    y = np.asarray(y, float)
-    if window <= 1 or y.shape[-1] < window:
-        return y
-    kernel = np.ones(window) / window
-    valid = np.isfinite(y)
-    conv = lambda a: np.apply_along_axis(np.convolve, -1, a, kernel, mode="same")  # noqa: E731
-    num, den = conv(np.where(valid, y, 0.0)), conv(valid.astype(float))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / den, np.nan)
+def trailing_kpi(sums, name, window=4):
+    """A KPI over trailing windows of ``window`` weeks, from weekly field sums.
+
+    Every field is averaged over the window (the week itself and the
+    ``window - 1`` weeks before it) and the KPI is computed from those means,
+    as the registry aggregates over periods: a ratio of the window's totals,
+    never a mean of weekly ratios.  So a flow (revenue) becomes its mean per
+    week, turnover the window's quits over its mean headcount (annualised),
+    NPS the window's promoters less detractors over its responses.  The
+    first ``window - 1`` weeks average the weeks so far.  A window reaches
+    back only, so a change at week *w* shows from week *w* on, never before.
+
+    Parameters
+    ----------
+    sums : ndarray, shape (..., weeks, len(FIELDS))
+        Weekly sums of the recorded fields, in :data:`spchain.metrics.FIELDS`
+        order (one run's ``sums`` summed over units; or replications first).
+    name : str
+        KPI name (a key of :data:`spchain.metrics.METRICS`).
+    window : int or None
+        Weeks per window; 1 or ``None``: the weekly KPI.
+
+    Returns
+    -------
+    ndarray, shape (..., weeks)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from spchain.metrics import FIELDS
+    >>> sums = np.zeros((5, len(FIELDS)))
+    >>> sums[:, FIELDS.index("revenue")] = [4.0, 8.0, 0.0, 4.0, 12.0]
+    >>> trailing_kpi(sums, "revenue", window=2).tolist()
+    [4.0, 6.0, 4.0, 2.0, 8.0]
+    """
+    from .metrics import FIELDS
+
+    m = metric(name)
+    window = _window(window)
+    sums = np.asarray(sums, dtype=float)
+    if sums.ndim < 2 or sums.shape[-1] != len(FIELDS):
+        raise ValueError(f"sums must have shape (..., weeks, {len(FIELDS)}) (fields last, in FIELDS order), "
+                         f"got {sums.shape}")
+    index = [FIELDS.index(f) for f in m.fields]
+    data = sums[..., index]
+    if window > 1:
+        c = np.cumsum(data, axis=-2)
+        weeks = data.shape[-2]
+        lagged = np.concatenate([np.zeros_like(c[..., :1, :]), c[..., :-1, :]], axis=-2)
+        start = np.maximum(np.arange(weeks) - window + 1, 0)
+        count = (np.arange(weeks) - start + 1).astype(float)
+        data = (c - lagged[..., start, :]) / count[:, None]
+    return m.evaluate({f: data[..., k] for k, f in enumerate(m.fields)})
+
+
+def _window(smooth):
+    if smooth is None:
+        return 1
+    if isinstance(smooth, bool) or not isinstance(smooth, (int, np.integer)) or smooth < 1:
+        raise ValueError(f"smooth must be a whole number of weeks >= 1 (1 or None: weekly values), got {smooth!r}")
+    return int(smooth)
+
+
+def _weekly(result, name, smooth, *, scenario=None, unit=None):
+    """``(series, label)``: one run's (weeks,) or an experiment's (replications, weeks) KPI,
+    over trailing ``smooth``-week windows, and the words saying so."""
+    w = _window(smooth)
+    if _is_experiment(result):
+        s = result._scenario(scenario)
+        data = result.sums[s]
+        if unit is not None and (not isinstance(unit, (int, np.integer)) or not 0 <= unit < data.shape[2]):
+            raise IndexError(f"unit must be an integer in [0, {data.shape[2]}), got {unit!r}")
+        data = data.sum(axis=2) if unit is None else data[:, :, unit]
+    else:
+        data = result.sums
+        if unit is not None and (not isinstance(unit, (int, np.integer)) or not 0 <= unit < data.shape[1]):
+            raise IndexError(f"unit must be an integer in [0, {data.shape[1]}), got {unit!r}")
+        data = data.sum(axis=1) if unit is None else data[:, unit]
+    return trailing_kpi(data, name, w), (f"{w}-week mean" if w > 1 else "weekly")
+
+
+def kpi_range(name) -> tuple:
+    """The values a KPI can take, ``(low, high)``; bands are clipped to it.
+
+    Derived from the registry: every recorded field is a count, a sum of
+    hours or an amount of money that cannot be negative, except profit
+    (revenue less costs), and NPS is a difference of two shares; so a KPI is
+    non-negative unless it reads profit or is NPS (-100 to 100).  A unit
+    ``"a-b"`` (``"0-1"``, ``"1-5"``) bounds a score; shares (and annual
+    retention) lie in [0, 1].
+
+    Parameters
+    ----------
+    name : str
+        KPI name.
+
+    Returns
+    -------
+    tuple of float
+        ``(low, high)``, ``-inf`` / ``inf`` where unbounded.
+
+    Examples
+    --------
+    >>> kpi_range("turnover"), kpi_range("sla_attainment"), kpi_range("profit")
+    ((0.0, inf), (0.0, 1.0), (-inf, inf))
+    """
+    m = metric(name)
+    if m.kind == "nps":
+        return (-m.scale, m.scale)
+    low = -np.inf if "profit" in m.fields else 0.0
+    if m.unit.startswith("share"):
+        return (0.0, 1.0)
+    bounds = re.fullmatch(r"(-?\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)", m.unit)
+    if bounds:
+        return (float(bounds[1]), float(bounds[2]))
+    return (low, np.inf)
 
 
 def _band(series, level):
@@ -169,7 +275,11 @@ def _fmt(x) -> str:
     a = abs(x)
     if a >= 1000:
         return f"{x:,.0f}"
-    return f"{x:.3g}" if a >= 1 else f"{x:.3f}".rstrip("0").rstrip(".") if a else "0"
+    if a >= 1:
+        return f"{x:.3g}"
+    if a >= 0.001:
+        return f"{x:.3f}".rstrip("0").rstrip(".")
+    return f"{x:.2g}" if a else "0"
 
 
 def _compact_formatter(largest):
@@ -196,6 +306,127 @@ def tidy(ax, *, value_axis="y"):
         axis.set_major_formatter(_compact_formatter(largest))
 
 
+def _text_width(text, fontsize) -> float:
+    """Width in points of one line of ``text`` in the house font (no canvas needed)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    prop = FontProperties(family=STYLE["font.family"], size=fontsize)
+    return max((TextToPath().get_text_width_height_descent(line, prop, ismath=False)[0]
+                for line in text.split("\n")), default=0.0)
+
+
+def wrap_text(text, width, fontsize, *, at_clauses=False) -> str:
+    """``text`` broken into lines at most ``width`` points wide in the house font.
+
+    Text that does not fit is broken at spaces (with ``at_clauses``, after
+    each ``"; "`` instead where every clause then fits); a word longer than
+    ``width`` keeps a line of its own.  Measured with
+    matplotlib's own glyph metrics, so no figure or canvas is needed.
+
+    Parameters
+    ----------
+    text : str
+    width : float
+        Line width in points (1/72 inch).
+    fontsize : float
+        Font size in points.
+    at_clauses : bool
+        Prefer a line per clause (an axis label's "; lower is better").
+
+    Returns
+    -------
+    str
+        The lines joined by newlines.
+
+    Examples
+    --------
+    >>> wrap_text("lower is better", 50, 10)
+    'lower is\\nbetter'
+    """
+    if at_clauses and "; " in text and _text_width(text, fontsize) > width:  # a clause a line, where each fits
+        clauses = text.split("; ")
+        if all(_text_width(c, fontsize) <= width for c in clauses):
+            return ";\n".join(clauses)
+    lines = []
+    for word in text.split(" "):
+        if lines and _text_width(f"{lines[-1]} {word}", fontsize) <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return "\n".join(lines)
+
+
+def _fit_width(ax, values, top_row):
+    """Make a horizontal-value chart legible at the width its axes will have.
+
+    Wraps the title, the x label and the y tick labels, picks as many x
+    ticks as fit side by side, and shifts each value label (an annotation
+    ``values``, placed at its point) sideways so that it stays inside the
+    axes, and raises the top of the y axis until the label of the point at
+    ``top_row`` fits under it.  Widths are measured in the house font; under a layout engine
+    the axes lose the y tick labels' and the y label's width to them.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    fig = ax.figure
+    spec = ax.get_subplotspec()
+    if fig.get_layout_engine() is not None and spec is not None:  # the layout spreads the grid over the figure
+        ncols = spec.get_gridspec().ncols
+        span = spec.colspan.stop - spec.colspan.start
+        slot = fig.get_figwidth() * 72.0 * span / ncols - 8.0
+    else:
+        slot = ax.get_position().width * fig.get_figwidth() * 72.0
+    ytick_size = STYLE["ytick.labelsize"]
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    names = [wrap_text(n, max(0.4 * slot, 40.0), ytick_size) for n in names]
+    ax.set_yticks(ax.get_yticks(), names)
+    decoration = 0.0
+    if fig.get_layout_engine() is not None:
+        decoration = (max((_text_width(n, ytick_size) for n in names), default=0.0)
+                      + 1.4 * STYLE["axes.labelsize"] + 18.0)
+    width = max(slot - decoration, 60.0)
+    ax.set_title(wrap_text(ax.get_title(loc="left") or ax.get_title(), width, ax.title.get_fontsize()))
+    ax.set_xlabel(wrap_text(ax.get_xlabel(), width, ax.xaxis.label.get_fontsize(), at_clauses=True))
+
+    lo, hi = ax.get_xlim()
+    formatter = ax.xaxis.get_major_formatter()
+    tick_size = STYLE["xtick.labelsize"]
+    for nbins in range(9, 1, -1):
+        locator = MaxNLocator(nbins, steps=[1, 2, 2.5, 5, 10])
+        ticks = [t for t in locator.tick_values(lo, hi) if lo <= t <= hi]
+        labels = formatter.format_ticks(ticks)
+        spacing = width * (ticks[1] - ticks[0]) / (hi - lo) if len(ticks) > 1 else width
+        widest = max((_text_width(t, tick_size) for t in labels), default=0.0)
+        if widest + 0.6 * tick_size <= spacing:
+            break
+    ax.xaxis.set_major_locator(locator)
+    ax.set_xlim(lo, hi)
+
+    # room above the top row for its value label (offset 7 pt, ~1.3 lines of its font high); the
+    # height left by the title, the x label, the tick labels and the layout's pads is estimated, and
+    # taken at 3/4 since the layout gives a row of panels the decorations of the tallest one
+    if spec is not None and fig.get_layout_engine() is not None:
+        rows = spec.rowspan.stop - spec.rowspan.start
+        height = fig.get_figheight() * 72.0 * rows / spec.get_gridspec().nrows
+        height -= (1.3 * (ax.get_title(loc="left").count("\n") + 1) * STYLE["axes.titlesize"]
+                   + 1.3 * (ax.get_xlabel().count("\n") + 1) * STYLE["axes.labelsize"]
+                   + 1.3 * tick_size + 30.0)
+    else:
+        height = ax.get_position().height * fig.get_figheight() * 72.0
+    height *= 0.75
+    bottom = ax.get_ylim()[0]
+    need = 7.0 + 1.3 * max((t.get_fontsize() for t in values), default=0.0) + 2.0
+    below = top_row - bottom  # data units from the axes' bottom to the top row's point
+    ax.set_ylim(bottom, top_row + max(0.7, need * below / max(height - need, 1.0)))
+
+    for text in values:
+        half = _text_width(text.get_text(), text.get_fontsize()) / 2 + 2.0
+        at = width * (text.xy[0] - lo) / (hi - lo)
+        shift = max(half - at, 0.0) - max(at + half - width, 0.0)
+        text.set_position((shift, text.get_position()[1]))
+
+
 def _lower(label: str) -> str:
     """``"Mean wait"`` -> ``"mean wait"``, but ``"NPS"`` and ``"CSAT"`` stay as they are."""
     return label if label[:2].isupper() else label[:1].lower() + label[1:]
@@ -213,15 +444,22 @@ def _mark_timeline(ax, result, names):
 
 # -------------------------------------------------------------- over time
 def plot_kpi(result, name, *, scenarios=None, unit=None, ax=None, label=None, color=None,
-             linestyle=None, smooth=1, level=0.95, band=True, legend=None):
+             linestyle=None, smooth=4, level=0.95, band=True, legend=None):
     """One KPI over time: one run, or each scenario's mean with a confidence band.
+
+    Weekly values of a small organisation are noisy (a 10-person unit's
+    turnover jumps between 0 and 5 a year), so by default each week shows
+    the KPI of the 4 weeks up to it (:func:`trailing_kpi`), and the y label
+    says so.
 
     Parameters
     ----------
     result : RunResult or ExperimentResult
         A run draws one line.  An experiment draws, per scenario, the mean
         over replications and its Student-t ``level`` band (per week), with
-        the warm-up shaded and dotted lines where levers change.
+        the warm-up shaded and dotted lines where levers change.  The band
+        is clipped to the values the KPI can take (:func:`kpi_range`: no
+        negative turnover, no share above 1).
     name : str
         KPI name (a key of :data:`spchain.metrics.METRICS`).
     scenarios : str or sequence of str, optional
@@ -232,9 +470,10 @@ def plot_kpi(result, name, *, scenarios=None, unit=None, ax=None, label=None, co
         Draw here; a new figure otherwise.
     label, color, linestyle : optional
         For a run (or a single scenario): legend entry, colour, line style.
-    smooth : int
-        Width in weeks of a centred moving average (1 = raw), applied to
-        each replication before averaging.
+    smooth : int or None
+        Weeks in each trailing window (default 4); 1 or ``None``: weekly
+        values.  Applied to each replication before the mean and the band,
+        so the band is the band of the smoothed KPI.
     level : float
         Confidence level of the bands.
     band : bool
@@ -249,6 +488,7 @@ def plot_kpi(result, name, *, scenarios=None, unit=None, ax=None, label=None, co
     import matplotlib.pyplot as plt
 
     m = metric(name)
+    low, high = kpi_range(name)
     with style():
         if ax is None:
             _, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
@@ -258,21 +498,22 @@ def plot_kpi(result, name, *, scenarios=None, unit=None, ax=None, label=None, co
                 c, ls = _look(result.scenarios.index(s))
                 if len(names) == 1:
                     c, ls = color or c, linestyle or ls
-                series = _smooth(result.kpi(name, scenario=s, unit=unit), smooth)
+                series, what = _weekly(result, name, smooth, scenario=s, unit=unit)
                 mean, half = _band(series, level)
                 x = np.arange(1, mean.size + 1)
                 ax.plot(x, mean, color=c, ls=ls, label=label if len(names) == 1 and label else s)
                 if band and np.isfinite(half).any():
-                    ax.fill_between(x, mean - half, mean + half, color=c, alpha=0.18, lw=0)
+                    ax.fill_between(x, np.clip(mean - half, low, high), np.clip(mean + half, low, high),
+                                    color=c, alpha=0.18, lw=0)
             _mark_timeline(ax, result, names)
             legend = len(names) > 1 if legend is None else legend
         else:
-            y = _smooth(result.kpi(name, unit), smooth)
+            y, what = _weekly(result, name, smooth, unit=unit)
             ax.plot(np.arange(1, y.size + 1), y, label=label, color=color, ls=linestyle or "-")
             legend = bool(legend)
         ax.set_title(m.label)
         ax.set_xlabel("week")
-        ax.set_ylabel(m.unit)
+        ax.set_ylabel(f"{m.unit}, {what}")
         ax.margins(x=0.01)
         tidy(ax)
         if legend:
@@ -295,10 +536,11 @@ def plot_chain(results, *, labels=None, scenarios=None, metrics=CHAIN_METRICS, s
         Experiment scenarios to overlay; default all (at most 7 stay legible).
     metrics : sequence of str
         KPIs to draw, in chain order.
-    smooth : int
-        Moving-average window in weeks.
+    smooth : int or None
+        Weeks in each trailing window (default 4, see :func:`plot_kpi`);
+        1 or ``None``: weekly values.  The figure's note says which.
     level : float
-        Confidence level of the bands.
+        Confidence level of the bands (clipped to the KPI's possible values).
     fig : matplotlib.figure.Figure, optional
         Draw into this figure (it is cleared).
     ncols : int
@@ -341,13 +583,15 @@ def plot_chain(results, *, labels=None, scenarios=None, metrics=CHAIN_METRICS, s
                     c, ls = _look(i)
                     plot_kpi(res, name, ax=ax, label=lab, color=c, linestyle=ls, smooth=smooth)
             ax.title.set_fontsize(11)
+            ax.set_ylabel(metric(name).unit)  # the figure's note says how weeks are averaged
             below = k + ncols
             ax.set_xlabel("week" if below >= len(metrics) else "")
         for ax in axes[len(metrics):]:
             ax.set_visible(False)
         handles = [Line2D([], [], color=_look(i)[0], ls=_look(i)[1]) for i in range(len(entries))]
         legend_labels = list(entries)
-        note = f"{smooth}-week moving average" if smooth > 1 else "weekly values"
+        window = _window(smooth)
+        note = f"each week: mean of the {window} weeks up to it" if window > 1 else "weekly values"
         if experiment:
             n = results.n_replications
             note += f"; mean of {n} replication{'s' if n != 1 else ''}"
@@ -370,7 +614,7 @@ def plot_chain(results, *, labels=None, scenarios=None, metrics=CHAIN_METRICS, s
     return fig
 
 
-def plot_fan(result, name, *, scenario=None, unit=None, quantiles=(0.05, 0.25), smooth=1, ax=None,
+def plot_fan(result, name, *, scenario=None, unit=None, quantiles=(0.05, 0.25), smooth=4, ax=None,
              color=None, show_runs=True):
     """Fan chart: one KPI's spread across replications, week by week.
 
@@ -386,8 +630,10 @@ def plot_fan(result, name, *, scenario=None, unit=None, quantiles=(0.05, 0.25), 
     quantiles : sequence of float
         Lower quantiles of the nested bands, each paired with ``1 - q``;
         default the 5-95% and 25-75% ranges of the replications.
-    smooth : int
-        Moving-average window in weeks, applied to each replication.
+    smooth : int or None
+        Weeks in each trailing window (default 4, see :func:`trailing_kpi`),
+        applied to each replication before the quantiles; 1 or ``None``:
+        weekly values.  The y label says which.
     ax : matplotlib.axes.Axes, optional
     color : optional
         Default the scenario's colour.
@@ -408,7 +654,7 @@ def plot_fan(result, name, *, scenario=None, unit=None, quantiles=(0.05, 0.25), 
     if not qs or any(not 0 < q < 0.5 for q in qs):
         raise ValueError(f"quantiles must be numbers in (0, 0.5), got {quantiles!r}")
     c = color or _look(result.scenarios.index(s))[0]
-    series = _smooth(result.kpi(name, scenario=s, unit=unit), smooth)
+    series, what = _weekly(result, name, smooth, scenario=s, unit=unit)
     x = np.arange(1, series.shape[1] + 1)
     with style():
         if ax is None:
@@ -426,7 +672,7 @@ def plot_fan(result, name, *, scenario=None, unit=None, quantiles=(0.05, 0.25), 
         _mark_timeline(ax, result, [s])
         ax.set_title(f"{m.label}: {s} ({result.n_replications} runs)")
         ax.set_xlabel("week")
-        ax.set_ylabel(m.unit)
+        ax.set_ylabel(f"{m.unit}, {what}")
         ax.margins(x=0.01)
         tidy(ax)
         ax.legend(loc="best")
@@ -454,10 +700,21 @@ def plot_comparison(result, name, *, kind="difference", relative=False, scenario
     level : float
         Confidence level.
     ax : matplotlib.axes.Axes, optional
+        Draw here; a new figure otherwise.  Narrow axes (a 3 x 3 inch
+        figure, a panel of a 3 x 4 grid) stay legible: the title, the x
+        label and long scenario names are wrapped to the axes' width, the x
+        axis gets as many ticks as fit side by side, and each value label
+        is shifted sideways to stay inside the axes.
 
     Returns
     -------
     matplotlib.axes.Axes
+
+    Notes
+    -----
+    Colours are the scenarios'; whether a change is good is read from the
+    KPI's direction (:attr:`spchain.metrics.Metric.better`), which the x
+    label states ("lower is better" for turnover), never from its sign.
     """
     import matplotlib.pyplot as plt
 
@@ -481,16 +738,19 @@ def plot_comparison(result, name, *, kind="difference", relative=False, scenario
             rows.append((s, 100 * d.relative, 100 * d.relative_low, 100 * d.relative_high) if relative
                         else (s, d.mean, d.low, d.high))
     unit = "%" if relative else total_unit(name, result)
+    better = {"higher": "; higher is better", "lower": "; lower is better"}.get(m.better, "")
     with style():
         if ax is None:
             _, ax = plt.subplots(figsize=(6.4, 1.7 + 0.5 * len(rows)), layout="constrained")
         y = np.arange(len(rows))[::-1]
+        values = []
         for yi, (s, mean, lo, hi) in zip(y, rows):
             c = _look(result.scenarios.index(s))[0]
             err = None if not np.isfinite(lo) else [[mean - lo], [hi - mean]]
             ax.errorbar(mean, yi, xerr=err, fmt="o", color=c, ms=7, capsize=4, lw=2)
-            ax.annotate(_fmt(mean) + ("%" if relative else ""), (mean, yi), xytext=(0, 7),
-                        textcoords="offset points", ha="center", va="bottom", fontsize=9, color="#222222")
+            values.append(ax.annotate((_fmt(mean) + ("%" if relative else "")).replace("-", "\u2212"),
+                                      (mean, yi), xytext=(0, 7), textcoords="offset points", ha="center",
+                                      va="bottom", fontsize=9, color="#222222"))
         if kind == "difference":
             ax.axvline(0, color="#222222", lw=1)
         ax.set_yticks(y, [r[0] for r in rows])
@@ -499,13 +759,14 @@ def plot_comparison(result, name, *, kind="difference", relative=False, scenario
         what = "change" if relative else "difference"
         if kind == "difference":
             ax.set_title(f"{m.label}: {what} against {result.baseline!r}")
-            ax.set_xlabel(f"{what} in {_lower(m.label)} ({unit}), {level:.0%} CI")
+            ax.set_xlabel(f"{what} in {_lower(m.label)} ({unit}), {level:.0%} CI{better}")
         else:
             ax.set_title(f"{m.label} by scenario")
-            ax.set_xlabel(f"{m.label} ({unit}), mean and {level:.0%} CI")
+            ax.set_xlabel(f"{m.label} ({unit}), mean and {level:.0%} CI{better}")
         ax.set_ylabel("scenario")
         tidy(ax, value_axis="x")
         ax.grid(axis="y", visible=False)
+        _fit_width(ax, values, top_row=len(rows) - 1)
     return ax
 
 

@@ -138,7 +138,7 @@ def test_axes_are_labelled_with_units(name, data):
     assert ax.get_title(loc="left") or ax.get_title()
     if xlab is None:  # the diagram: boxes and arrows, no axes to label
         texts = " ".join(t.get_text() for t in ax.texts)
-        for stage in ("Internal service", "Employee", "Customer", "Profitability"):
+        for stage in ("Internal service", "Employee", "Customer", "Revenue", "Profit"):
             assert stage in texts
         assert "0-1" in texts and "money per week" in texts  # units of the stage values
         return
