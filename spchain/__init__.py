@@ -15,6 +15,7 @@ from .estimation import Equation, fit_links
 from .experiment import Experiment
 from .fitresult import DataError, FitResult
 from .metrics import METRICS
+from .optimise import optimise_levers
 from .panel import Panel, read_panel, structural_panel, synthetic_panel
 from .params import Change, ParamError, Params
 from .presets import PRESETS, preset
@@ -27,7 +28,7 @@ __version__ = "0.1.0"
 
 __all__ = ["Params", "Change", "ParamError", "simulate", "RunResult", "preset", "PRESETS",
            "METRICS", "Scenario", "full_factorial", "one_at_a_time", "latin_hypercube",
-           "Experiment", "ExperimentResult", "StoreError",
+           "Experiment", "ExperimentResult", "StoreError", "optimise_levers",
            "fit_distribution", "fit_links", "Equation", "calibrate", "Target", "sears_targets",
            "FitResult", "DataError", "Panel", "synthetic_panel", "structural_panel", "read_panel",
            "__version__"]

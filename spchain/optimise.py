@@ -696,7 +696,8 @@ def optimise_levers(base=None, levers: Mapping | None = None, *, kpi: str = "pro
         recorded on the result.
     workers : int, optional
         Size of a local process pool (``spawn`` start method), shut down at
-        the end; ``None`` or 1 runs serially.
+        the end; ``None`` or 1 runs serially.  In a script, make the call
+        under ``if __name__ == "__main__":`` (the pool's processes import it).
     executor : concurrent.futures.Executor, optional
         Where to run instead (e.g. a Dask client's executor); not shut down.
 

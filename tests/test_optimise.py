@@ -293,3 +293,27 @@ def test_an_executor_gives_the_same_result_as_serial():
     np.testing.assert_array_equal(serial.history_x, parallel.history_x)
     np.testing.assert_array_equal(serial.history_mean, parallel.history_mean)
     assert serial.x.tolist() == parallel.x.tolist() and serial.n_runs == parallel.n_runs
+
+
+@pytest.mark.slow
+def test_the_howto_page_runs_and_prints_what_it_shows():
+    """The code of docs/howto/optimise.md: the workshop example prints the summary the page shows,
+    and the own-objective example ends at the Lagrange point the page names."""
+    import contextlib
+    import io
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "howto" / "optimise.md").read_text(encoding="utf-8")
+    workshop, year, own = re.findall(r"```python\n(.*?)```", page, flags=re.S)
+    compile(year, "optimise.md", "exec")  # the year of the workshop takes minutes: not run here
+    [shown] = re.findall(r"```text\n(.*?)```", page, flags=re.S)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(workshop, "optimise.md", "exec"), namespace := {})
+    assert out.getvalue().strip() == shown.strip()
+    levers = namespace["result"].levers
+    assert levers["workforce.training_hours"] == pytest.approx(7.5)  # the whole budget, to training
+    assert levers["internal.tools_spend_per_week"] == pytest.approx(0.0, abs=1e-9)
+    exec(compile(own, "optimise.md", "exec"), namespace := {})
+    np.testing.assert_allclose(namespace["res"].x, [2.0, 1.0], atol=0.05)
