@@ -349,16 +349,50 @@ def test_run_on_a_dask_scheduler(tmp_path):
     assert unreachable.returncode == 1 and "cannot reach the Dask scheduler" in unreachable.stderr
 
 
-def test_demo_prints_the_comparison_and_writes_the_report(tmp_path):
-    out = spchain("demo", "--horizon", "12", "--at-week", "3", "--replications", "2", "--out", "demo", cwd=tmp_path)
+def _promised_demo_files():
+    """Every ``spchain-demo/<path>`` the README and the documentation pages name."""
+    pages = [ROOT / "README.md"] + [p for p in (ROOT / "docs").rglob("*.md")
+                                    if not {"_build", "_generated"} & set(p.parts)]
+    found = {}
+    for page in pages:
+        for name in re.findall(r"spchain-demo/([\w./-]*[\w/])", page.read_text(encoding="utf-8")):
+            found.setdefault(name.rstrip("/"), page.relative_to(ROOT).as_posix())
+    return found
+
+
+def test_demo_prints_the_comparison_and_the_payback_and_writes_every_promised_file(tmp_path):
+    from spchain import ExperimentResult
+    from spchain.result import format_value
+
+    out = spchain("demo", "--horizon", "30", "--at-week", "3", "--replications", "2", "--out", "demo", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0].startswith("spchain demo: preset 'workshop', 12 weeks, 2 replications")
-    assert "KPI, weeks 4-12" in lines[1] and "baseline" in lines[1] and "investment" in lines[1]
-    assert any(line.startswith("Profit") for line in lines)
+    assert lines[0].startswith("spchain demo: preset 'workshop', 30 weeks, 2 replications")
+    assert "one more front-line employee per unit (10 -> 11) from week 3" in lines[0]
+    assert "KPI, weeks 4-30" in lines[1] and "baseline" in lines[1] and "one more employee" in lines[1]
+    assert any(line.startswith("Profit ") for line in lines)
+    # the cumulative profit difference at checkpoints and the payback: the numbers of ExperimentResult.payback
+    p = ExperimentResult.load(tmp_path / "demo" / "runs.sqlite").payback("one more employee")
+    k = lines.index("Profit, cumulative difference from the change at week 3 (one more employee - baseline):")
+    for line, weeks in zip(lines[k + 1:k + 4], (13, 26, 27)):
+        c = p.after(weeks)
+        assert line.split()[:5] == ["after", str(weeks), "weeks", "(week", f"{3 + weeks})"]
+        assert line.split()[5:] == [format_value(c.mean), f"[{format_value(c.low)},", f"{format_value(c.high)}]"]
+    text = " ".join(lines[k + 4:])
+    assert text.startswith("Payback: ") and "Why: from week 3 the unit recruits one more employee" in text
+    if p.time is not None:
+        assert f"Payback: after {p.time.mean:.0f} week" in text
+    elif p.n_paid_back:
+        assert f"Payback: none within 27 weeks in {2 - p.n_paid_back} of 2 replications" in text
+    else:
+        assert "Payback: none within 27 weeks in any of 2 replications" in text
+    promised = _promised_demo_files()
+    assert {"report.html", "summary.csv"} <= set(promised)  # the docs do name the folder's files
+    for name, page in promised.items():
+        assert (tmp_path / "demo" / name).exists(), f"{page} promises spchain-demo/{name}"
     for name in ("report.html", "results.csv", "summary.csv", "charts/dashboard.png", "charts/chain-diagram.svg"):
         assert (tmp_path / "demo" / name).is_file(), name
-    again = spchain("demo", "--horizon", "12", "--at-week", "3", "--replications", "2", "--out", "demo",
+    again = spchain("demo", "--horizon", "30", "--at-week", "3", "--replications", "2", "--out", "demo",
                     cwd=tmp_path)  # the demo owns its folder: it starts afresh, same numbers
     assert again.returncode == 0 and again.stdout.splitlines()[:-1] == lines[:-1]
     (tmp_path / "study").mkdir()
@@ -366,6 +400,20 @@ def test_demo_prints_the_comparison_and_writes_the_report(tmp_path):
     refused = spchain("demo", "--horizon", "12", "--at-week", "3", "--out", "study", cwd=tmp_path)
     assert refused.returncode == 2 and "another study" in refused.stderr
     assert (tmp_path / "study" / "runs.sqlite").exists()
+
+    # `spchain run` of the same experiment as a file prints the same comparison, payback included
+    (tmp_path / "same.toml").write_text(dumps_toml({
+        "base": {"preset": "workshop"},
+        "experiment": {"replications": 2, "horizon": 30, "warmup": 3, "seed": 2026},
+        "scenarios": {"baseline": {}, "one more employee": {"at_week": 3,
+                                                             "changes": {"workforce.n_employees": 11}}}}),
+        encoding="utf-8")
+    run = spchain("run", "same.toml", "--out", "same", "--quiet", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    shown = run.stdout.splitlines()
+    why = next(i for i, line in enumerate(lines) if line.startswith("Why:"))
+    assert shown[1:-1] == lines[1:why]
+    assert shown[-1].startswith("wrote ")
 
 
 def test_presets_list_show_and_toml(tmp_path):

@@ -153,3 +153,39 @@ def test_payback_of_a_real_run_matches_its_weekly_profit():
         else:
             k = int(k)
             assert np.all(c[k - 1:] >= 0) and (k == 1 or c[k - 2] < 0)
+
+
+@pytest.mark.slow
+def test_the_default_demo_pays_back_as_getting_started_says():
+    """The demo's intervention shows costs first and benefits later, with the numbers the docs print."""
+    from pathlib import Path
+
+    from spchain.cli import DEMO_SCENARIO, demo_plan
+    from spchain.result import format_value
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "getting-started.md").read_text(encoding="utf-8")
+    page = " ".join(page.split())
+    result = demo_plan().experiment.run()
+    p = result.payback(DEMO_SCENARIO)
+    assert p.start == 13 and p.time is not None  # every replication pays back within the two years
+    first, end = p.after(13), p.after(91)
+    assert first.high < 0 < end.low  # costs first, benefits later, both beyond the replication noise
+    assert f"after 32 weeks (95% CI {p.time.low:.0f} to {p.time.high:.0f})" in page and round(p.time.mean) == 32
+    assert f"after {np.min(p.weeks):.0f} to {np.max(p.weeks):.0f} weeks" in page
+    assert (f"after 13 weeks profit is {format_value(-first.mean)} below the baseline's (95% CI "
+            f"{format_value(-first.high)} to {format_value(-first.low)} below)") in page
+    assert f"{format_value(end.mean)} (95% CI {format_value(end.low)} to {format_value(end.high)})" in page
+
+
+@pytest.mark.slow
+def test_a_tools_budget_does_not_pay_back_in_the_workshop_preset():
+    """What getting-started.md says of internal-service investments in the workshop preset."""
+    base = spchain.preset("workshop")
+    e = Experiment(base, scenarios=[Scenario("baseline"), Scenario("demo before", at_week=13, levers={
+        "internal.tools_spend_per_week": 3000.0, "internal.departments.it.n_staff": 3}), Scenario(
+        "tools 500", at_week=13, levers={"internal.tools_spend_per_week": 500.0})],
+        n_replications=6, horizon=156, warmup=13, seed=2026)
+    result = e.run()
+    big, small = result.payback("demo before"), result.payback("tools 500")
+    assert big.n_paid_back == 0 and round(big.after(143).mean, -3) == -408_000
+    assert small.n_paid_back == 1 and small.after(143).mean < 0
