@@ -43,6 +43,17 @@ of customers who gave one survey answer over that of customers who gave
 another, from the runs' per-event records.
 :func:`evaluate_target` computes a target's per-replication values on given
 runs exactly as :func:`calibrate` does.
+
+A long calibration runs where an experiment runs and survives as one does:
+``workers=`` (a local process pool) or ``executor=`` (any
+:class:`concurrent.futures.Executor`, a Dask cluster's included) go through
+:func:`spchain.experiment.execute`, and ``store=`` commits each simulated
+point's per-replication statistics to a
+:class:`spchain.store.CalibrationStore` as soon as it finishes, keyed by the
+calibration's definition (:func:`calibration_definition`) and the exact
+parameter vector.  Called again with that store, the optimiser replays its
+deterministic path from the stored points and continues where it stopped;
+the result is the same bit for bit serially, on a pool, on Dask and resumed.
 """
 
 from __future__ import annotations
@@ -580,7 +591,7 @@ def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Ta
         Run each point's replications on a local pool of this many
         processes (``spawn``, started once for the whole calibration and
         shut down at its end); ``None`` or 1 runs serially.  The same
-        executor code as :meth:`spchain.Experiment.run`
+        executor code as :meth:`spchain.experiment.Experiment.run`
         (:func:`spchain.experiment.execute`).
     executor : concurrent.futures.Executor, optional
         Runs the replications of each point instead, e.g. a Dask cluster's
