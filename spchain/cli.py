@@ -207,11 +207,19 @@ def print_comparison(result, *, metrics=None, level=0.95, payback_metric="profit
     stream : file
         Where to print.
     """
-    from .metrics import METRICS
+    from .metrics import METRICS, metric
     from .result import format_value
     from .scenario_file import DEFAULT_REPORT_METRICS
 
-    metrics = list(DEFAULT_REPORT_METRICS if metrics is None else metrics)
+    metrics = [metric(name).name for name in (DEFAULT_REPORT_METRICS if metrics is None else metrics)]
+    flows = [name for name, m in METRICS.items() if m.is_flow and m.better == "higher"]
+    if payback_metric not in flows:
+        raise ValueError(f"payback_metric must be a flow KPI where more is better, one of {flows}, "
+                         f"got {payback_metric!r}")
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+        raise ValueError(f"level must be a number in (0, 1), e.g. 0.95, got {level!r}")
+    if isinstance(max_scenarios, bool) or not isinstance(max_scenarios, int) or max_scenarios < 1:
+        raise ValueError(f"max_scenarios must be an integer >= 1, got {max_scenarios!r}")
     base, pct = result.baseline, f"{level:.0%}"
     others = [s for s in result.scenarios if s != base]
     window = f"KPI, weeks {result.warmup + 1}-{result.horizon}"

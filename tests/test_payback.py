@@ -189,3 +189,51 @@ def test_a_tools_budget_does_not_pay_back_in_the_workshop_preset():
     big, small = result.payback("demo before"), result.payback("tools 500")
     assert big.n_paid_back == 0 and round(big.after(143).mean, -3) == -408_000
     assert small.n_paid_back == 1 and small.after(143).mean < 0
+
+
+def test_print_comparison_prints_the_checkpoints_and_the_payback():
+    import io
+
+    from spchain.cli import print_comparison
+    from spchain.result import format_value
+
+    paid = _result(_weekly([-5, -5, 3, 3, 3, 3, 3, 3], [-1, 2, 2, 2, 2, 2, 2, 2], [0, 1, 1, 1, 1, 1, 1, 1]))
+    out = io.StringIO()
+    print_comparison(paid, metrics=["profit"], stream=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].split()[:4] == ["KPI,", "weeks", "3-12", "baseline"] and "hire" in lines[0]
+    assert lines[2] == "Profit, cumulative difference from the change at week 4 (hire - baseline):"
+    c = paid.payback("hire").after(8)
+    assert lines[3].split() == ["after", "8", "weeks", "(week", "12)", format_value(c.mean),
+                                f"[{format_value(c.low)},", f"{format_value(c.high)}]"]
+    text = " ".join(lines[4:])
+    t = paid.payback("hire").time
+    assert text.startswith(f"Payback: after 3 weeks (95% CI {t.low:.0f} to {t.high:.0f}), about week 7; every "
+                           f"replication paid back, after 1 to 6 weeks.")
+    # -15/2 a week over the first 2 weeks in replication 0, 1/2 in 1, 1/2 in 2; the last 2 weeks: 3, 2, 1
+    assert f"differs by {(-10 + 1 + 1) / 6:.3f} a week in the first 2 weeks" in text
+    assert "by 2.000 a week in the last 2 weeks of the run" in text
+
+    partial = _result(_weekly([-8, 1, 1, 1, 1, 1, 1, 1], [-1, 1, 1, 1, 1, 1, 1, 1], [-2, 1, 1, 1, 1, 1, 1, 1]))
+    out = io.StringIO()
+    print_comparison(partial, metrics=["profit"], level=0.9, stream=out)
+    assert "90% CI of change" in out.getvalue()
+    assert ("Payback: none within 8 weeks in 1 of 3 replications (the others after 2 to 3 weeks), so the "
+            "payback is not established within the horizon.") in " ".join(out.getvalue().split())
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"metrics": ["proft"]}, KeyError, "unknown metric 'proft'"),
+    ({"payback_metric": "costs"}, ValueError, "payback_metric must be a flow KPI where more is better.*got 'costs'"),
+    ({"level": 1.5}, ValueError, r"level must be a number in \(0, 1\).*got 1.5"),
+    ({"max_scenarios": 0}, ValueError, "max_scenarios must be an integer >= 1, got 0"),
+])
+def test_print_comparison_refuses_bad_arguments_before_printing(kwargs, error, message):
+    import io
+
+    from spchain.cli import print_comparison
+
+    out = io.StringIO()
+    with pytest.raises(error, match=message):
+        print_comparison(_result(_weekly([1] * 8)), stream=out, **kwargs)
+    assert out.getvalue() == ""
