@@ -162,6 +162,9 @@ def demo(*, preset_name="workshop", horizon=104, seed=2026, at_week=13, replicat
     early, late = p.cumulative[:, q - 1].mean(), p.cumulative[:, -1].mean()
     shape = (" So the cumulative profit difference goes below zero first and climbs after: costs first, "
              "benefits later." if early < 0 < late else "")
+    if p.time is None:
+        shape += (f" Not every replication paid back within the {p.horizon_weeks} weeks after the change; a "
+                  f"longer --horizon shows whether they do later.")
     wf = plan.experiment.base.workforce
     print(_wrap(f"Why: from week {at_week} the unit recruits one more employee; the position takes "
                 f"{wf.time_to_fill_weeks:g} weeks to fill on average, then the wage and the hiring cost are "

@@ -386,6 +386,8 @@ def test_demo_prints_the_comparison_and_the_payback_and_writes_every_promised_fi
         assert f"Payback: none within 27 weeks in {2 - p.n_paid_back} of 2 replications" in text
     else:
         assert "Payback: none within 27 weeks in any of 2 replications" in text
+    if p.time is None:
+        assert "Not every replication paid back within the 27 weeks after the change; a longer --horizon" in text
     promised = _promised_demo_files()
     assert {"report.html", "summary.csv"} <= set(promised)  # the docs do name the folder's files
     for name, page in promised.items():
