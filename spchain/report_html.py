@@ -40,9 +40,10 @@ p, li { max-width: 75ch; }
 nav { margin: 16px 0; padding: 8px 12px; background: var(--band); border-radius: 6px; }
 nav a { color: var(--accent); margin-right: 14px; text-decoration: none; white-space: nowrap; }
 table { border-collapse: collapse; margin: 8px 0 16px; font-size: 13.5px; }
-th, td { padding: 4px 10px; border-bottom: 1px solid var(--rule); vertical-align: top; text-align: left; }
+th, td { padding: 4px 8px; border-bottom: 1px solid var(--rule); vertical-align: top; text-align: left; }
 th { background: var(--band); font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+th.num { white-space: normal; }
 tbody.kpi tr:first-child td { border-top: 2px solid #8c959f; }
 td.kpi { font-weight: 600; min-width: 11em; }
 td.kpi span { display: block; font-weight: 400; color: var(--muted); font-size: 12px; }
@@ -127,6 +128,21 @@ def _ci(low, high, **kwargs) -> str:
     return f'<td class="num">{_e(_interval(low, high, **kwargs))}</td>'
 
 
+#: A difference below this share of the KPI's level is rounding noise (the same runs summed in another order).
+_NOISE = 1e-9
+_DIFFERENCES = ("difference", "difference_low", "difference_high", "relative", "relative_low", "relative_high")
+
+
+def _denoised(r) -> dict:
+    """``r`` with a difference that is rounding noise set to 0: printed as 0 and read "not distinguishable"."""
+    if not math.isfinite(r["difference"]):
+        return r
+    level = max(abs(r["mean"]), abs(r["mean"] - r["difference"])) if math.isfinite(r["mean"]) else math.inf
+    if all(math.isfinite(r[k]) and abs(r[k]) <= _NOISE * level for k in _DIFFERENCES[:3]):
+        return {**r, **dict.fromkeys(_DIFFERENCES, 0.0)}
+    return r
+
+
 def _verdict(m, r) -> str:
     """``"better"``, ``"worse"``, ``"higher"``, ``"lower"`` or ``"not distinguishable"``."""
     return m.assess(r["difference_low"], r["difference_high"])
@@ -162,6 +178,7 @@ def _findings(result, s, summary) -> str:
         r = rows.get((s["focus"], sc))
         if r is None:
             r = _summary_row(result, s["focus"], sc, s["level"])
+        r = _denoised(r)
         verdict = _verdict(focus.m, r)
         if verdict == "not distinguishable":
             how = f'<span class="same">not distinguishable from</span> {_e(result.baseline)}'
@@ -173,7 +190,7 @@ def _findings(result, s, summary) -> str:
                 f'{_e(_change_text(focus, r, s["level"]))}.']
         groups = {}
         for name in others:
-            o = rows[(name, sc)]
+            o = _denoised(rows[(name, sc)])
             v = _verdict(METRICS[name], o)
             shown = _Shown(result, name, s)
             c, clo, chi, suffix = shown.change(o)  # printed as in the table: the interval sets the decimals
@@ -237,15 +254,16 @@ def _results_table(result, s, summary) -> str:
             if r["scenario"] == result.baseline:
                 cells += ['<td class="num same">baseline</td>', "<td></td>", "<td></td>", "<td></td>", "<td></td>"]
             else:
+                raw_change = shown.change(r)[0] if shown.m.change_in_points else r["relative"]
+                raw_difference, r = r["difference"], _denoised(r)
                 v = _verdict(shown.m, r)
                 cls = _css(v)
                 d, dlo, dhi = f * r["difference"], f * r["difference_low"], f * r["difference_high"]
                 c, clo, chi, suffix = shown.change(r)
-                raw = c / 100 if suffix == "%" else c
                 each = "%" if suffix == "%" else ""
-                cells += [_num(d, raw=r["difference"], among=(dlo, dhi), sign=True, cls=f"num {cls}"),
+                cells += [_num(d, raw=raw_difference, among=(dlo, dhi), sign=True, cls=f"num {cls}"),
                           _ci(dlo, dhi, among=(d,), sign=True),
-                          _num(c, raw=raw, among=(clo, chi), sign=True, cls=f"num {cls}", suffix=suffix),
+                          _num(c, raw=raw_change, among=(clo, chi), sign=True, cls=f"num {cls}", suffix=suffix),
                           _ci(clo, chi, among=(c,), sign=True, each=each, suffix="" if each else suffix),
                           f'<td class="{cls}">{_e(v)}</td>']
             rows.append(f'<tr data-metric="{_e(r["metric"])}" data-scenario="{_e(r["scenario"])}">'
