@@ -14,8 +14,8 @@ at a week).  Three stages:
    of the feasible region itself; only where under one point in 64 meets
    the budget are the remaining points projected onto it (the nearest
    feasible point).
-2. **Local refinement.**  From the ``n_starts`` best distinct points so
-   far, COBYQA (Ragonneau & Zhang's derivative-free trust-region method,
+2. **Local refinement.**  From each of the ``n_starts`` best distinct
+   points of the start, in turn, COBYQA (Ragonneau & Zhang's derivative-free trust-region method,
    :func:`scipy.optimize.minimize` ``method="COBYQA"``) on the box scaled to
    ``[0, 1]`` per lever, with the budget as a
    :class:`~scipy.optimize.LinearConstraint`.  Every point is projected onto
@@ -447,8 +447,9 @@ def optimise(objective: Callable[[np.ndarray, int], float], bounds, *, delta: fl
         Most points the search evaluates, all stages together (each costs
         ``n_replications`` runs); at least ``n_initial`` (+1 with ``x0``).
     n_starts : int
-        Local searches, >= 0, started in turn from the best distinct points
-        so far; each gets an equal share of the evaluations left.  0 skips
+        Local searches, >= 0, one from each of the ``n_starts`` best
+        distinct points of the space-filling start (and ``x0``), run in
+        turn; each gets an equal share of the evaluations left.  0 skips
         local refinement.
     xtol : float
         COBYQA's final trust-region radius, in units of each lever's range
@@ -457,7 +458,7 @@ def optimise(objective: Callable[[np.ndarray, int], float], bounds, *, delta: fl
     finalists : int
         Distinct best candidates taken to the selection, >= 2 (plus ``x0``).
     alpha : float
-        One minus the selection's confidence.
+        One minus the selection's confidence, in ``(0, 0.5)``.
     n0 : int
         First-stage replications of the selection, >= 2.
     procedure : {"kn++", "kn", "rinott"}
@@ -517,10 +518,9 @@ def optimise(objective: Callable[[np.ndarray, int], float], bounds, *, delta: fl
     delta = _number("delta", delta)
     if not delta > 0:
         raise ParamError(f"delta (the indifference zone) must be > 0, got {delta!r}")
-    k_most = finalists + (x0 is not None)
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1 - 1 / k_most:
-        raise ParamError(f"alpha must be in (0, 1 - 1/k) = (0, {1 - 1 / k_most:.3g}) for up to {k_most} "
-                         f"finalists, got {alpha!r}")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 0.5:
+        raise ParamError(f"alpha must be in (0, 0.5) (a selection between two finalists must beat a "
+                         f"coin toss), got {alpha!r}")
     n0 = _int("n0", n0, 2)
     seed = int(np.random.SeedSequence().entropy) if seed is None else _int("seed", seed, 0)
     if executor is not None and not isinstance(executor, cf.Executor):
@@ -550,21 +550,17 @@ def optimise(objective: Callable[[np.ndarray, int], float], bounds, *, delta: fl
     points = ([] if start is None else [start]) + [search.x(u) for u in _design(n_initial, d, seed, a, b)]
     search.run(points)
     n_first = len(search.xs)
-    # (2) local refinement from the best distinct points so far
-    messages, tried = [], []
+    # (2) local refinement from the best distinct points of the start
+    messages = []
+    starts = search.ranked(xtol)[:n_starts]
     bounds_unit = optimize.Bounds(np.zeros(d), np.ones(d))
     constraints = [] if a is None else [optimize.LinearConstraint(a[None, :], -np.inf, b)]
-    for s in range(n_starts):
+    for s, i in enumerate(starts):
         left = maxfev - len(search.xs)
         if left <= 0:
             break
-        fresh = [i for i in search.ranked(xtol)
-                 if all(np.linalg.norm((np.array(search.xs[i]) - search.x(t)) / span) >= xtol for t in tried)]
-        if not fresh:
-            break
-        u0 = (np.array(search.xs[fresh[0]]) - low) / span
-        tried.append(u0)
-        search.limit = len(search.xs) + max(1, left // (n_starts - s))
+        u0 = (np.array(search.xs[i]) - low) / span
+        search.limit = len(search.xs) + max(1, left // (len(starts) - s))
         try:
             res = optimize.minimize(search.loss, u0, args=(a, b), method="COBYQA", bounds=bounds_unit,
                                     constraints=constraints,

@@ -193,7 +193,7 @@ def test_summary_and_to_dict_say_what_was_chosen_and_what_the_guarantee_covers()
     (dict(x0=[0.9], budget=([1.0], 0.5)), "x0 breaks the budget"),
     (dict(maxfev=5, n_initial=8), r"maxfev \(5\) must cover the 8 initial points"),
     (dict(delta=0.0), "delta"),
-    (dict(alpha=0.7), "alpha must be in"),
+    (dict(alpha=0.5), r"alpha must be in \(0, 0.5\)"),
     (dict(finalists=1), "finalists must be an integer >= 2"),
     (dict(procedure="ocba"), "procedure"),
     (dict(direction="up"), "direction"),
@@ -232,8 +232,9 @@ def test_simulator_finds_a_plan_no_worse_than_today_and_its_numbers_are_experime
     # today's levers (1.0, 0, 1 h) are the start, and the chosen plan is no worse on fresh replications
     assert res.history_x[0].tolist() == [1.0, 0.0, 1.0]
     assert "start" in res.selection.names
-    assert res.versus_start.high >= 0.0
-    assert res.estimate.high >= res.estimate.mean - res.versus_start.mean - 1e-6 * abs(res.estimate.mean)
+    assert res.versus_start.high >= 0.0  # paired: the chosen plan is not significantly worse
+    today = res.selection.samples[res.selection.names.index("start")]
+    assert res.estimate.high >= today.mean()  # today's fresh mean is not above the chosen plan's interval
     # a fresh output is the KPI total an Experiment with the same seed gives that replication
     i = res.selection.names.index(res.selection.best)
     plan = Scenario("chosen", levers=res.levers)
