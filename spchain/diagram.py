@@ -4,7 +4,9 @@
 satisfaction -> retention and productivity -> external service value ->
 customer satisfaction -> loyalty -> revenue and profit, with the two
 feedback loops the model has (the satisfaction mirror and the reinvestment
-of profit).  Each box shows its stage's value from a run or an experiment;
+of profit).  Each box is titled by the KPI it shows (the retention stage
+shows employee turnover, "per year, lower is better"; the growth stage the
+revenue level per week) and shows its value from a run or an experiment;
 each arrow shows the strength of the link it stands for, from the
 parameters or, where a :class:`~spchain.fitresult.FitResult` is given, the
 fitted estimate with its confidence interval.  It is also available as
@@ -228,7 +230,9 @@ def plot_chain_diagram(source=None, *, scenario=None, fit=None, level=0.95, ax=N
     level : float
         Confidence level of fitted intervals.
     ax : matplotlib.axes.Axes, optional
-        Draw here (about 13 x 5.2 inches reads best); a new figure otherwise.
+        Draw here (about 13 x 5.2 inches reads best: no text is smaller than
+        :data:`MIN_FONTSIZE`, and the key below the chain is wrapped to the
+        axes' width); a new figure otherwise.
     title : str
         Axes title.
 
@@ -296,7 +300,7 @@ def plot_chain_diagram(source=None, *, scenario=None, fit=None, level=0.95, ax=N
             width = fig.get_figwidth() * 72.0 * (spec.colspan.stop - spec.colspan.start) / spec.get_gridspec().ncols
         else:
             width = ax.get_position().width * fig.get_figwidth() * 72.0
-        lines = wrap_text(key, width - 30.0, MIN_FONTSIZE).split("\n")
+        lines = wrap_text(key, 0.9 * width - 10.0, MIN_FONTSIZE).split("\n")  # room for hinting at low dpi
         ax.text(0.1, _REINVEST - 0.3, "\n".join(lines), ha="left", va="top", fontsize=MIN_FONTSIZE,
                 color=_GREY, in_layout=False)  # wrapped to the axes' width: it need not shrink them
         ax.set_xlim(0.05, _X0 + 6 * _DX + _W / 2 + 0.1)

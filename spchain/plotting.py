@@ -24,6 +24,13 @@ helper                        draws
 :func:`plot_fit`              fit diagnostics: Q-Q, observed against fitted,
                               residuals (:mod:`spchain.fitplots`)
 ============================  ==================================================
+
+Charts over time show each week the KPI of the 4 weeks up to it
+(:func:`trailing_kpi`; ``smooth=1`` for weekly values) and say so in a label;
+confidence bands stop where the KPI does (:func:`kpi_range`: no negative
+turnover, no share above 1).  Comparison and tornado charts state in their x
+label which way is better for the KPI (:attr:`spchain.metrics.Metric.better`),
+and :func:`plot_comparison` stays legible on narrow axes (:func:`wrap_text`).
 """
 
 from __future__ import annotations
@@ -427,6 +434,11 @@ def _fit_width(ax, values, top_row):
         text.set_position((shift, text.get_position()[1]))
 
 
+def _better(m) -> str:
+    """``"; lower is better"`` for an axis label, from the KPI's direction (empty for "neither")."""
+    return {"higher": "; higher is better", "lower": "; lower is better"}.get(m.better, "")
+
+
 def _lower(label: str) -> str:
     """``"Mean wait"`` -> ``"mean wait"``, but ``"NPS"`` and ``"CSAT"`` stay as they are."""
     return label if label[:2].isupper() else label[:1].lower() + label[1:]
@@ -738,7 +750,7 @@ def plot_comparison(result, name, *, kind="difference", relative=False, scenario
             rows.append((s, 100 * d.relative, 100 * d.relative_low, 100 * d.relative_high) if relative
                         else (s, d.mean, d.low, d.high))
     unit = "%" if relative else total_unit(name, result)
-    better = {"higher": "; higher is better", "lower": "; lower is better"}.get(m.better, "")
+    better = _better(m)
     with style():
         if ax is None:
             _, ax = plt.subplots(figsize=(6.4, 1.7 + 0.5 * len(rows)), layout="constrained")
@@ -791,7 +803,10 @@ def plot_tornado(result, name, *, baseline=None, relative=False, level=0.95, ax=
     """Tornado chart of a one-at-a-time design: each factor's effect at its low and high value.
 
     Bars are paired differences against the baseline with their confidence
-    intervals, the factor with the widest swing on top.  Build the design with
+    intervals, the factor with the widest swing on top.  Bars are coloured by
+    the factor's value (lower or higher than the baseline's), not by the
+    sign of the effect; the x label says which way is better for the KPI
+    (:attr:`spchain.metrics.Metric.better`).  Build the design with
     :func:`spchain.one_at_a_time`.
 
     Parameters
@@ -863,7 +878,7 @@ def plot_tornado(result, name, *, baseline=None, relative=False, level=0.95, ax=
         ax.grid(axis="y", visible=False)
         ax.set_title(f"{m.label}: one factor at a time against {b!r}")
         ax.set_xlabel(f"{'change' if relative else 'difference'} in {_lower(m.label)} ({unit}), "
-                      f"{level:.0%} CI")
+                      f"{level:.0%} CI{_better(m)}")
         ax.set_ylabel("factor")
         tidy(ax, value_axis="x")
         ax.grid(axis="y", visible=False)

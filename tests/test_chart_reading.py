@@ -314,6 +314,26 @@ def test_comparison_states_which_way_is_better(experiment):
     assert "better" not in label
 
 
+def test_tornado_states_which_way_is_better_and_colours_by_value():
+    from spchain import one_at_a_time
+
+    oat = Experiment(preset("workshop"), scenarios=one_at_a_time(levers={"workforce.pay_index": (0.9, 1.1)}),
+                     n_replications=2, horizon=8, warmup=2, seed=5).run()
+    ax = sp.plot_tornado(oat, "turnover")
+    assert ax.get_xlabel().replace("\n", " ").endswith("lower is better")
+    low, high = sp.SCENARIO_COLORS[0], sp.SCENARIO_COLORS[1]
+    ax = sp.plot_tornado(oat, "profit")
+    assert ax.get_xlabel().replace("\n", " ").endswith("higher is better")
+    bars = [p for p in ax.patches if isinstance(p, matplotlib.patches.Rectangle) and p.get_height() == 0.55]
+    assert len(bars) == 2 and len({b.get_width() for b in bars}) == 2
+    # each bar's colour follows its factor value (pay 0.9 lower, 1.1 higher), whatever its effect's sign
+    labels = {t.xy[0]: t.get_text() for t in ax.texts}
+    for bar in bars:
+        expected = low if labels[bar.get_width()] == "0.9" else high
+        assert matplotlib.colors.same_color(bar.get_facecolor()[:3], expected)
+    assert sorted(labels.values()) == ["0.9", "1.1"]
+
+
 def test_wrap_text_keeps_lines_within_width():
     text = "difference in staff turnover (annualised) (1/year), 95% CI; lower is better"
     wrapped = sp.wrap_text(text, 120, 11)

@@ -50,7 +50,7 @@ def main():
 
     save(sp.plot_chain(result), "dashboard")
     save(sp.plot_chain_diagram(result, scenario="invest"), "chain_diagram")
-    save(sp.plot_kpi(result, "employee_satisfaction", smooth=4), "kpi")
+    save(sp.plot_kpi(result, "turnover"), "kpi")
     save(sp.plot_kpi(run, "nps"), "kpi_run")
     save(sp.plot_comparison(result, "profit"), "comparison")
     save(sp.plot_comparison(result, "nps", kind="mean"), "comparison_mean")
