@@ -164,6 +164,9 @@ def test_same_seed_same_result_and_the_seed_scrambles_the_design():
     np.testing.assert_array_equal(runs[0].history_x, runs[1].history_x)
     assert runs[0].x.tolist() == runs[1].x.tolist()
     assert not np.array_equal(runs[0].history_x[:8], runs[2].history_x[:8])
+    fresh = optimise(Quadratic([0.5]), [(0.0, 1.0)], n_replications=2, maxfev=10, delta=0.01)
+    again = optimise(Quadratic([0.5]), [(0.0, 1.0)], n_replications=2, maxfev=10, delta=0.01, seed=fresh.seed)
+    assert isinstance(fresh.seed, int) and np.array_equal(fresh.history_x, again.history_x)
 
 
 def test_summary_and_to_dict_say_what_was_chosen_and_what_the_guarantee_covers():
