@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["main", "demo", "demo_plan", "print_comparison"]
+__all__ = ["main", "demo", "demo_plan", "print_comparison", "DEMO_SCENARIO"]
 
 _EPILOG = """examples:
   spchain demo                                   the workshop demo, report in spchain-demo/
@@ -50,6 +50,7 @@ class _Failure(Exception):
 
 
 # ------------------------------------------------------------------------ demo
+#: Name of the demo's intervention scenario (:func:`demo_plan`).
 DEMO_SCENARIO = "one more employee"
 
 
