@@ -631,7 +631,8 @@ def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Ta
         ``n_evaluations_total`` (with the standard errors' points),
         ``n_runs`` (runs this call simulated), ``n_points_simulated`` and
         ``n_points_reused`` (distinct points simulated by this call and
-        read from ``store``), ``store`` (its path or None), ``executor``
+        read from ``store``; with a store also a line of ``notes``, which
+        ``summary()`` prints), ``store`` (its path or None), ``executor``
         (where the runs went), ``wall_seconds``, ``targets``: simulated versus target
         per statistic, with ``z = (simulated - value) / sqrt(sd^2 +
         mc_se^2)`` (``mc_se`` the Monte Carlo standard error of the
@@ -709,6 +710,9 @@ def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Ta
                          xtol, jacobian_step, tolerance, standard_errors, seeds, started)
         fit.diagnostics.update(store=None if db is None else str(db.path), executor=where)
         if db is not None:
+            fit.diagnostics["notes"].append(
+                f"store {db.path}: {sim.n_reused} point(s) read back, {sim.n_simulated} simulated "
+                f"({sim.n_runs} runs)")
             db.end(session, {"n_points_simulated": sim.n_simulated, "n_points_reused": sim.n_reused,
                              "n_runs": sim.n_runs, "wall_seconds": time.perf_counter() - started})
         return fit

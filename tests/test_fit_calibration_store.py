@@ -125,6 +125,7 @@ def test_a_finished_calibration_replays_from_its_store_without_a_run(reference, 
     d = again.diagnostics
     assert d["n_runs"] == 0 and d["n_points_simulated"] == 0
     assert d["n_points_reused"] == reference.diagnostics["n_evaluations_total"]
+    assert f"store {path}: {d['n_points_reused']} point(s) read back, 0 simulated (0 runs)" in again.summary()
 
 
 def test_a_budget_limited_calibration_continues_with_a_larger_budget(reference, tmp_path):
