@@ -214,10 +214,26 @@ def test_widget_html_draws_the_panel_from_its_saved_state():
     assert "spchain-widget-column" in out and "IT <support>" not in out   # descriptions are escaped
 
 
+def test_widget_html_shows_a_progress_bar_as_it_ended_without_the_controls_note():
+    offline = _offline()
+    state = {  # what tqdm.auto displays in a kernel with ipywidgets
+        "bar": {"model_name": "HBoxModel", "state": {"children": ["IPY_MODEL_p", "IPY_MODEL_f", "IPY_MODEL_n"]}},
+        "p": {"model_name": "HTMLModel", "state": {"value": "spchain: 100%"}},
+        "f": {"model_name": "FloatProgressModel", "state": {"value": 18.0, "max": 18.0, "bar_style": "success"}},
+        "n": {"model_name": "HTMLModel", "state": {"value": " 18/18 [00:16&lt;00:00,  1.45run/s]"}},
+    }
+    out = offline.widget_html("bar", state)
+    assert '<progress value="18.0" max="18.0"' in out and "spchain-widget-row" in out
+    assert out.index("spchain: 100%") < out.index("<progress") < out.index("18/18")
+    assert offline.NOTE not in out and not offline.has_controls("bar", state)
+    _, panel = _panel_state(b"png")
+    assert offline.has_controls("box", panel) and not offline.has_controls("i", panel)
+
+
 def test_widget_html_without_state_or_with_a_cycle():
     offline = _offline()
     out = offline.widget_html("gone", {})
-    assert "did not save this widget" in out and offline.NOTE in out
+    assert "did not save this widget" in out and offline.NOTE not in out
     looped = {"a": {"model_name": "VBoxModel", "state": {"children": ["IPY_MODEL_b"]}},
               "b": {"model_name": "HBoxModel", "state": {"children": ["IPY_MODEL_a", "IPY_MODEL_c"]}},
               "c": {"model_name": "LabelModel", "state": {"value": "x < y", "description": ""}}}

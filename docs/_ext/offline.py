@@ -15,12 +15,14 @@ This extension replaces both with local material:
 * **Widget outputs are rendered statically** from the widget state that
   the notebook's execution saved: a box lays out its children, a slider
   shows its description, a disabled slider and its value, a button is
-  drawn disabled, an HTML widget shows its HTML and an image widget its
-  picture (as a ``data:`` URI).  The widget state script and the
+  drawn disabled, a progress bar as a ``<progress>`` element, an HTML
+  widget shows its HTML and an image widget its picture (as a ``data:``
+  URI); a widget with controls is headed by a note that it is a snapshot.  The widget state script and the
   widget-manager scripts are dropped from the page, so a page loads no
   JavaScript for its widgets at all.
 
 Public names: :func:`widget_html` (one widget view, as static HTML),
+:func:`has_controls`, :data:`CONTROL_SUFFIXES`, :data:`NOTE`,
 :func:`render_widgets_statically` (the ``doctree-read`` handler),
 :func:`copy_mathjax` (the ``build-finished`` handler), :data:`MATHJAX_PARTS`
 and :func:`setup`.
@@ -144,6 +146,11 @@ def _render(model_id: str, state: dict, seen: frozenset) -> str:
                 f'<input type="range" disabled min="{s.get("min", "")}" max="{s.get("max", "")}" '
                 f'step="{s.get("step", "") or "any"}" value="{value}" aria-label="{description}">'
                 f'<span class="spchain-widget-value">{html.escape(shown)}</span></div>')
+    if name in ("FloatProgressModel", "IntProgressModel"):
+        value, top = s.get("value", 0), s.get("max", 100)
+        return (f'<div class="spchain-widget-control">'
+                f'<progress value="{value}" max="{top}" aria-label="{description or "progress"}">'
+                f'{html.escape(str(value))}</progress></div>')
     if name in ("ButtonModel", "ToggleButtonModel"):
         return f'<div class="spchain-widget-control"><button type="button" disabled>{description}</button></div>'
     if name in ("HTMLModel", "HTMLMathModel"):
@@ -164,6 +171,43 @@ def _render(model_id: str, state: dict, seen: frozenset) -> str:
             f'<span class="spchain-widget-value">{html.escape(str(value))}</span></div>')
 
 
+#: Widget models a reader would operate (their values are a snapshot):
+#: a widget holding one of these gets :data:`NOTE`; one that only
+#: displays (a progress bar, HTML, an image) is shown as it ended.
+CONTROL_SUFFIXES = ("SliderModel", "ButtonModel", "ButtonsModel", "DropdownModel", "CheckboxModel",
+                    "TextModel", "TextareaModel", "SelectModel", "SelectMultipleModel", "ComboboxModel",
+                    "PickerModel", "PlayModel")
+
+
+def has_controls(model_id: str, state: dict) -> bool:
+    """Whether the widget, or a widget inside it, is one a reader would operate.
+
+    Parameters
+    ----------
+    model_id : str
+        The widget's model id.
+    state : dict
+        The saved widget state (see :func:`widget_html`).
+
+    Returns
+    -------
+    bool
+        True when the widget or one of its children (at any depth) has a
+        model name ending in one of :data:`CONTROL_SUFFIXES`.
+    """
+    seen, todo = set(), [model_id]
+    while todo:
+        current = todo.pop()
+        model = state.get(current)
+        if model is None or current in seen:
+            continue
+        seen.add(current)
+        if model.get("model_name", "").endswith(CONTROL_SUFFIXES):
+            return True
+        todo.extend(ref for ref in map(_ref, model.get("state", {}).get("children", ())) if ref)
+    return False
+
+
 def widget_html(model_id: str, state: dict) -> str:
     """One widget view as static HTML, from the saved widget state.
 
@@ -179,16 +223,19 @@ def widget_html(model_id: str, state: dict) -> str:
     Returns
     -------
     str
-        A ``<div class="spchain-static-widget">`` with :data:`NOTE` and the
-        widget drawn from its state; when the state does not hold the
-        model, the note says that the widget was not saved.
+        A ``<div class="spchain-static-widget">`` with the widget drawn
+        from its state, headed by :data:`NOTE` when it has controls
+        (:func:`has_controls`); when the state does not hold the model, a
+        line says that the widget was not saved.
     """
     body = _render(model_id, state, frozenset())
     if not body:
         body = ('<p class="spchain-widget-missing">The notebook did not save this widget\'s '
                 'state, so there is nothing to show here.</p>')
+    note = (f'<p class="spchain-widget-note">{html.escape(NOTE, quote=False)}</p>'
+            if has_controls(model_id, state) else "")
     return (f'<div class="spchain-static-widget" role="group" aria-label="widget snapshot">'
-            f'<p class="spchain-widget-note">{html.escape(NOTE, quote=False)}</p>{body}</div>')
+            f'{note}{body}</div>')
 
 
 def render_widgets_statically(app, doctree) -> None:
