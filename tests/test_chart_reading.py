@@ -25,8 +25,9 @@ from spchain.metrics import FIELDS, METRICS  # noqa: E402
 F = {name: i for i, name in enumerate(FIELDS)}
 
 #: The report draws the diagram 13 inches wide (report.py) and its page shows a figure at most
-#: 1116 CSS px wide (report_html.py: main max-width 1180px less 2 x 32px padding), 96 px an inch.
-REPORT_SCALE = 1116 / (13 * 96)
+#: 1116 CSS px wide (report_html.py: main max-width 1180px less 2 x 32px padding), 96 px an inch;
+#: printed, at most 273 mm wide (A4 landscape, 12 mm margins).
+REPORT_SCALE = min(1116 / (13 * 96), 273 / (13 * 25.4))
 
 
 @pytest.fixture(autouse=True)
