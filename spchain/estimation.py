@@ -37,6 +37,16 @@ revenue                     log(revenue[t] / active_customers[t-1])         link
 The mapped values are *within the model's structure*: they are what the
 model's links would have to be to produce these regression coefficients,
 not causal effects identified by the data (see ``docs/fitting.md``).
+
+Two corrections are opt-in (``docs/fitting.md``, "Consistent estimators"):
+``estimator="anderson-hsiao"`` estimates the equations with a lagged
+dependent variable or a fed-back regressor in first differences with lagged
+levels as instruments (Anderson & Hsiao 1981), by two-stage least squares
+from ``linearmodels`` (the ``fit`` extra), removing the Nickell bias of the
+within estimator; ``isq_smoothing=w`` replaces the weekly ISQ reading by the
+smoothed ISQ employees perceive (:func:`perceived`), the errors-in-variables
+correction of the first link.  :class:`Equation` takes ``instruments`` for
+two-stage least squares with a second measurement of a noisy regressor.
 """
 
 from __future__ import annotations
@@ -1133,7 +1143,8 @@ def _equation_notes(eq, spec, fit, unit_effects):
         notes.append(f"{eq.name}: the within estimator with a lagged dependent variable is biased by "
                      f"about -(1 + phi)/(T - 1) = {-(1 + phi) / max(T - 1, 1):.3f} here (Nickell 1981), "
                      f"and the mapped links inherit it; with many periods, or with unit_effects=False "
-                     f"when observed levers explain the differences between units, it vanishes")
+                     f"when observed levers explain the differences between units, it vanishes; "
+                     f"estimator='anderson-hsiao' has none (wider intervals)")
     if spec["n_clusters"] < 30:
         notes.append(f"{eq.name}: only {spec['n_clusters']} units; cluster-robust standard errors are "
                      f"unreliable with fewer than about 30 clusters")
