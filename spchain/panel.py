@@ -460,6 +460,25 @@ def structural_panel(params: Params | None = None, *, n_units: int = 50, n_perio
     attenuated (errors in variables); ``fit_links(..., isq_smoothing=w)``
     is exact again.
 
+    Parameters
+    ----------
+    params : Params, optional
+        Link values and reference levels of the generating equations;
+        defaults to ``Params()``.
+    n_units, n_periods : int
+        Units (at least 2) and periods (at least 3).
+    noise_sd : float
+        Standard deviation of the Gaussian errors on the 0-1 scales.
+    unit_sd : float
+        Standard deviation of the unit effects (0: none).
+    n_employees, n_customers : int
+        Headcount and customer base of every unit (the Poisson exposures).
+    isq_smoothing : float in (0, 1]
+        Weight of this week's ISQ reading in the ISQ employees perceive
+        (1: the reading itself; the simulation model uses 0.3).
+    seed : int
+        Seed of the ``numpy.random.SeedSequence`` that draws everything.
+
     Returns
     -------
     Panel

@@ -125,6 +125,15 @@ def test_perceived_is_the_models_smoothing():
     np.testing.assert_array_equal(perceived(x, unit, period, 1.0), [0.8, 0.8, 0.4, 1.0, 0.5, 0.7, 0.9])
     with pytest.raises(ValueError, match=r"weight must be in \(0, 1\], got 0"):
         perceived(x, unit, period, 0)
+    with pytest.raises(ValueError, match="must be 1-D of one length"):
+        perceived(x[:3], unit, period, 0.5)
+    for bad in (0, 1.2, True):
+        with pytest.raises(ValueError, match=r"isq_smoothing must be a weight in \(0, 1\]"):
+            structural_panel(n_units=3, n_periods=3, isq_smoothing=bad)
+    # the generator's perceived ISQ is the estimator's: with isq_smoothing=1 nothing changes
+    a = structural_panel(n_units=5, n_periods=6, seed=4)
+    b = structural_panel(n_units=5, n_periods=6, isq_smoothing=1.0, seed=4)
+    np.testing.assert_array_equal(a["employee_satisfaction"], b["employee_satisfaction"])
 
 
 def test_bad_estimator_arguments_are_named():
