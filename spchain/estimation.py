@@ -318,6 +318,8 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
                                                      panel["period"], float(isq_smoothing))
         notes.append(f"internal_service_quality: the smoothed ISQ employees perceive, weight "
                      f"{float(isq_smoothing):g} on each week's reading (errors-in-variables correction)")
+    elif isq_smoothing is not None:
+        notes.append("isq_smoothing has no effect: the panel has no internal_service_quality column")
     eqs = _resolve(equations, data)
 
     specs = [_design(eq, data, lags, panel, unit_effects, missing) for eq in eqs]

@@ -50,6 +50,14 @@ def test_errors_in_variables_least_squares_is_attenuated_by_the_reliability_and_
         d = iv.diagnostics["equations"][0]
         assert d["instruments"] == {"x": ["z"]} and d["first_stage_f"]["x"] > 100
         assert d["estimator"] == ("within 2SLS" if unit_effects else "pooled 2SLS")
+    # classical errors agree with clustered ones when the errors are independent
+    classical = fit_links(cols, equations=[iv_eq], cov_type="classical")
+    ratio = classical.std_errors["toy: x"] / iv.std_errors["toy: x"]
+    assert 0.8 < ratio < 1.25
+    assert classical.estimates["toy: x"] == pytest.approx(iv.estimates["toy: x"])
+    # without the ISQ column the smoothing says it did nothing
+    assert any("no internal_service_quality" in n
+               for n in fit_links(cols, equations=[ols_eq], isq_smoothing=0.3).diagnostics["notes"])
     # first differences (with estimator="anderson-hsiao") also remove the unit effect; z instruments x
     fd = fit_links(cols, equations=[iv_eq], estimator="anderson-hsiao")
     lo, hi = fd.conf_int(0.01)["toy: x"]
