@@ -861,16 +861,18 @@ def _iv_design(spec, data, lags, panel, unit_effects, estimator):
     Zx = np.column_stack([z_t[z][ok] for z in z_names])
     y = y_t[ok]
     X_lvl = np.column_stack([x_lvl[t][ok] for t in terms])
+    max_lag = max(int(_TERM.match(t).group(2) or 0) for t in (eq.y, *terms, *z_names, *([eq.per] if eq.per else [])))
     if transform == "pooled":
         X, X_lvl = np.column_stack([np.ones(n), X]), np.column_stack([np.ones(n), X_lvl])
         en, ex = [j + 1 for j in en], [0] + [j + 1 for j in ex]
         terms = ["const"] + terms
     K = X.shape[1]
-    max_lag = max([int(_TERM.match(t).group(2) or 0) for t in (eq.y, *terms[transform == "pooled":], *z_names,
-                                                                  *(u for u in (eq.per,) if u))])
     if n < K + 1 or G < 2:
+        # a first-difference row needs its deepest lag one period further back, unless that lag is an
+        # instrument in levels
+        periods = max_lag + 1 + (not any(z in ah for z in z_names))
         need = (f"; first differences with instruments one period further back need at least "
-                f"{max_lag + 1 + (not any(z in ah for z in z_names))} consecutive periods per unit") if fd else ""
+                f"{periods} consecutive periods per unit") if fd else ""
         raise DataError(f"equation {eq.name!r} ({_eq_method(dict(spec, iv=dict(transform=transform)), unit_effects)})"
                         f" has {n} usable row(s) from {G} unit(s) after lags, differences and missing values; "
                         f"it needs at least {K + 1} rows from 2 units{need}")
