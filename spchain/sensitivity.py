@@ -29,7 +29,13 @@ by position; a model that drops, adds or misshapes an output raises
 :func:`spchain.simulate` with common random numbers: replication ``r``
 of every point uses the seed ``SeedSequence(seed, spawn_key=(r,))``, as
 :class:`spchain.Experiment` does, on any
-:class:`concurrent.futures.Executor`.  :func:`array_model` wraps a
+:class:`concurrent.futures.Executor`; with ``window=`` it returns the KPI
+per window of weeks (week by week with ``window=1``) and the indices come
+per window, from the same runs; with ``store=`` every run's output is
+committed to an SQLite file (:class:`spchain.store.SensitivityStore`) as it
+finishes, keyed by the model's definition, the point's factor values and
+the replication, so an interrupted sweep resumes without re-running a
+finished run.  :func:`array_model` wraps a
 vectorised test function such as Ishigami's.
 
 >>> import numpy as np
@@ -43,6 +49,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
@@ -143,24 +150,41 @@ def _rng(seed) -> np.random.Generator:
 # ------------------------------------------------------------------ models
 
 def _run_point(task: tuple) -> tuple:
-    """One replication at one point: the unit of work sent to an executor."""
+    """One replication at one point: the unit of work sent to an executor.
+
+    Returns ``(point id, replication, output, wall seconds)``; the output is
+    the KPI over ``[start, horizon)`` (a float) or over each window of
+    ``window`` weeks from ``start`` (an array).
+    """
+    import time
+
     from .run import simulate
 
-    point_id, replication, params, horizon, seed, kpi, start = task
+    point_id, replication, params, horizon, seed, kpi, start, window = task
+    started = time.perf_counter()
     result = simulate(Params.from_dict(params), horizon=horizon, seed=seed)
-    return point_id, replication, float(result.total(kpi, start=start))
+    if window is None:
+        value = float(result.total(kpi, start=start))
+    else:
+        value = np.array([result.total(kpi, start=a, stop=b) for a, b in _windows(start, horizon, window)])
+    return point_id, replication, value, time.perf_counter() - started
+
+
+def _windows(start: int, horizon: int, window: int) -> list:
+    """``[(first week, end week)]`` of consecutive windows of ``window`` weeks (the last may be shorter)."""
+    return [(a, min(a + window, horizon)) for a in range(start, horizon, window)]
 
 
 @dataclass(frozen=True)
 class SimulationModel:
-    """The Service-Profit Chain as a model: a KPI over the run at each point.
+    """The Service-Profit Chain as a model: a KPI over the run, or per window of weeks, at each point.
 
     Parameters
     ----------
     params : Params
         Base parameters; each point is ``params.override(point.values)``.
     kpi : str
-        A key of :data:`spchain.METRICS`, read with ``RunResult.total(kpi, start=start)``.
+        A key of :data:`spchain.METRICS`, read with ``RunResult.total(kpi, start=..., stop=...)``.
     horizon : int
         Weeks per run.
     start : int
@@ -170,6 +194,33 @@ class SimulationModel:
         ``SeedSequence(seed, spawn_key=(r,))`` (common random numbers).
     executor : concurrent.futures.Executor, optional
         Where runs execute; serial when None.
+    window : int, optional
+        Weeks per output window.  None (default): one output, the KPI over
+        weeks ``start`` to ``horizon - 1``.  An integer ``w``: a vector of
+        outputs, the KPI over weeks ``[start, start + w)``, ``[start + w,
+        start + 2w)``, ... (the last window may be shorter; see
+        :attr:`windows`); ``window=1`` is week by week, ``window=13`` quarter
+        by quarter.  :func:`sobol` and :func:`morris` then give indices per
+        window, all from the same runs.
+    store : str or Path, optional
+        An SQLite file (:class:`spchain.store.SensitivityStore`) that
+        receives each replication's output as its run comes back (in the order
+        of the runs, as ``Executor.map`` returns them), one
+        transaction per run, keyed by the model's definition (base
+        parameters, KPI, horizon, start, window, seed, spchain version and
+        :data:`spchain.model.SAMPLE_PATH_VERSION`), the point's factor
+        values and the replication.  Called again with the same store, the
+        model reads back every stored output and simulates only the missing
+        ones, so an interrupted sweep resumes where it stopped and gives
+        the same numbers; a store of another definition raises
+        :class:`spchain.store.StoreError` naming the differences.
+
+    Attributes
+    ----------
+    last_call : dict
+        After each call: ``n_simulated`` and ``n_reused`` runs,
+        ``run_seconds`` (summed wall time inside the simulated runs) and
+        ``wall_seconds`` (the call's wall time).
     """
 
     params: Params
@@ -178,6 +229,9 @@ class SimulationModel:
     start: int = 0
     seed: int = 0
     executor: cf.Executor | None = field(default=None, compare=False)
+    window: int | None = None
+    store: str | os.PathLike | None = field(default=None, compare=False)
+    last_call: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self):
         from .metrics import METRICS
@@ -190,9 +244,29 @@ class SimulationModel:
         _int("seed", self.seed, 0)
         if _int("start", self.start, 0) >= self.horizon:
             raise SensitivityError(f"start ({self.start}) must be below the horizon ({self.horizon})")
+        if self.window is not None and _int("window", self.window, 1) > self.horizon - self.start:
+            raise SensitivityError(f"window ({self.window}) must be at most the weeks after start "
+                                   f"({self.horizon - self.start})")
         if self.executor is not None and not isinstance(self.executor, cf.Executor):
             raise SensitivityError(f"executor must be a concurrent.futures.Executor, got "
                                    f"{type(self.executor).__name__}")
+        if self.store is not None and not isinstance(self.store, (str, os.PathLike)):
+            raise SensitivityError(f"store must be a path (str or pathlib.Path) of an SQLite file, "
+                                   f"got {self.store!r}")
+
+    @property
+    def windows(self) -> list | None:
+        """``[(first week, end week)]`` of each output, end exclusive; None for a single output."""
+        return None if self.window is None else _windows(self.start, self.horizon, self.window)
+
+    def definition(self) -> dict:
+        """Everything that decides an output at given factor values, as JSON-able data (a store's key)."""
+        from . import __version__
+        from .model import SAMPLE_PATH_VERSION
+
+        return {"spchain_version": __version__, "sample_path_version": SAMPLE_PATH_VERSION,
+                "params": self.params.to_dict(), "kpi": self.kpi, "horizon": self.horizon,
+                "start": self.start, "window": self.window, "seed": self.seed}
 
     def check(self, factors) -> None:
         """Raise before any run if a path is unknown or a bound is invalid there."""
@@ -205,18 +279,68 @@ class SimulationModel:
                 raise SensitivityError(f"factor {path!r} ({low!r}, {high!r}): {exc}") from None
 
     def __call__(self, points, n_replications: int) -> dict:
-        """Outputs keyed by point id, one per replication (shape ``(n_replications,)``)."""
-        tasks = [(p.id, r, self.params.override(p.values).to_dict(), self.horizon,
-                  replication_seed(self.seed, r), self.kpi, self.start)
-                 for p in points for r in range(n_replications)]
-        results = (map if self.executor is None else self.executor.map)(_run_point, tasks)
-        out = {p.id: np.empty(n_replications) for p in points}
-        for task, (point_id, replication, value) in zip(tasks, results, strict=True):
-            if (point_id, replication) != task[:2]:
-                raise SensitivityError(f"executor returned point {point_id} replication {replication} "
-                                       f"where point {task[0]} replication {task[1]} was expected")
-            out[point_id][replication] = value
+        """Outputs keyed by point id: shape ``(n_replications,)``, or ``(n_replications, windows)``."""
+        import time
+
+        from .store import SensitivityStore, definition_hash, point_id
+
+        started = time.perf_counter()
+        width = None if self.window is None else len(self.windows)
+        out = {p.id: np.empty((n_replications,) if width is None else (n_replications, width)) for p in points}
+        db = session = None
+        keys = {}
+        if self.store is not None:
+            definition = self.definition()
+            digest = definition_hash(definition)
+            db = SensitivityStore(self.store)
+            session = db.begin({"definition": definition, "definition_hash": digest,
+                                "platform": _platform()}, {"points": len(points),
+                                                           "replications": n_replications})
+        n_reused, n_done, run_seconds, tasks = 0, 0, 0.0, []
+        try:
+            for p in points:
+                if db is not None:
+                    paths = sorted(p.values)
+                    keys[p.id] = point_id(definition_hash({"model": digest, "paths": paths}),
+                                          [p.values[k] for k in paths])
+                for r in range(n_replications):
+                    stored = None if db is None else db.get(keys[p.id], r)
+                    if stored is not None:
+                        out[p.id][r] = stored
+                        n_reused += 1
+                    else:
+                        tasks.append((p.id, r, self.params.override(p.values).to_dict(), self.horizon,
+                                      replication_seed(self.seed, r), self.kpi, self.start, self.window))
+            values = {p.id: p.values for p in points}
+            for task, (pid, replication, value, wall) in self._results(tasks):
+                if (pid, replication) != task[:2]:
+                    raise SensitivityError(f"executor returned point {pid} replication {replication} "
+                                           f"where point {task[0]} replication {task[1]} was expected")
+                out[pid][replication] = value
+                n_done += 1
+                run_seconds += wall
+                if db is not None:
+                    db.put(keys[pid], replication, value, design_id=pid, values=values[pid],
+                           wall_seconds=wall, session=session)
+        finally:
+            self.last_call.clear()
+            self.last_call.update(n_simulated=n_done, n_reused=n_reused, run_seconds=run_seconds,
+                                  wall_seconds=time.perf_counter() - started)
+            if db is not None:
+                db.end(session, dict(self.last_call))
+                db.close()
         return out
+
+    def _results(self, tasks):
+        """``(task, result)`` pairs in the tasks' order (``Executor.map``), each as soon as it is next."""
+        results = (map if self.executor is None else self.executor.map)(_run_point, tasks)
+        return zip(tasks, results, strict=True)
+
+
+def _platform() -> dict:
+    import platform
+
+    return {"python": platform.python_version(), "machine": platform.machine(), "system": platform.system()}
 
 
 def array_model(func: Callable[[np.ndarray, int], np.ndarray]) -> Callable:
@@ -240,18 +364,40 @@ def array_model(func: Callable[[np.ndarray, int], np.ndarray]) -> Callable:
     return model
 
 
-def _evaluate(model, points, n_replications) -> np.ndarray:
-    """``(len(points), n_replications)`` outputs, matched to points by id."""
+def _evaluate(model, points, n_replications) -> tuple:
+    """``(y, vector)``: outputs ``(len(points), n_replications, n_outputs)``, matched to points by id.
+
+    A model's output per replication is a scalar (``n_outputs`` is 1,
+    ``vector`` False) or a vector of ``n_outputs`` values (one per window of
+    weeks), the same length at every point.
+    """
     outputs = model(points, n_replications)
     ids = [p.id for p in points]
     if not isinstance(outputs, Mapping) or set(outputs) != set(ids) or len(outputs) != len(ids):
         got = sorted(outputs) if isinstance(outputs, Mapping) else type(outputs).__name__
         raise SensitivityError(f"the model must return one output per point id; expected ids "
                                f"{ids[0]}..{ids[-1]} ({len(ids)}), got {got if len(str(got)) < 200 else '...'}")
-    y = np.array([np.asarray(outputs[i], dtype=float).reshape(-1) for i in ids])
-    if y.shape != (len(ids), n_replications) or not np.all(np.isfinite(y)):
-        raise SensitivityError(f"each output must be {n_replications} finite numbers; got shape {y.shape}")
-    return y
+    arrays = [np.asarray(outputs[i], dtype=float) for i in ids]
+    shapes = {a.shape for a in arrays}
+    if len(shapes) != 1 or (arrays[0].ndim == 2 and arrays[0].shape[1] == 0):
+        raise SensitivityError(f"every point's output must have one shape; got shapes {sorted(shapes)}")
+    y = np.array(arrays)
+    vector = y.ndim == 3
+    if y.ndim == 2:
+        y = y[:, :, None]
+    if y.ndim != 3 or y.shape[:2] != (len(ids), n_replications) or not np.all(np.isfinite(y)):
+        raise SensitivityError(f"each output must be {n_replications} finite numbers, or {n_replications} "
+                               f"rows of finite numbers (one per window); got shape {y.shape}")
+    return y, vector
+
+
+def _output_windows(model, y, vector: bool):
+    """The ``(first, end)`` weeks of each output of a vector model (its ``windows``, or ``(j, j + 1)``)."""
+    if not vector:
+        return None
+    if getattr(model, "windows", None):
+        return [tuple(int(v) for v in w) for w in model.windows]
+    return [(j, j + 1) for j in range(y.shape[2])]
 
 
 def _check(model, factors):
@@ -265,7 +411,8 @@ def _check(model, factors):
 def _between_noise(y: np.ndarray, weights: np.ndarray | None = None) -> float:
     """Noise variance of replicate means *between* points (what CRN shares is left out).
 
-    ``y`` is ``(points, replications)``.  One run's noise variance between
+    ``y`` is ``(points, replications)`` (a float comes back) or ``(points,
+    replications, outputs)`` (one variance per output).  One run's noise variance between
     points is ``R / (R - 1)`` times the mean over replications of the
     variance over points of ``y[:, r] - mean_r y``; a mean with
     multiplicities ``weights`` (a bootstrap resample) carries that times
@@ -273,11 +420,12 @@ def _between_noise(y: np.ndarray, weights: np.ndarray | None = None) -> float:
     """
     r = y.shape[1]
     if r < 2:
-        return 0.0
+        return 0.0 if y.ndim == 2 else np.zeros(y.shape[2:])
     deviations = y - y.mean(axis=1, keepdims=True)
-    one_run = float(np.mean(np.var(deviations, axis=0, ddof=1))) * r / (r - 1)
+    one_run = np.mean(np.var(deviations, axis=0, ddof=1), axis=0) * r / (r - 1)
     weights = np.ones(r) if weights is None else weights
-    return one_run * float(np.sum(weights ** 2)) / r ** 2
+    noise = one_run * float(np.sum(weights ** 2)) / r ** 2
+    return float(noise) if y.ndim == 2 else noise
 
 
 # ---------------------------------------------------------- replication plan
@@ -350,9 +498,10 @@ def plan_replications(model, factors: Mapping, *, share: float = 0.05, n_centre:
     rng = _rng(seed)
     _check(model, factors)
     centre = _scale(np.full((1, len(box)), 0.5), box)[0]
-    noise = float(np.var(_evaluate(model, [Point(0, centre)], n_centre)[0], ddof=1))
+    # a vector output (per window of weeks) is planned on its mean over the windows
+    noise = float(np.var(_evaluate(model, [Point(0, centre)], n_centre)[0].mean(axis=2)[0], ddof=1))
     unit = qmc.LatinHypercube(d=len(box), rng=rng).random(n_spread)
-    spread = _evaluate(model, [Point(i, v) for i, v in enumerate(_scale(unit, box))], 2)
+    spread = _evaluate(model, [Point(i, v) for i, v in enumerate(_scale(unit, box))], 2)[0].mean(axis=2)
     design = float(np.var(spread.mean(axis=1), ddof=1)) - _between_noise(spread)
     if design <= 0:
         n = max_replications
@@ -381,11 +530,15 @@ class MorrisResult:
         Factors, or groups when groups were given.
     mu, mu_star, sigma : ndarray
         Mean, mean absolute value and standard deviation of the elementary
-        effects (``sigma`` is NaN for groups, as in SALib).
+        effects (``sigma`` is NaN for groups, as in SALib); shape
+        ``(n_groups,)``, or ``(n_groups, n_windows)`` for a model with one
+        output per window of weeks.
     mu_star_conf : ndarray
         Half-width of the bootstrap interval of ``mu_star`` over trajectories.
     n_trajectories, n_replications, n_runs : int
     plan : ReplicationPlan or None
+    windows : list of (int, int) or None
+        ``(first week, end week)`` of each output window, None for one output.
     """
 
     names: list
@@ -397,13 +550,26 @@ class MorrisResult:
     n_replications: int
     n_runs: int
     plan: ReplicationPlan | None = None
+    windows: list | None = None
+
+    def _overall(self, values):
+        return values if values.ndim == 1 else values.mean(axis=1)
 
     def ranking(self) -> list:
-        """Names from the most to the least influential (by ``mu_star``)."""
-        return [self.names[i] for i in np.argsort(-self.mu_star, kind="stable")]
+        """Names from the most to the least influential (by ``mu_star``; its mean over windows if per window)."""
+        return [self.names[i] for i in np.argsort(-self._overall(self.mu_star), kind="stable")]
 
     def summary(self) -> str:
-        """A table of the effects, most influential first."""
+        """A table of the effects, most influential first (per window: ``mu*`` averaged, lowest, highest)."""
+        if self.windows is not None:
+            rows = [f"{'factor':<40} {'mean mu*':>12} {'lowest':>12} {'highest':>12}   over {len(self.windows)} "
+                    f"windows of weeks {self.windows[0][0]}-{self.windows[-1][1] - 1}"]
+            for i in np.argsort(-self._overall(self.mu_star), kind="stable"):
+                rows.append(f"{self.names[i]:<40} {self.mu_star[i].mean():12.4g} {self.mu_star[i].min():12.4g} "
+                            f"{self.mu_star[i].max():12.4g}")
+            rows.append(f"{self.n_trajectories} trajectories x {self.n_replications} replications = "
+                        f"{self.n_runs} runs")
+            return "\n".join(rows)
         rows = [f"{'factor':<40} {'mu*':>12} {'+/-':>10} {'mu':>12} {'sigma':>12}"]
         for i in np.argsort(-self.mu_star, kind="stable"):
             rows.append(f"{self.names[i]:<40} {self.mu_star[i]:12.4g} {self.mu_star_conf[i]:10.3g} "
@@ -444,6 +610,9 @@ def morris(model, factors: Mapping, *, n_trajectories: int = 10, num_levels: int
     Returns
     -------
     MorrisResult
+        Effects per factor or group; per factor and window when the model
+        gives one output per window of weeks (``SimulationModel(window=...)``),
+        each window analysed on the same runs.
     """
     try:
         from SALib.analyze import morris as analyze
@@ -468,37 +637,49 @@ def morris(model, factors: Mapping, *, n_trajectories: int = 10, num_levels: int
     unit = sample.sample(problem, n_trajectories, num_levels=num_levels, seed=rng)
     # the top level is 1.0: map it inside [0, 1) so integer factors reach their high bound
     values = _scale(np.minimum(unit, np.nextafter(1.0, 0.0)), box)
-    y = _evaluate(model, [Point(i, v) for i, v in enumerate(values)], n_rep).mean(axis=1)
-    res = analyze.analyze(problem, unit, y, num_resamples=1000, conf_level=confidence,
-                          num_levels=num_levels, seed=rng)
-    arr = lambda key: np.asarray(np.ma.filled(res[key], np.nan), dtype=float)  # noqa: E731
-    return MorrisResult(list(res["names"]), arr("mu"), arr("mu_star"), arr("sigma"), arr("mu_star_conf"),
-                        n_trajectories, n_rep, len(values) * n_rep + (plan.n_runs if plan else 0), plan)
+    y, vector = _evaluate(model, [Point(i, v) for i, v in enumerate(values)], n_rep)
+    y = y.mean(axis=1)
+    columns = [analyze.analyze(problem, unit, y[:, j], num_resamples=1000, conf_level=confidence,
+                               num_levels=num_levels, seed=rng) for j in range(y.shape[1])]
+
+    def arr(key):
+        stack = np.column_stack([np.ma.filled(res[key], np.nan) for res in columns]).astype(float)
+        return stack if vector else stack[:, 0]
+
+    return MorrisResult(list(columns[0]["names"]), arr("mu"), arr("mu_star"), arr("sigma"), arr("mu_star_conf"),
+                        n_trajectories, n_rep, len(values) * n_rep + (plan.n_runs if plan else 0), plan,
+                        _output_windows(model, y[:, None], vector))
 
 
 # -------------------------------------------------------------------- Sobol
 
 @dataclass(frozen=True)
 class SobolResult:
-    """Sobol' indices of a stochastic model, per factor or group.
+    """Sobol' indices of a stochastic model, per factor or group (and per window of weeks).
 
     Attributes
     ----------
     names : list of str
         Factors, or groups when groups were given.
     first_order, total_order : ndarray
-        Point estimates on replicate means, corrected for their noise.
+        Point estimates on replicate means, corrected for their noise; shape
+        ``(n_groups,)``, or ``(n_groups, n_windows)`` for a model with one
+        output per window of weeks.
     first_order_bootstrap, total_order_bootstrap : ndarray
-        ``(n_bootstrap, n_groups)`` estimates from resampling design rows and
-        replications together; :meth:`conf_int` reads intervals from them.
-    output_variance : float
-        Variance of the output across the box (noise removed).
-    noise_variance : float
-        Variance of the replicate means' noise between points.
+        ``(n_bootstrap, n_groups)`` (or ``(n_bootstrap, n_groups,
+        n_windows)``) estimates from resampling design rows and replications
+        together; :meth:`conf_int` reads intervals from them.
+    output_variance : float or ndarray
+        Variance of the output across the box (noise removed); one per window.
+    noise_variance : float or ndarray
+        Variance of the replicate means' noise between points; one per window.
     n, n_replications, n_runs : int
         Base sample size, replications per point, model evaluations
         (``n * (n_groups + 2) * n_replications``, plus the plan's).
     plan : ReplicationPlan or None
+    windows : list of (int, int) or None
+        ``(first week, end week)`` of each output window (end exclusive);
+        None for one output.
     """
 
     names: list
@@ -506,23 +687,63 @@ class SobolResult:
     total_order: np.ndarray
     first_order_bootstrap: np.ndarray
     total_order_bootstrap: np.ndarray
-    output_variance: float
-    noise_variance: float
+    output_variance: float | np.ndarray
+    noise_variance: float | np.ndarray
     n: int
     n_replications: int
     n_runs: int
     plan: ReplicationPlan | None = None
+    windows: list | None = None
 
     def conf_int(self, alpha: float = 0.05) -> dict:
-        """Percentile bootstrap intervals: ``{"first_order": (g, 2), "total_order": (g, 2)}``."""
+        """Percentile bootstrap intervals.
+
+        Returns ``{"first_order": ..., "total_order": ...}``, each of shape
+        ``(n_groups, 2)`` (lower, upper), or ``(n_groups, n_windows, 2)``.
+        """
         if not 0 < alpha < 1:
             raise SensitivityError(f"alpha must be in (0, 1), got {alpha!r}")
         q = [100 * alpha / 2, 100 * (1 - alpha / 2)]
-        return {"first_order": np.percentile(self.first_order_bootstrap, q, axis=0).T,
-                "total_order": np.percentile(self.total_order_bootstrap, q, axis=0).T}
+        return {"first_order": np.moveaxis(np.percentile(self.first_order_bootstrap, q, axis=0), 0, -1),
+                "total_order": np.moveaxis(np.percentile(self.total_order_bootstrap, q, axis=0), 0, -1)}
+
+    def window(self, j: int) -> "SobolResult":
+        """The indices of output window ``j`` alone (an ordinary one-output result).
+
+        Parameters
+        ----------
+        j : int
+            Index into :attr:`windows` (negative counts from the end).
+
+        Returns
+        -------
+        SobolResult
+        """
+        if self.windows is None:
+            raise SensitivityError("this result has one output, not one per window; window() needs a model "
+                                   "with window= set")
+        if isinstance(j, bool) or not isinstance(j, (int, np.integer)) or not -len(self.windows) <= j < len(
+                self.windows):
+            raise SensitivityError(f"window index must be an integer in [{-len(self.windows)}, "
+                                   f"{len(self.windows)}), got {j!r}")
+        return SobolResult(self.names, self.first_order[:, j], self.total_order[:, j],
+                           self.first_order_bootstrap[:, :, j], self.total_order_bootstrap[:, :, j],
+                           float(self.output_variance[j]), float(self.noise_variance[j]), self.n,
+                           self.n_replications, self.n_runs, self.plan)
 
     def summary(self, alpha: float = 0.05) -> str:
-        """A table of the indices and their intervals."""
+        """A table of the indices and their intervals (per window: mean, lowest and highest over windows)."""
+        if self.windows is not None:
+            rows = [f"{'factor':<40} {'S1 mean':>8} {'lowest':>7} {'highest':>7} {'ST mean':>8} {'lowest':>7} "
+                    f"{'highest':>7}   over {len(self.windows)} windows of weeks "
+                    f"{self.windows[0][0]}-{self.windows[-1][1] - 1}"]
+            for i, name in enumerate(self.names):
+                s1, st = self.first_order[i], self.total_order[i]
+                rows.append(f"{name:<40} {s1.mean():8.3f} {s1.min():7.3f} {s1.max():7.3f} {st.mean():8.3f} "
+                            f"{st.min():7.3f} {st.max():7.3f}")
+            rows.append(f"n = {self.n}, {self.n_replications} replications, {self.n_runs} runs; "
+                        f"window(j).summary() gives one window's intervals")
+            return "\n".join(rows)
         ci = self.conf_int(alpha)
         level = f"{100 * (1 - alpha):g}%"
         rows = [f"{'factor':<40} {'S1':>7} {level + ' interval':>18} {'ST':>7} {level + ' interval':>18}"]
@@ -536,17 +757,28 @@ class SobolResult:
 
 
 def _indices(f_a, f_b, f_ab, noise):
-    """scipy's Saltelli/Jansen indices, then the noise of the means taken out of the variances."""
+    """scipy's Saltelli/Jansen indices, then the noise of the means taken out of the variances.
+
+    ``f_a``, ``f_b``: ``(outputs, n)``; ``f_ab``: ``(groups, outputs, n)``;
+    ``noise``: ``(outputs,)``.  Returns ``(S1, ST, signal)`` of shapes
+    ``(groups, outputs)``, ``(groups, outputs)``, ``(outputs,)``; an output
+    whose variance is all noise gets zero indices.
+    """
     from scipy.stats import sobol_indices
 
-    res = sobol_indices(func={"f_A": f_a[None], "f_B": f_b[None], "f_AB": f_ab[:, None, :]}, n=f_a.size)
-    var = float(np.var([f_a, f_b]))
+    g, m, n = f_ab.shape
+    var = np.var(np.concatenate([f_a, f_b], axis=1), axis=1)
     signal = var - noise
-    if signal <= 0:
-        return np.zeros(f_ab.shape[0]), np.zeros(f_ab.shape[0]), 0.0
-    s1 = np.atleast_1d(res.first_order) * var / signal
-    st = (np.atleast_1d(res.total_order) * var - noise) / signal
-    return s1, st, signal
+    ok = signal > 0
+    if not ok.any():
+        return np.zeros((g, m)), np.zeros((g, m)), np.zeros(m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        res = sobol_indices(func={"f_A": f_a[ok], "f_B": f_b[ok], "f_AB": f_ab[:, ok]}, n=n)
+    first, total = np.zeros((g, m)), np.zeros((g, m))
+    k = int(ok.sum())
+    first[:, ok] = np.reshape(res.first_order, (k, g)).T * var[ok] / signal[ok]
+    total[:, ok] = (np.reshape(res.total_order, (k, g)).T * var[ok] - noise[ok]) / signal[ok]
+    return first, total, np.where(ok, signal, 0.0)
 
 
 def sobol(model, factors: Mapping, *, n: int = 256, n_replications=None, groups: Mapping | None = None,
@@ -586,6 +818,11 @@ def sobol(model, factors: Mapping, *, n: int = 256, n_replications=None, groups:
     Returns
     -------
     SobolResult
+        Indices per factor or group; per factor and window when the model
+        gives one output per window of weeks (``SimulationModel(window=1)``
+        week by week, ``window=13`` by quarter): scipy's estimators take the
+        windows as a vector output, and every window's noise is measured
+        and taken out on its own, all from the same runs.
     """
     from scipy.stats import qmc
 
@@ -610,18 +847,25 @@ def sobol(model, factors: Mapping, *, n: int = 256, n_replications=None, groups:
         pages.append(ab)
     unit = np.concatenate(pages)
     points = [Point(i, v) for i, v in enumerate(_scale(unit, box))]
-    y = _evaluate(model, points, n_rep).reshape(g + 2, n, n_rep)
+    y, vector = _evaluate(model, points, n_rep)
+    m = y.shape[2]
+    y = y.reshape(g + 2, n, n_rep, m)
 
     def estimate(y, weights):
-        means = y @ (weights / n_rep)
-        noise = _between_noise(y.reshape(-1, n_rep), weights)
-        return _indices(means[0], means[1], means[2:], noise)
+        means = np.moveaxis(y, 2, -1) @ (weights / n_rep)  # (g + 2, n, m)
+        noise = _between_noise(y.reshape(-1, n_rep, m), weights)
+        return _indices(means[0].T, means[1].T, np.moveaxis(means[2:], 1, 2), noise)
 
     s1, st, signal = estimate(y, np.ones(n_rep))
-    boot_s1, boot_st = np.empty((n_bootstrap, g)), np.empty((n_bootstrap, g))
+    boot_s1, boot_st = np.empty((n_bootstrap, g, m)), np.empty((n_bootstrap, g, m))
     for i in range(n_bootstrap):
         rows = rng.integers(0, n, n)
         weights = np.bincount(rng.integers(0, n_rep, n_rep), minlength=n_rep).astype(float)
         boot_s1[i], boot_st[i], _ = estimate(y[:, rows], weights)
-    return SobolResult(names, s1, st, boot_s1, boot_st, signal, _between_noise(y.reshape(-1, n_rep)),
-                       n, n_rep, len(points) * n_rep + (plan.n_runs if plan else 0), plan)
+    noise = _between_noise(y.reshape(-1, n_rep, m))
+    if not vector:
+        s1, st, boot_s1, boot_st = s1[:, 0], st[:, 0], boot_s1[:, :, 0], boot_st[:, :, 0]
+        signal, noise = float(signal[0]), float(noise[0])
+    return SobolResult(names, s1, st, boot_s1, boot_st, signal, noise, n, n_rep,
+                       len(points) * n_rep + (plan.n_runs if plan else 0), plan,
+                       _output_windows(model, y.reshape(-1, n_rep, m), vector))

@@ -27,8 +27,11 @@ replications extends a store, and the warm-up only affects the analysis.
 A :class:`CalibrationStore` keeps :func:`spchain.calibration.calibrate`'s
 simulated parameter points the same way: one ``points`` row per point
 (its per-replication statistics), committed when the point's last run
-finishes, next to the same kind of manifest.  Both kinds share
-:class:`SQLiteStore`; each refuses the other's file, naming what it holds.
+finishes, next to the same kind of manifest.  A :class:`SensitivityStore`
+keeps the outputs of :class:`spchain.sensitivity.SimulationModel`: one
+``outputs`` row per (design point, replication), committed as the run
+finishes.  All kinds share :class:`SQLiteStore`; each refuses the others'
+files, naming what they hold.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["StoreError", "SQLiteStore", "Store", "CalibrationStore", "definition_hash", "point_id"]
+__all__ = ["StoreError", "SQLiteStore", "Store", "CalibrationStore", "SensitivityStore", "definition_hash",
+           "point_id"]
 
 FORMAT = 1
 
@@ -76,8 +80,24 @@ CREATE TABLE IF NOT EXISTS points (
 );
 """
 
+_OUTPUTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outputs (
+    point TEXT NOT NULL,
+    replication INTEGER NOT NULL,
+    design_id INTEGER NOT NULL,
+    point_values TEXT NOT NULL,
+    output BLOB NOT NULL,
+    output_shape TEXT NOT NULL,
+    wall_seconds REAL NOT NULL,
+    session INTEGER NOT NULL,
+    finished_at TEXT NOT NULL,
+    PRIMARY KEY (point, replication)
+);
+"""
+
 #: The table that marks each kind of store, and what the kind is called in messages.
-_KINDS = {"runs": "experiment", "points": "calibration"}
+_KINDS = {"runs": "experiment", "points": "calibration", "outputs": "sensitivity"}
 
 
 class StoreError(ValueError):
@@ -403,3 +423,85 @@ class CalibrationStore(SQLiteStore):
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM points").fetchone()[0]
+
+
+class SensitivityStore(SQLiteStore):
+    """A sensitivity analysis's SQLite file: manifest plus one row per (design point, replication).
+
+    :class:`spchain.sensitivity.SimulationModel` writes each replication's
+    output when its run finishes, in its own transaction.  A row is keyed by
+    the point's key (:func:`point_id` of the definition hash and the point's
+    factor values, paths included) and the replication; it also holds the
+    point's id in its design, its values (exact, as :meth:`float.hex`), the
+    output (a scalar or one value per window of weeks, little-endian
+    float64), and the run's wall time.  Because a row is found by what the
+    point *is*, never by its position in a design, outputs cannot be
+    misordered, and a screening, a Sobol' design and a replication plan may
+    share one store.
+
+    Parameters
+    ----------
+    path : str or Path
+        The database file; created when missing.
+
+    Raises
+    ------
+    StoreError
+        If the file exists but is not an spchain sensitivity store (an
+        experiment or calibration store is named as such).
+    """
+
+    _table = "outputs"
+    _schema = _OUTPUTS_SCHEMA
+    _stale = "its outputs cannot be reused. Run the analysis into another store."
+    _advice = ("Use another store, or a model with the stored definition "
+               "(SensitivityStore({path!r}).manifest()['definition']) to resume it.")
+
+    def get(self, point: str, replication: int):
+        """The stored output of one replication at a point (a float64 array), or None."""
+        row = self._db.execute("SELECT output, output_shape FROM outputs WHERE point = ? AND replication = ?",
+                               (point, int(replication))).fetchone()
+        if row is None:
+            return None
+        return np.frombuffer(row[0], dtype="<f8").reshape(json.loads(row[1])).astype(float)
+
+    def put(self, point: str, replication: int, output, *, design_id: int, values: dict,
+            wall_seconds: float, session: int) -> None:
+        """Commit one replication's output at a point (one already stored is kept: runs are deterministic).
+
+        Parameters
+        ----------
+        point : str
+            The point's key, :func:`point_id`.
+        replication : int
+            The replication's index (its seed follows from it).
+        output : array_like
+            The output: a scalar, or one value per window of weeks.
+        design_id : int
+            The point's id in the design that asked for it (for reading; the
+            key is ``point``).
+        values : dict
+            The point's factor values by path.
+        wall_seconds : float
+            The run's wall time.
+        session : int
+            The session (:meth:`begin`) that simulated it.
+        """
+        o = np.asarray(output, dtype="<f8")  # a scalar keeps its shape () (ascontiguousarray makes it (1,))
+        with self._db:
+            self._db.execute(
+                "INSERT OR IGNORE INTO outputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (point, int(replication), int(design_id),
+                 json.dumps({k: float(v).hex() for k, v in values.items()}, sort_keys=True),
+                 o.tobytes(), json.dumps(o.shape), float(wall_seconds), int(session), _now()))
+
+    def outputs(self):
+        """Iterate ``(point, replication, design_id, values, output, session)`` in the order stored."""
+        rows = self._db.execute("SELECT point, replication, design_id, point_values, output, output_shape, "
+                                "session FROM outputs ORDER BY rowid")
+        for point, rep, design_id, values, o, shape, session in rows:
+            yield (point, rep, design_id, {k: float.fromhex(v) for k, v in json.loads(values).items()},
+                   np.frombuffer(o, dtype="<f8").reshape(json.loads(shape)).astype(float), session)
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM outputs").fetchone()[0]
