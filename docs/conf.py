@@ -87,7 +87,6 @@ myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 4          # "#1-overview" style links in the guides
 suppress_warnings = [
     "myst.header",                # the guides number their sections and skip levels on purpose
-    "mystnb.unknown_mime_type",   # widget state in executed notebooks has no static rendering
 ]
 
 # -- notebooks: executed at every build, failing the build on any error
