@@ -98,15 +98,20 @@ def plot_morris(result, *, window: int | None = None, ax=None, labels: bool = Tr
                 label="sigma = mu*")
         ax.set_xlim(0, top)
         ax.set_ylim(0, top)
-        if labels:
-            for name, x, y in zip(result.names, mu_star, sigma):
-                ax.annotate(name, (x, y), xytext=(5, 4), textcoords="offset points", fontsize=9,
-                            color="#222222")
+        if labels:  # a label near the previous one (by mu*) goes below its point instead of above
+            placed = []
+            for i in np.argsort(mu_star, kind="stable"):
+                near = any(abs(mu_star[i] - x) < 0.08 * top and abs(sigma[i] - y) < 0.05 * top and up
+                           for x, y, up in placed)
+                ax.annotate(result.names[i], (mu_star[i], sigma[i]), xytext=(5, -12 if near else 4),
+                            textcoords="offset points", fontsize=9, color="#222222")
+                placed.append((mu_star[i], sigma[i], not near))
         ax.set_xlabel("mu* (mean absolute elementary effect, per factor range)")
         ax.set_ylabel("sigma (spread of the effects)")
         ax.set_title(f"Morris screening{_window_label(result, j)}: {result.n_trajectories} trajectories, "
                      f"{result.n_runs:,} runs")
         ax.legend(loc="upper left")
+        tidy(ax, value_axis="x")
         tidy(ax)
     return ax
 

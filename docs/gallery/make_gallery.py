@@ -75,6 +75,29 @@ def main():
                              Target.mean("nps", 35.0, sd=3.0)],
                     horizon=8, n_replications=2, seed=1, method="least_squares", maxfev=20)
     save(sp.plot_fit(fit), "fit_calibration")
+    sensitivity_charts()
+
+
+def sensitivity_charts():
+    """The charts of spchain.sensplots: Morris, Sobol' (whole run and week by week), a selection."""
+    from spchain import Scenario as S
+    from spchain.selection import select_best
+    from spchain.sensitivity import SimulationModel, morris, sobol
+    from spchain.sensplots import plot_morris, plot_selection, plot_sobol, plot_sobol_over_time
+
+    base = preset("workshop")
+    levers = {"economics.price_index": (0.9, 1.1), "internal.tools_spend_per_week": (0, 6000),
+              "workforce.recognition": (0.0, 0.5), "workforce.training_hours": (0.0, 3.0)}
+    model = SimulationModel(base, kpi="profit", horizon=26, seed=1)
+    save(plot_morris(morris(model, levers, n_trajectories=6, n_replications=2, seed=1)), "morris")
+    monthly = SimulationModel(base, kpi="profit", horizon=26, seed=1, window=4)
+    res = sobol(monthly, levers, n=32, n_replications=2, seed=1)
+    save(plot_sobol(res, window=-1), "sobol")
+    save(plot_sobol_over_time(res), "sobol_over_time")
+    plans = ([S("baseline")] + [S(f"recognition {v}", levers={"workforce.recognition": v}) for v in (0.3, 0.4, 0.5)]
+             + [S(f"price {v}", levers={"economics.price_index": v}) for v in (1.02, 1.03)])
+    chosen = select_best(base, plans, kpi="profit", delta=250.0, horizon=13, n0=6, seed=3)
+    save(plot_selection(chosen), "selection")
 
 
 if __name__ == "__main__":
