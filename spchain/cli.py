@@ -236,19 +236,31 @@ def print_comparison(result, *, metrics=None, level=0.95, payback_metric="profit
         width = max(14, min(len(s), 24) + 2)
         if k:
             print("", file=stream)
-        print(f"{window:<36}{base[:12]:>14}{s[:width - 2]:>{width}}{'change':>10}{pct + ' CI of change':>22}",
-              file=stream)
+        print(f"{window:<36}{base[:12]:>14}{s[:width - 2]:>{width}}{'change':>11}{pct + ' CI of change':>24}"
+              f"  reading", file=stream)
         for name in metrics:
             a, b = result.estimate(name).mean, result.estimate(name, scenario=s).mean
             d = result.difference(name, scenario=s, level=level)
-            change = f"{d.relative:+.1%}" if a and np.isfinite(d.relative) else "-"
-            ci = (f"[{d.relative_low:+.1%}, {d.relative_high:+.1%}]"
-                  if change != "-" and np.isfinite(d.relative_high) else "-")
-            print(f"{METRICS[name].label:<36}{format_value(a):>14}{format_value(b):>{width}}{change:>10}{ci:>22}",
-                  file=stream)
+            change, ci = _change_text(METRICS[name], d, a)
+            print(f"{METRICS[name].label:<36}{format_value(a):>14}{format_value(b):>{width}}{change:>11}{ci:>24}"
+                  f"  {METRICS[name].assess(d.low, d.high)}", file=stream)
         _print_payback(result.payback(s, metric=payback_metric, level=level), stream)
     if len(others) > max_scenarios:
         print(f"\n... and {len(others) - max_scenarios} more scenario(s): see the report", file=stream)
+
+
+def _change_text(m, d, base_mean):
+    """The change and its interval as the report words them: points for scores and shares, else percent."""
+    if m.change_in_points:
+        k = m.points_scale
+        if not np.isfinite(d.mean):
+            return "-", "-"
+        ci = f"[{d.low * k:+.1f}, {d.high * k:+.1f}] pts" if np.isfinite(d.high) else "-"
+        return f"{d.mean * k:+.1f} pts", ci
+    if not base_mean or not np.isfinite(d.relative):
+        return "-", "-"
+    ci = f"[{d.relative_low:+.1%}, {d.relative_high:+.1%}]" if np.isfinite(d.relative_high) else "-"
+    return f"{d.relative:+.1%}", ci
 
 
 def _weeks(x):

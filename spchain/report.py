@@ -303,8 +303,8 @@ def _draw_charts(result, s):
             f"link in the model's parameters.", fig)
     fig = sp.plot_chain(result, scenarios=shown, level=level, fig=_figure(14.8, 2.75 * 3 + 0.7, None))
     add("dashboard", "The chain over time",
-        f"Every stage of the chain week by week: 4-week moving average of the mean over "
-        f"{result.n_replications} replications with its {level:.0%} confidence band; the warm-up is "
+        f"Every stage of the chain week by week: the mean of each replication's KPI over the 4 weeks "
+        f"up to the week, across {result.n_replications} replications, with its {level:.0%} confidence band; the warm-up is "
         f"shaded, dotted lines mark lever changes.{more}" + (f" {_OVERLAP}" if len(shown) > 1 else ""), fig)
     if len(result.scenarios) > 1:
         n_other = len(result.scenarios) - 1
@@ -332,7 +332,8 @@ def _draw_charts(result, s):
     for ax in axes[len(fans):]:
         ax.set_visible(False)
     add(f"fan-{focus}", f"{METRICS[focus].label}: spread across replications",
-        "Each replication is a thin line; bands hold the middle 50% and 90% of the runs week by week."
+        "Each replication's KPI over the 4 weeks up to each week is a thin line; bands hold the middle "
+        "50% and 90% of the runs week by week."
         + (f" {_OVERLAP}" if len(fans) > 1 else ""), fig)
     try:
         sp._oat_factors(result, result.baseline)

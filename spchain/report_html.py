@@ -201,8 +201,18 @@ def _findings(result, s, summary) -> str:
                  for v in ("better", "worse", "higher", "lower", "not distinguishable") if v in groups]
         if parts:
             text.append(f' Also {"; ".join(parts)}.')
+        text.append(f' <span class="payback">{_e(_payback_text(result, sc, s))}</span>')
         items.append("".join(text) + "</li>")
     return f'<ul class="findings">{"".join(items)}</ul>' if items else ""
+
+
+def _payback_text(result, scenario, s) -> str:
+    """The payback sentence of :meth:`~spchain.ExperimentResult.payback` for the focus KPI, or profit."""
+    m = METRICS[s["focus"]]
+    name = m.name if m.is_flow and m.better == "higher" else "profit"
+    p = result.payback(scenario, metric=name, level=s["level"])
+    text = str(p)
+    return text[:1].upper() + text[1:]
 
 
 def _summary_row(result, name, scenario, level):
