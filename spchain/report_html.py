@@ -37,8 +37,9 @@ h2 { font-size: 21px; margin: 36px 0 8px; padding-bottom: 4px; border-bottom: 2p
 h3 { font-size: 16px; margin: 20px 0 6px; }
 p, li { max-width: 75ch; }
 .meta { color: var(--muted); margin: 0; }
-nav { margin: 16px 0; padding: 8px 12px; background: var(--band); border-radius: 6px; }
-nav a { color: var(--accent); margin-right: 14px; text-decoration: none; white-space: nowrap; }
+nav { margin: 16px 0; padding: 8px 12px; background: var(--band); border-radius: 6px;
+      display: flex; flex-wrap: wrap; gap: 4px 14px; }
+nav a { color: var(--accent); text-decoration: none; white-space: nowrap; }
 table { border-collapse: collapse; margin: 8px 0 16px; font-size: 13.5px; }
 th, td { padding: 4px 8px; border-bottom: 1px solid var(--rule); vertical-align: top; text-align: left; }
 th { background: var(--band); font-weight: 600; }
@@ -62,6 +63,12 @@ figcaption { color: var(--muted); font-size: 13.5px; margin-top: 6px; max-width:
 code, pre { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12.5px; }
 pre { background: var(--band); padding: 10px; overflow-x: auto; white-space: pre-wrap; }
 footer { margin-top: 40px; color: var(--muted); font-size: 12.5px; }
+@media screen and (max-width: 760px) {
+  main { padding: 16px 12px 32px; }
+  table { display: block; max-width: 100%; overflow-x: auto; }
+  .params { columns: 1; }
+  .params div > *, code { min-width: 0; overflow-wrap: anywhere; }
+}
 @page { size: A4 landscape; margin: 12mm 12mm 14mm; }
 @media print {
   body { font-size: 10.5pt; }

@@ -187,6 +187,9 @@ def test_charts_fit_a_phone_screen(report, new_page):
     for item in (i for i in seen["items"] if i["tag"] == "img"):
         assert item["visible"] and item["onTop"] and item["height"] > 0, item
         assert 0 <= item["left"] and item["right"] <= 390, item
+    # the page itself does not scroll sideways: navigation wraps, wide tables scroll inside themselves
+    assert seen["scrollWidth"] <= seen["clientWidth"], \
+        f"the page scrolls sideways at {seen['clientWidth']} px: {seen['wide']}"
     watched.screenshot("report-phone.png")
     _assert_clean(watched, report["out"])
 
