@@ -269,9 +269,13 @@ def test_the_howto_page_runs():
 
     page = Path(__file__).resolve().parents[1] / "docs" / "howto" / "which_levers.md"
     blocks = re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S)
-    assert len(blocks) == 2
+    assert len(blocks) == 4
     namespace = {}
     for block in blocks:
         exec(compile(block, str(page), "exec"), namespace)
     assert namespace["indices"].names == list(namespace["levers"])
     assert namespace["by_group"].names == ["employee links", "customer links"]
+    assert namespace["by_week"].total_order.shape == (3, 6)
+    assert namespace["by_week"].windows == [(w, w + 1) for w in range(6)]
+    assert namespace["resumed"].last_call["n_simulated"] == 0
+    assert namespace["resumed"].last_call["n_reused"] == namespace["stored"].last_call["n_simulated"] == 80
