@@ -7,10 +7,16 @@ command                   does
                           front-line employee, prints when it pays back and
                           writes the full report
 ``spchain run FILE``      runs a scenario file (TOML) and writes the report folder
+``spchain sensitivity     runs a scenario file's ``[sensitivity]`` section
+FILE``                    (Morris or Sobol') and writes its report folder
+``spchain select FILE``   chooses the best of a scenario file's scenarios
+                          (``[selection]``) and writes its report folder
 ``spchain report DIR``    rebuilds a report from a stored experiment
 ``spchain presets``       lists the presets, or shows one (``--toml``: as a file)
 ``spchain fit CSV``       estimates the chain's links from a unit-by-period CSV
                           and writes them as a scenario file ``run`` accepts
+``spchain workshop        starts the browser workshop for a room of teams
+serve``                   (docs/workshop-facilitator.md)
 ========================  ========================================================
 
 Every failure prints one line, ``spchain: error: <reason>``, and exits
@@ -35,6 +41,8 @@ _EPILOG = """examples:
   spchain run sweep.toml --out sweep --scheduler tcp://scheduler-host:8786
   spchain run sweep.toml --out sweep --resume    continue an interrupted run
   spchain report invest-report                   rebuild the report without re-running
+  spchain sensitivity examples/which_levers.toml --out levers --workers 2
+  spchain select examples/choose_best.toml --out best
   spchain presets bank_branches --toml > bank.toml
   spchain fit branches.csv --preset bank_branches --out fitted.toml
 
@@ -401,6 +409,195 @@ def _report(args, stream):
     return 0
 
 
+# ------------------------------------------------------ sensitivity and select
+def _study_folder(out, store=None, resume=False):
+    """Refuse, before anything is written, an --out that is a file or holds another study's results."""
+    from .report import STORE_NAME
+
+    if out.exists() and not out.is_dir():
+        raise _Failure(f"--out {out} is a file, not a folder")
+    if (out / STORE_NAME).exists():
+        raise _Failure(f"{out} holds the results of a scenario run ({STORE_NAME}); choose another --out")
+    if store is not None and store.exists() and not resume:
+        raise _Failure(f"{out} already holds sensitivity runs ({store.name}); pass --resume to continue them, "
+                       f"or choose another --out")
+
+
+def _check_hours(n_runs, params, horizon, max_hours, workers, what):
+    """Refuse (exit 2) a study estimated to take more CPU hours than ``max_hours`` (None: no limit)."""
+    from .experiment import UNPROBED_RUN_WEEKS, Experiment
+
+    if max_hours is None or n_runs * horizon <= UNPROBED_RUN_WEEKS:
+        return
+    _, per_run = Experiment(params, n_replications=1, horizon=horizon).estimate_seconds()
+    hours = n_runs * per_run / 3600.0
+    if hours > max_hours:
+        wall = f", about {hours / workers:,.1f} h of wall time on {workers} workers" if workers > 1 else ""
+        raise _Failure(f"this {what} would take about {hours:,.1f} CPU hours{wall}: {n_runs:,} runs of {horizon} "
+                       f"weeks at about {per_run:.3g} s each (timed on a short probe run on this machine); the "
+                       f"limit is {max_hours:g} CPU hours. Use fewer factors, trajectories, replications or a "
+                       f"smaller n, a shorter horizon, or pass --allow-long (or a larger --max-hours)")
+
+
+def _where(args, workers):
+    if args.scheduler:
+        return f"Dask at {args.scheduler}"
+    return f"{workers} processes" if workers > 1 else "1 process"
+
+
+def _open_executor(args, workers):
+    """``(client, executor, pool)`` for --scheduler, --workers N (a local pool) or neither."""
+    if args.scheduler:
+        client, executor = _executor(args.scheduler)
+        return client, executor, None
+    if workers > 1:
+        from .experiment import process_pool
+
+        pool = process_pool(workers)
+        return None, pool, pool
+    return None, None, None
+
+
+def _platform():
+    import platform
+
+    return {"python": platform.python_version(), "machine": platform.machine(), "system": platform.system()}
+
+
+def _sensitivity(args, stream):
+    from . import __version__
+    from .metrics import METRICS
+    from .report import SENSITIVITY_STORE_NAME, write_sensitivity_report
+    from .scenario_file import load_scenario_file
+    from .store import SensitivityStore, StoreError, definition_hash
+
+    plan = load_scenario_file(args.file, workers=args.workers)  # validates everything, runs nothing
+    spec = plan.sensitivity
+    if spec is None:
+        raise _Failure(f"{args.file}: no [sensitivity] section, so nothing to analyse; add one (method, kpi, "
+                       f"factors: docs/consultants.md, 'Which levers matter')")
+    if args.workers is not None and args.scheduler:
+        raise _Failure("give --workers or --scheduler, not both")
+    e = plan.experiment
+    out = Path(args.out)
+    store = out / SENSITIVITY_STORE_NAME
+    _study_folder(out, store, args.resume)
+    model = spec.model(e.base, horizon=e.horizon, warmup=e.warmup)
+    done = 0
+    if store.exists():
+        definition = model.definition()
+        try:
+            with SensitivityStore(store) as db:
+                db.check({"definition": definition, "definition_hash": definition_hash(definition)},
+                         advice=f"Use another --out, or undo those changes to {args.file}")
+                done = len(db)
+        except StoreError as exc:
+            raise _Failure(str(exc)) from None
+    n_runs = spec.max_runs()
+    _check_hours(max(n_runs - done, 0), e.base, e.horizon, None if args.allow_long else args.max_hours,
+                 plan.workers, "sensitivity analysis")
+    label = METRICS[spec.kpi].label
+    title = plan.title
+    if title == f"spchain report: {Path(args.file).stem}":
+        title = f"Which levers matter: {label} ({Path(args.file).stem})"
+    reps = "replications planned from the noise" if spec.n_replications is None else \
+        f"{spec.n_replications} replication(s) per point"
+    print(f"spchain sensitivity {Path(args.file).name}: {spec.method} on {label.lower()}, "
+          f"{len(spec.factors)} factor(s), {spec.n_points():,} points x {reps} = at most {n_runs:,} runs of "
+          f"{e.horizon} weeks on {_where(args, plan.workers)}" + (" (resuming)" if store.exists() else ""),
+          file=stream)
+    started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    started = time.perf_counter()
+    client, executor, pool = _open_executor(args, plan.workers)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "scenario.toml").write_bytes(Path(args.file).read_bytes())
+        try:
+            result = spec.run(e.base, horizon=e.horizon, warmup=e.warmup, executor=executor, store=store)
+        except KeyboardInterrupt:
+            with SensitivityStore(store) as db:
+                n = len(db)
+            raise _Failure(f"interrupted: {n} runs are kept in {store}; continue with "
+                           f"'spchain sensitivity {args.file} --out {out} --resume'", 130) from None
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+        if client is not None:
+            client.close()
+    wall = time.perf_counter() - started
+    print(result.summary(), file=stream)
+    definition = model.definition()
+    manifest = {"spchain_version": __version__, "command": "spchain sensitivity", "source": str(args.file),
+                "base": plan.base, "horizon": e.horizon, "warmup": e.warmup, "sensitivity": spec.to_dict(),
+                "n_runs": result.n_runs, "n_replications": result.n_replications,
+                "replication_plan": result.plan.summary() if result.plan is not None else None,
+                "definition_hash": definition_hash(definition), "started": started_at,
+                "wall_seconds": wall, "executor": _where(args, plan.workers), "platform": _platform()}
+    settings = dict(spec.to_dict(), title=title, level=plan.level, base=plan.base, source=str(args.file),
+                    horizon=e.horizon, warmup=e.warmup, currency=plan.currency, money_scale=plan.money_scale)
+    files = write_sensitivity_report(result, out, settings=settings, manifest=manifest)
+    print(f"wrote {files['html']}, {files['csv'][0].name} and {len(files['charts'])} chart files "
+          f"({wall:.1f} s)", file=stream)
+    return 0
+
+
+def _select(args, stream):
+    from . import __version__
+    from .metrics import METRICS
+    from .report import write_selection_report
+    from .scenario_file import load_scenario_file
+
+    plan = load_scenario_file(args.file, workers=args.workers)  # validates everything, runs nothing
+    spec = plan.selection
+    if spec is None:
+        raise _Failure(f"{args.file}: no [selection] section, so nothing to choose; add one (kpi, delta: "
+                       f"docs/consultants.md, 'Choose the best plan')")
+    if args.workers is not None and args.scheduler:
+        raise _Failure("give --workers or --scheduler, not both")
+    e = plan.experiment
+    out = Path(args.out)
+    _study_folder(out)
+    if (out / "selection.csv").exists() and not args.force:
+        raise _Failure(f"{out} already holds a selection (selection.csv); pass --force to replace it, or choose "
+                       f"another --out")
+    first = spec.first_stage_runs()
+    _check_hours(first, e.base, e.horizon, None if args.allow_long else args.max_hours, plan.workers,
+                 "selection's first stage")
+    label = METRICS[spec.kpi].label
+    title = plan.title
+    if title == f"spchain report: {Path(args.file).stem}":
+        title = f"Choosing the best plan: {label} ({Path(args.file).stem})"
+    runs = (f"a budget of {first:,} runs" if spec.procedure == "ocba" else
+            f"{spec.n0} replication(s) per scenario first, more where the noise needs them")
+    print(f"spchain select {Path(args.file).name}: {spec.procedure} among {len(spec.scenarios)} scenarios by "
+          f"{label.lower()}, delta {spec.delta:g}, confidence {1 - spec.alpha:.0%}; {runs}, {e.horizon}-week runs on "
+          f"{_where(args, plan.workers)}", file=stream)
+    started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    started = time.perf_counter()
+    client, executor, pool = _open_executor(args, plan.workers)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "scenario.toml").write_bytes(Path(args.file).read_bytes())
+        selection = spec.run(e, executor=executor)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+        if client is not None:
+            client.close()
+    wall = time.perf_counter() - started
+    print(selection.summary(), file=stream)
+    manifest = {"spchain_version": __version__, "command": "spchain select", "source": str(args.file),
+                "base": plan.base, "horizon": e.horizon, "warmup": e.warmup, "seed": e.seed,
+                "selection": spec.to_dict(), "result": selection.to_dict(), "started": started_at,
+                "wall_seconds": wall, "executor": _where(args, plan.workers), "platform": _platform()}
+    settings = dict(title=title, base=plan.base, source=str(args.file), horizon=e.horizon, warmup=e.warmup,
+                    descriptions=plan.descriptions, currency=plan.currency, money_scale=plan.money_scale)
+    files = write_selection_report(selection, out, settings=settings, manifest=manifest)
+    print(f"wrote {files['html']}, {len(files['csv'])} CSV files and {len(files['charts'])} chart files "
+          f"({wall:.1f} s)", file=stream)
+    return 0
+
+
 # --------------------------------------------------------------------- presets
 def _presets(args, stream):
     import textwrap
@@ -651,6 +848,36 @@ def _parser():
                         "CPU hours than this (default: 24)")
     r.add_argument("--allow-long", action="store_true", help="no run budget: run however long it takes")
 
+    for name, what in (("sensitivity", "sensitivity"), ("select", "selection")):
+        text = ("Validate a TOML scenario file (nothing runs until it is valid), run its [sensitivity] section "
+                "(Morris screening or Sobol' indices of a KPI over the factors' ranges, replications per "
+                "point planned from the noise or as given), print the indices and write the report into DIR "
+                "(report.html, indices.csv, charts, manifest.json); every run is kept in DIR/sensitivity.sqlite."
+                if name == "sensitivity" else
+                "Validate a TOML scenario file (nothing runs until it is valid), choose the best of its scenarios "
+                "by its [selection] section (KN++, KN, Rinott or OCBA with common random numbers), print the "
+                "choice and its guarantee and write the report into DIR (report.html, selection.csv, runs.csv, "
+                "charts, manifest.json).")
+        c = sub.add_parser(name, formatter_class=fmt, description=_wrap(text),
+                           help=("rank a scenario file's factors (Morris or Sobol')" if name == "sensitivity"
+                                 else "choose the best of a scenario file's scenarios, with a guarantee"),
+                           epilog=f"docs/consultants.md documents the [{what}] section.")
+        c.add_argument("file", metavar="FILE", help=f"scenario file (TOML) with a [{what}] section")
+        c.add_argument("--out", required=True, metavar="DIR", help="report folder (created if missing)")
+        c.add_argument("--workers", type=_count(1), metavar="N", help="local worker processes (overrides the file)")
+        c.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on a Dask cluster, e.g. tcp://scheduler-host:8786 (needs spchain[dask])")
+        if name == "sensitivity":
+            c.add_argument("--resume", action="store_true",
+                           help="continue an interrupted analysis in DIR: runs in DIR/sensitivity.sqlite are "
+                                "read back, not re-run")
+        else:
+            c.add_argument("--force", action="store_true", help="replace an earlier selection's files in DIR")
+        c.add_argument("--max-hours", type=_hours, default=24.0, metavar="HOURS",
+                       help="refuse to start when the runs (for select: its first stage) are estimated to take "
+                            "more CPU hours than this (default: 24)")
+        c.add_argument("--allow-long", action="store_true", help="no run budget: run however long it takes")
+
     p = sub.add_parser("report", formatter_class=fmt, help="rebuild a report from a stored experiment",
                        description=_wrap("Write the report again from DIR/runs.sqlite without re-running anything."))
     p.add_argument("dir", metavar="DIR", help="a folder written by 'spchain run' or 'spchain demo'")
@@ -684,6 +911,10 @@ def _parser():
                    help="write a fitted value only when its 95%% CI excludes 0 and the CI's half-width is at "
                         "most SHARE of the estimate (default: 0.5); the others stay at the base's value")
     f.add_argument("--plots", metavar="DIR", help="also write observed-against-fitted charts here")
+
+    from .webapp.command import add_parser as add_workshop_parser
+
+    add_workshop_parser(sub, fmt)
     return parser
 
 
@@ -695,7 +926,8 @@ def main(argv=None) -> int:
 
     args = _parser().parse_args(argv)
     stream = sys.stdout
-    handlers = {"demo": None, "run": _run, "report": _report, "presets": _presets, "fit": _fit}
+    handlers = {"demo": None, "run": _run, "report": _report, "presets": _presets, "fit": _fit,
+                "sensitivity": _sensitivity, "select": _select, "workshop": _workshop}
     try:
         if args.command == "demo":
             demo(preset_name=args.preset, horizon=args.horizon, seed=args.seed, at_week=args.at_week,
@@ -715,6 +947,12 @@ def main(argv=None) -> int:
         return _fail(exc, 2 if isinstance(exc, (ParamError, DataError)) else 1, args, exc)
     except Exception as exc:  # noqa: BLE001 - one line, or the traceback with --debug
         return _fail(f"{type(exc).__name__}: {exc}", 1, args, exc)
+
+
+def _workshop(args, stream):
+    from .webapp.command import run_command
+
+    return run_command(args, stream)
 
 
 def _fail(message, code, args, exc=None) -> int:

@@ -36,10 +36,14 @@ import numpy as np
 from .metrics import METRICS, metric
 
 __all__ = ["write_report", "rebuild_report", "STORE_NAME", "SETTINGS_NAME", "summary_rows", "kpi_unit",
-           "report_charts", "format_number", "money_unit", "csv_number", "MONEY_SCALES", "DEFAULT_CURRENCY"]
+           "report_charts", "format_number", "money_unit", "csv_number", "MONEY_SCALES", "DEFAULT_CURRENCY",
+           "write_sensitivity_report", "sensitivity_rows", "write_selection_report", "selection_rows",
+           "SENSITIVITY_STORE_NAME"]
 
 STORE_NAME = "runs.sqlite"
 SETTINGS_NAME = "report-settings.json"
+#: The sensitivity runs' store in a ``spchain sensitivity`` report folder (what ``--resume`` reads back).
+SENSITIVITY_STORE_NAME = "sensitivity.sqlite"
 _MAX_LINES, _MAX_DIAGRAMS, _MAX_FANS = 7, 4, 6
 
 
@@ -273,7 +277,7 @@ def _name_the_currency(fig, currency):
     for text in fig.findobj(Text):
         words = text.get_text()
         if "money" in words:
-            text.set_text(re.sub(r"\bmoney\b", currency, words))
+            text.set_text(re.sub(r"\bmoney\b(?! units)", currency, words))  # the diagram names it already
 
 
 _OVERLAP = ("Overlapping bands do not mean the scenarios are alike: a band is one scenario's spread on its own, "
@@ -296,7 +300,7 @@ def _draw_charts(result, s):
 
     for sc in result.scenarios[:_MAX_DIAGRAMS]:
         fig = _figure(13, 5.2)
-        sp.plot_chain_diagram(result, scenario=sc, ax=fig.add_subplot())
+        sp.plot_chain_diagram(result, scenario=sc, ax=fig.add_subplot(), money=s["currency"])
         what = "" if sc == result.baseline else f"; differences against {result.baseline!r} in brackets"
         add("chain-diagram" if sc == result.baseline else f"chain-diagram-{sc}", f"The chain: {sc}",
             f"Each stage's mean over {weeks} (flows per week){what}. Arrows carry the strength of the "
@@ -312,10 +316,13 @@ def _draw_charts(result, s):
             metrics = [focus]
         ncols = 2 if len(metrics) > 1 else 1
         nrows = -(-len(metrics) // ncols)
-        fig = _figure(13, nrows * (1.3 + 0.42 * n_other))
+        # a panel: title, x label (up to two lines), tick labels and pads (about 1.5 in), and 0.45 in a scenario
+        fig = _figure(13, 0.4 + nrows * (1.6 + 0.45 * n_other))
+        fig.suptitle(f"Paired differences against {result.baseline!r}, {level:.0%} confidence intervals",
+                     x=0.01, ha="left", fontsize=13)
         axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-        for ax, name in zip(axes, metrics):
-            sp.plot_comparison(result, name, level=level, ax=ax)
+        for ax, name in zip(axes, metrics):  # the heading says what is compared: each panel names its KPI
+            sp.plot_comparison(result, name, level=level, ax=ax, title=METRICS[name].label)
         for ax in axes[len(metrics):]:
             ax.set_visible(False)
         add("comparison", f"Differences against {result.baseline!r}",
@@ -351,7 +358,7 @@ def _draw_charts(result, s):
 
 # -------------------------------------------------------------------- report
 def write_report(result, out, *, settings=None, formats=("png", "svg")) -> dict:
-    """Write the report folder for ``result`` into ``out``.
+    """Write the report folder of an experiment, ``result``, into ``out``.
 
     Parameters
     ----------
@@ -423,6 +430,247 @@ def rebuild_report(folder, *, out=None) -> dict:
     settings_file = folder / SETTINGS_NAME
     settings = json.loads(settings_file.read_text(encoding="utf-8")) if settings_file.is_file() else {}
     return write_report(result, folder if out is None else out, settings=settings)
+
+
+# ------------------------------------------------- sensitivity and selection
+def _study_settings(settings, default_title):
+    s = dict(title=default_title, level=0.95, base="", source="", currency=DEFAULT_CURRENCY,
+             money_scale="units")
+    s.update({k: v for k, v in (settings or {}).items() if v is not None})
+    try:
+        money_unit(s["currency"], s["money_scale"])
+    except ValueError as exc:
+        raise ValueError(f"report settings: {exc}") from None
+    if isinstance(s["level"], bool) or not isinstance(s["level"], (int, float)) or not 0 < s["level"] < 1:
+        raise ValueError(f"report settings: level={s['level']!r}: expected a number in (0, 1)")
+    return s
+
+
+def sensitivity_rows(result, *, level=0.95, weeks=None) -> list:
+    """The indices of a Morris or Sobol' result as dicts, one per factor (and window), as in ``indices.csv``.
+
+    Parameters
+    ----------
+    result : MorrisResult or SobolResult
+    level : float
+        Level of the Sobol' intervals (``conf_int(1 - level)``); Morris'
+        ``mu_star_conf`` is at the level it was computed at.
+    weeks : tuple of int, optional
+        ``(first week, end week)`` of a one-output result's KPI window, written
+        as ``window_start`` and ``window_end`` (end exclusive).
+
+    Returns
+    -------
+    list of dict
+        Morris: ``factor, window_start, window_end, mu, mu_star, mu_star_conf,
+        sigma``.  Sobol': ``factor, window_start, window_end, first_order,
+        first_order_low, first_order_high, total_order, total_order_low,
+        total_order_high``.  Rows are in the result's order of factors, then
+        windows.
+    """
+    windows = result.windows if result.windows is not None else [weeks or (None, None)]
+    sobol = hasattr(result, "first_order")
+    ci = result.conf_int(1 - level) if sobol else None
+    rows = []
+    for i, name in enumerate(result.names):
+        for j, (a, b) in enumerate(windows):
+            def at(values):
+                v = np.asarray(values)[i]
+                return float(v if result.windows is None else v[j])
+            row = dict(factor=name, window_start=a, window_end=b)
+            if sobol:
+                lo1, hi1 = (ci["first_order"][i] if result.windows is None else ci["first_order"][i, j])
+                lot, hit = (ci["total_order"][i] if result.windows is None else ci["total_order"][i, j])
+                row.update(first_order=at(result.first_order), first_order_low=float(lo1),
+                           first_order_high=float(hi1), total_order=at(result.total_order),
+                           total_order_low=float(lot), total_order_high=float(hit))
+            else:
+                row.update(mu=at(result.mu), mu_star=at(result.mu_star), mu_star_conf=at(result.mu_star_conf),
+                           sigma=at(result.sigma))
+            rows.append(row)
+    return rows
+
+
+def _cell(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return "true" if v else "false"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return csv_number(v)
+    return str(v)
+
+
+def _rows_csv(path, rows):
+    keys = list(rows[0])
+    _write_csv(path, keys, ([_cell(r[k]) for k in keys] for r in rows))
+
+
+def _sensitivity_charts(result, s):
+    from . import sensplots as sp
+
+    kpi, level = s["kpi_label"], s["level"]
+    sobol = hasattr(result, "first_order")
+    n = len(result.names)
+    last = None if result.windows is None else -1
+    when = ""
+    if last is not None:
+        a, b = result.windows[-1]
+        when = f" The last window of weeks is drawn (weeks {a}-{b - 1}); indices.csv holds every window."
+    out = []
+    if sobol:
+        fig = _figure(9, 1.6 + 0.55 * n)
+        sp.plot_sobol(result, window=last, alpha=1 - level, ax=fig.add_subplot())
+        out.append(("sobol", f"Sobol' indices of {kpi}",
+                    f"First-order index (the share of the variance across the box a factor explains alone) and "
+                    f"total index (alone and with the others), on replicate means with the replication noise "
+                    f"taken out; bars show {level:.0%} bootstrap intervals over design points and replications."
+                    + when, fig))
+        if result.windows is not None and len(result.windows) > 1:
+            for index, word in (("total", "Total"), ("first", "First-order")):
+                fig = _figure(10, 4.8)
+                sp.plot_sobol_over_time(result, index=index, alpha=1 - level, ax=fig.add_subplot())
+                out.append((f"sobol-{index}-over-time", f"{word} indices of {kpi} over time",
+                            f"One index per window of weeks, from the same runs, with {level:.0%} bootstrap "
+                            f"bands.", fig))
+    else:
+        fig = _figure(9, 5.5)
+        sp.plot_morris(result, window=last, ax=fig.add_subplot())
+        out.append(("morris", f"Morris screening of {kpi}",
+                    "Each factor's mean absolute elementary effect mu* (how much moving it across its range moves "
+                    "the KPI) against the spread of its effects sigma (how much that depends on the other "
+                    "factors: interactions or non-linearity); the bars are mu*'s bootstrap interval. Factors "
+                    "near the origin can be fixed." + when, fig))
+    return out
+
+
+def write_sensitivity_report(result, out, *, settings=None, manifest=None, formats=("png", "svg")) -> dict:
+    """Write the report folder of a sensitivity analysis (``spchain sensitivity``) into ``out``.
+
+    Parameters
+    ----------
+    result : spchain.sensitivity.MorrisResult or SobolResult
+    out : str or Path
+        The folder (created if missing; files of the same names are replaced).
+    settings : mapping, optional
+        ``title``, ``level`` (of the Sobol' intervals), ``kpi``, ``factors``
+        (path -> (low, high)), ``groups``, ``method``, ``horizon``,
+        ``warmup``, ``base``, ``source``, ``currency``, ``money_scale``;
+        see :meth:`spchain.scenario_file.SensitivitySpec.to_dict`.
+    manifest : mapping, optional
+        What made the result (versions, seeds, runs, timings), written to
+        ``manifest.json`` and shown on the page.
+    formats : sequence of str
+        Chart formats besides the PNG embedded in the page.
+
+    Returns
+    -------
+    dict
+        ``{"html": Path, "csv": [Path], "charts": [Path], "manifest": Path}``.
+    """
+    from .plotting import save_figure, style
+    from .report_html import render_sensitivity_html
+
+    kpi = (settings or {}).get("kpi", "output")
+    s = _study_settings(settings, f"Which levers matter: {kpi}")
+    s["kpi_label"] = METRICS[kpi].label if kpi in METRICS else kpi
+    weeks = (s.get("warmup"), s.get("horizon")) if s.get("horizon") is not None else None
+    rows = sensitivity_rows(result, level=s["level"], weeks=weeks)
+    out = Path(out)
+    (out / "charts").mkdir(parents=True, exist_ok=True)
+    _rows_csv(out / "indices.csv", rows)
+    with style():
+        drawn = _sensitivity_charts(result, s)
+    charts, files = [], []
+    for slug, title, caption, fig in drawn:
+        files += save_figure(fig, out / "charts" / slug, formats=tuple(dict.fromkeys(("png",) + tuple(formats))))
+        charts.append(dict(slug=slug, title=title, caption=caption, png=(out / "charts" / f"{slug}.png").read_bytes()))
+    manifest = _jsonable(dict(manifest or {}))
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    html = render_sensitivity_html(result, s, rows=rows, charts=charts, manifest=manifest)
+    (out / "report.html").write_text(html, encoding="utf-8")
+    return {"html": out / "report.html", "csv": [out / "indices.csv"], "charts": files,
+            "manifest": out / "manifest.json"}
+
+
+def selection_rows(selection) -> list:
+    """A selection per scenario as dicts (``selection.csv``).
+
+    Returns
+    -------
+    list of dict
+        ``scenario, mean, n_replications, eliminated_after, chosen``;
+        ``eliminated_after`` is the replications a scenario had when it left
+        (None if it stayed to the end).
+    """
+    return [dict(scenario=name, mean=float(selection.means[i]), n_replications=int(selection.n_replications[i]),
+                 eliminated_after=selection.eliminated.get(name), chosen=name == selection.best)
+            for i, name in enumerate(selection.names)]
+
+
+def write_selection_report(selection, out, *, settings=None, manifest=None, formats=("png", "svg")) -> dict:
+    """Write the report folder of a ranking-and-selection (``spchain select``) into ``out``.
+
+    Parameters
+    ----------
+    selection : spchain.selection.Selection
+    out : str or Path
+        The folder (created if missing; files of the same names are replaced).
+    settings : mapping, optional
+        ``title``, ``horizon``, ``warmup``, ``base``, ``source``,
+        ``descriptions`` (scenario -> text), ``currency``, ``money_scale``.
+    manifest : mapping, optional
+        What made the selection, written to ``manifest.json`` and shown on the page.
+    formats : sequence of str
+        Chart formats besides the PNG embedded in the page.
+
+    Returns
+    -------
+    dict
+        ``{"html": Path, "csv": [Path], "charts": [Path], "manifest": Path}``:
+        ``selection.csv`` (one row per scenario) and ``runs.csv`` (scenario,
+        replication, seed, value: every run's output, replication ``r``
+        sharing its seed across scenarios).
+    """
+    from . import sensplots as sp
+    from .experiment import replication_seed
+    from .plotting import save_figure, style
+    from .report_html import render_selection_html
+
+    kpi = selection.kpi
+    s = _study_settings(settings, f"Choosing the best plan: {kpi}")
+    s["kpi_label"] = METRICS[kpi].label if kpi in METRICS else kpi
+    rows = selection_rows(selection)
+    out = Path(out)
+    (out / "charts").mkdir(parents=True, exist_ok=True)
+    _rows_csv(out / "selection.csv", rows)
+    seed = selection.seed
+    _write_csv(out / "runs.csv", ["scenario", "replication", "seed", "value"],
+               ((name, r, "" if seed is None else replication_seed(seed, r), csv_number(v))
+                for name, x in zip(selection.names, selection.samples) for r, v in enumerate(np.asarray(x).tolist())))
+    drawn = []
+    with style():
+        kinds = ["elimination", "allocation"] if selection.procedure in ("kn", "kn++") else ["allocation"]
+        for kind in kinds:
+            fig = _figure(9, 4.8 if kind == "elimination" else 1.6 + 0.5 * len(selection.names))
+            sp.plot_selection(selection, kind=kind, ax=fig.add_subplot())
+            caption = ("Each scenario's running mean over its replications (replication r shares its random "
+                       "numbers across scenarios), ending where the scenario was eliminated (a cross) or the "
+                       "procedure stopped; the chosen scenario is thick and ends in a star." if kind == "elimination"
+                       else "The replications each scenario received; the chosen one in colour.")
+            drawn.append((f"selection-{kind}", f"How the runs were spent: {kind}", caption, fig))
+    charts, files = [], []
+    for slug, title, caption, fig in drawn:
+        files += save_figure(fig, out / "charts" / slug, formats=tuple(dict.fromkeys(("png",) + tuple(formats))))
+        charts.append(dict(slug=slug, title=title, caption=caption, png=(out / "charts" / f"{slug}.png").read_bytes()))
+    manifest = _jsonable(dict(manifest or {}))
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    html = render_selection_html(selection, s, rows=rows, charts=charts, manifest=manifest)
+    (out / "report.html").write_text(html, encoding="utf-8")
+    return {"html": out / "report.html", "csv": [out / "selection.csv", out / "runs.csv"], "charts": files,
+            "manifest": out / "manifest.json"}
 
 
 def _jsonable(x):

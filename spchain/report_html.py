@@ -20,10 +20,12 @@ import base64
 import html
 import math
 
+import numpy as np
+
 from .metrics import METRICS
 from .report import MONEY_SCALES, csv_number, format_number, kpi_unit, money_unit
 
-__all__ = ["render_html", "CSS"]
+__all__ = ["render_html", "CSS", "page", "render_sensitivity_html", "render_selection_html"]
 
 CSS = """
 :root { --ink: #1f2328; --muted: #59636e; --rule: #d0d7de; --band: #f6f8fa; --accent: #0072B2;
@@ -445,3 +447,256 @@ decides.</p>
 </body>
 </html>
 """
+
+
+# ------------------------------------------------- sensitivity and selection pages
+def page(title, *, meta, sections, footer="", generator="") -> str:
+    """A self-contained report page in the house style (:data:`CSS`): header, navigation, sections.
+
+    The shell of the sensitivity and selection reports; the experiment
+    report (:func:`render_html`) has the same header, navigation and footer.
+
+    Parameters
+    ----------
+    title : str
+        Page title and heading (escaped here).
+    meta : str
+        HTML of the line under the heading.
+    sections : sequence of tuple
+        ``(id, heading, html)`` of each section, in order; each is linked from the navigation.
+    footer : str
+        HTML of the footer.
+    generator : str
+        spchain's version, for the ``generator`` meta tag.
+
+    Returns
+    -------
+    str
+    """
+    nav = "".join(f'<a href="#{_e(k)}">{_e(t)}</a>' for k, t, _ in sections)
+    body = "\n".join(f'<section id="{_e(k)}"><h2>{_e(t)}</h2>{text}</section>' for k, t, text in sections)
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="spchain {_e(generator)}">
+<title>{_e(title)}</title>
+<style>{CSS}</style>
+</head>
+<body>
+<main>
+<header>
+<h1>{_e(title)}</h1>
+<p class="meta">{meta}</p>
+</header>
+<nav>{nav}</nav>
+{body}
+<footer>{footer}</footer>
+</main>
+</body>
+</html>
+"""
+
+
+def _settings_table(data) -> str:
+    """A two-column table of a (nested) mapping, keys as dotted paths."""
+    rows = "".join(f"<tr><th>{_e(k)}</th><td><code>{_e(v)}</code></td></tr>" for k, v in _flat(data)
+                   if v is not None)
+    return f"<table><tbody>{rows}</tbody></table>"
+
+
+def _unit_words(kpi, s) -> str:
+    m = METRICS.get(kpi)
+    return f" {money_unit(s['currency'], 'units')}" if m is not None and m.is_money else ""
+
+
+def _study_meta(s, what) -> str:
+    weeks = (f"KPI over weeks {s['warmup'] + 1}-{s['horizon']} of {s['horizon']}-week runs"
+             if s.get("horizon") is not None and s.get("warmup") is not None else "")
+    return (f"{_e(what)}{'; ' + _e(weeks) if weeks else ''}; base: {_e(s.get('base') or '-')}. "
+            f"Made with spchain from <code>{_e(s.get('source') or 'code')}</code>.")
+
+
+def _sensitivity_findings(result, s) -> str:
+    sobol = hasattr(result, "first_order")
+    kpi, unit = s["kpi_label"], _unit_words(s.get("kpi"), s)
+    per_window = result.windows is not None
+    over = f", averaged over {len(result.windows)} windows of weeks" if per_window else ""
+    items = []
+    if sobol:
+        s1 = result.first_order if not per_window else result.first_order.mean(axis=1)
+        st = result.total_order if not per_window else result.total_order.mean(axis=1)
+        ci = None if per_window else result.conf_int(1 - s["level"])
+        for i in np.argsort(-st, kind="stable"):
+            if ci is not None:
+                (a, b), (c, d) = ci["first_order"][i], ci["total_order"][i]
+                text = (f"<strong>{_e(result.names[i])}</strong> explains {_pct(s1[i])} of the variance of "
+                        f"{_e(_lower(kpi))} across the ranges on its own ({s['level']:.0%} interval {_pct(a)} to "
+                        f"{_pct(b)}) and {_pct(st[i])} with its interactions ({_pct(c)} to {_pct(d)}).")
+            else:
+                text = (f"<strong>{_e(result.names[i])}</strong>: first-order index {_pct(s1[i])}, total "
+                        f"{_pct(st[i])}{_e(over)}.")
+            items.append(text)
+        rest = 1 - float(np.sum(s1))
+        tail = (f"<p>The first-order indices add up to {_pct(1 - rest)}: the other {_pct(max(rest, 0.0))} of the "
+                f"variance comes from factors acting together.</p>" if not per_window else "")
+        if not per_window:
+            noise = result.noise_variance / max(result.output_variance, 1e-300)
+            tail += (f"<p class=\"meta\">Replication noise of the means was {_pct(noise)} of the variance across "
+                     f"the ranges and is taken out of the indices; {result.n_replications} replications per "
+                     f"point, {result.n_runs:,} runs.</p>")
+        return f'<ul class="findings">{"".join(f"<li>{t}</li>" for t in items)}</ul>{tail}'
+    mu_star = result.mu_star if not per_window else result.mu_star.mean(axis=1)
+    sigma = result.sigma if not per_window else np.nanmean(result.sigma, axis=1) if result.sigma.size else result.sigma
+    conf = result.mu_star_conf if not per_window else result.mu_star_conf.mean(axis=1)
+    top = float(np.max(mu_star)) if mu_star.size else 0.0
+    for i in np.argsort(-mu_star, kind="stable"):
+        interaction = (" Its effect depends on where the other factors are (sigma above mu*: interactions or a "
+                       "non-linear effect)." if np.isfinite(sigma[i]) and sigma[i] > mu_star[i] else "")
+        items.append(f"<strong>{_e(result.names[i])}</strong>: moving it across its range moves "
+                     f"{_e(_lower(kpi))} by {_e(format_number(mu_star[i], among=(conf[i],)))}{_e(unit)} on average "
+                     f"(mu*, &plusmn;{_e(format_number(conf[i], among=(mu_star[i],)))}){_e(over)}.{interaction}")
+    small = [result.names[i] for i in range(len(result.names)) if mu_star[i] < 0.05 * top]
+    tail = (f"<p>Under 5% of the largest effect, so candidates to hold fixed: "
+            f"{_e(', '.join(small))}.</p>" if small else "")
+    tail += (f"<p class=\"meta\">{result.n_trajectories} trajectories x {result.n_replications} replications per "
+             f"point, {result.n_runs:,} runs; mu* is the change of {_e(_lower(kpi))}"
+             f"{' (' + _e(unit.strip()) + ')' if unit else ''} across each factor's full range.</p>")
+    return f'<ul class="findings">{"".join(f"<li>{t}</li>" for t in items)}</ul>{tail}'
+
+
+def _pct(x) -> str:
+    return _e(format_number(100 * float(x), digits=2) + "%") if math.isfinite(x) else _DASH
+
+
+def _indices_table(result, s, rows) -> str:
+    sobol = hasattr(result, "first_order")
+    pct = f"{s['level']:.0%}"
+    if result.windows is not None:  # one summary row per factor; every window is in indices.csv
+        keys = ("first_order", "total_order") if sobol else ("mu_star", "mu")
+        head = "".join(f'<th class="num">{k.replace("_", " ")} {w}</th>' for k in keys
+                       for w in ("mean", "lowest", "highest"))
+        body = ""
+        for name in result.names:
+            mine = [r for r in rows if r["factor"] == name]
+            cells = ""
+            for k in keys:
+                v = np.array([r[k] for r in mine], dtype=float)
+                cells += "".join(_num(x) for x in (v.mean(), v.min(), v.max()))
+            body += f"<tr><td>{_e(name)}</td>{cells}</tr>"
+        return (f'<p class="meta">Over {len(result.windows)} windows of weeks; <code>indices.csv</code> holds '
+                f'every window.</p><table><thead><tr><th>factor</th>{head}</tr></thead><tbody>{body}</tbody></table>')
+    if sobol:
+        head = (f'<th class="num">first order</th><th class="num">{pct} interval</th><th class="num">total</th>'
+                f'<th class="num">{pct} interval</th>')
+        body = "".join(
+            f"<tr><td>{_e(r['factor'])}</td>{_num(r['first_order'], among=(r['first_order_low'], r['first_order_high']))}"
+            f"{_ci(r['first_order_low'], r['first_order_high'], among=(r['first_order'],))}"
+            f"{_num(r['total_order'], among=(r['total_order_low'], r['total_order_high']))}"
+            f"{_ci(r['total_order_low'], r['total_order_high'], among=(r['total_order'],))}</tr>"
+            for r in sorted(rows, key=lambda r: -r["total_order"]))
+    else:
+        head = ('<th class="num">mu*</th><th class="num">&plusmn; (interval)</th><th class="num">mu</th>'
+                '<th class="num">sigma</th>')
+        body = "".join(
+            f"<tr><td>{_e(r['factor'])}</td>{_num(r['mu_star'], among=(r['mu_star_conf'],))}"
+            f"{_num(r['mu_star_conf'], among=(r['mu_star'],))}{_num(r['mu'])}{_num(r['sigma'])}</tr>"
+            for r in sorted(rows, key=lambda r: -r["mu_star"]))
+    return (f'<table><thead><tr><th>factor</th>{head}</tr></thead><tbody>{body}</tbody></table>'
+            f'<p class="meta">Unrounded in <code>indices.csv</code>.</p>')
+
+
+def _factors_table(s) -> str:
+    factors = s.get("factors") or {}
+    if not factors:
+        return ""
+    groups = s.get("groups") or {}
+    member = {p: g for g, paths in groups.items() for p in paths}
+    gh = "<th>group</th>" if groups else ""
+    body = "".join(f'<tr><td><code>{_e(p)}</code></td><td class="num">{_e(f"{lo:g}")}</td>'
+                   f'<td class="num">{_e(f"{hi:g}")}</td>'
+                   + (f"<td>{_e(member.get(p, ''))}</td>" if groups else "") + "</tr>"
+                   for p, (lo, hi) in factors.items())
+    return (f'<h3>Factors and their ranges</h3><table><thead><tr><th>parameter</th><th class="num">low</th>'
+            f'<th class="num">high</th>{gh}</tr></thead><tbody>{body}</tbody></table>')
+
+
+def render_sensitivity_html(result, settings, *, rows, charts, manifest) -> str:
+    """The page of a sensitivity analysis (:func:`spchain.report.write_sensitivity_report`).
+
+    Parameters
+    ----------
+    result : MorrisResult or SobolResult
+    settings : dict
+        Title, KPI, level, factors, groups, base, source... (see ``write_sensitivity_report``).
+    rows : list of dict
+        Rows of ``indices.csv`` (:func:`spchain.report.sensitivity_rows`).
+    charts : list of dict
+        ``slug``, ``title``, ``caption`` and ``png`` (bytes) of each chart.
+    manifest : dict
+        Written to ``manifest.json``; shown as a table.
+    """
+    s = settings
+    sobol = hasattr(result, "first_order")
+    what = (f"Sobol' indices, n = {result.n}" if sobol else
+            f"Morris screening, {result.n_trajectories} trajectories") + f", {result.n_runs:,} runs"
+    sections = [
+        ("findings", "At a glance", f"<p>Which factors move {_e(_lower(s['kpi_label']))}, most first:</p>"
+                                    + _sensitivity_findings(result, s)),
+        ("indices", "Indices", _indices_table(result, s, rows) + _factors_table(s)),
+        ("charts", "Charts", "".join(_figure(c) for c in charts)),
+        ("manifest", "Manifest", _settings_table(manifest)),
+    ]
+    footer = ("Tidy data: <code>indices.csv</code>; the full manifest in <code>manifest.json</code>; every run's "
+              "output in <code>sensitivity.sqlite</code> (an interrupted analysis resumes from it with "
+              "<code>--resume</code>).")
+    return page(s["title"], meta=_study_meta(s, what), sections=sections, footer=footer,
+                generator=manifest.get("spchain_version", ""))
+
+
+def render_selection_html(selection, settings, *, rows, charts, manifest) -> str:
+    """The page of a ranking-and-selection (:func:`spchain.report.write_selection_report`).
+
+    Parameters
+    ----------
+    selection : spchain.selection.Selection
+    settings : dict
+        Title, base, source, descriptions... (see ``write_selection_report``).
+    rows : list of dict
+        Rows of ``selection.csv`` (:func:`spchain.report.selection_rows`).
+    charts : list of dict
+        ``slug``, ``title``, ``caption`` and ``png`` (bytes) of each chart.
+    manifest : dict
+        Written to ``manifest.json``; shown as a table.
+    """
+    s = settings
+    unit = _unit_words(selection.kpi, s)
+    descriptions = s.get("descriptions") or {}
+    best = next(r for r in rows if r["chosen"])
+    means = [r["mean"] for r in rows]
+    body = ""
+    for r in rows:
+        note = ("chosen" if r["chosen"] else f"eliminated after {r['eliminated_after']} replications"
+                if r["eliminated_after"] is not None else "")
+        body += (f"<tr><td>{_e(r['scenario'])}<span class=\"meta\"> {_e(descriptions.get(r['scenario'], ''))}"
+                 f"</span></td>{_num(r['mean'], among=means)}"
+                 f"{_num(r['mean'] - best['mean'], among=means, sign=True)}"
+                 f'<td class="num">{r["n_replications"]}</td><td>{_e(note)}</td></tr>')
+    money = f" ({_e(unit.strip())})" if unit else ""
+    table = (f'<table><thead><tr><th>scenario</th><th class="num">mean {_e(_lower(s["kpi_label"]))}{money}</th>'
+             f'<th class="num">against the chosen</th><th class="num">replications</th><th></th></tr></thead>'
+             f'<tbody>{body}</tbody></table><p class="meta">Means over each scenario\'s own replications; '
+             f'every run\'s output is in <code>runs.csv</code>, this table in <code>selection.csv</code>.</p>')
+    findings = (f"<p><strong>Chosen: {_e(selection.best)}</strong> among {len(selection.names)} scenarios, by "
+                f"{_e(_lower(s['kpi_label']))} ({'higher' if selection.direction == 'max' else 'lower'} is "
+                f"better), indifference zone {_e(format_number(selection.delta))}{_e(unit)}, "
+                f"procedure {_e(selection.procedure.upper())}, {selection.n_runs:,} runs.</p>"
+                f'<p class="guarantee">{_e(selection.guarantee)}</p>')
+    sections = [("findings", "At a glance", findings), ("scenarios", "Scenarios", table),
+                ("charts", "Charts", "".join(_figure(c) for c in charts)),
+                ("manifest", "Manifest", _settings_table(manifest))]
+    what = f"{selection.procedure.upper()} selection among {len(selection.names)} scenarios, {selection.n_runs:,} runs"
+    footer = "Tidy data: <code>selection.csv</code>, <code>runs.csv</code>; the manifest in <code>manifest.json</code>."
+    return page(s["title"], meta=_study_meta(s, what), sections=sections, footer=footer,
+                generator=manifest.get("spchain_version", ""))

@@ -43,8 +43,8 @@ from typing import Any, Mapping
 
 from .params import Change, ParamError, Params, check_schedulable, suggest
 
-__all__ = ["ScenarioFileError", "Plan", "load_scenario_file", "read_parameter_file", "dumps_toml",
-           "DEFAULT_REPORT_METRICS"]
+__all__ = ["ScenarioFileError", "Plan", "SensitivitySpec", "SelectionSpec", "load_scenario_file",
+           "read_parameter_file", "dumps_toml", "DEFAULT_REPORT_METRICS"]
 
 #: KPIs of the report's scenario table unless ``[report] metrics`` says otherwise.
 DEFAULT_REPORT_METRICS = ("internal_service_quality", "employee_satisfaction", "turnover",
@@ -52,14 +52,18 @@ DEFAULT_REPORT_METRICS = ("internal_service_quality", "employee_satisfaction", "
                           "active_customers", "revenue", "costs", "profit")
 
 _KEYS = {
-    "": ("base", "experiment", "scenarios", "design", "report"),
+    "": ("base", "experiment", "scenarios", "design", "report", "sensitivity", "selection"),
     "base": ("preset", "file", "parameters"),
     "experiment": ("replications", "horizon", "warmup", "seed", "workers", "baseline", "crn"),
     "scenario": ("description", "at_week", "changes", "steps", "uncertainties", "cost"),
     "step": ("at_week", "changes"),
     "design": ("kind", "levers", "uncertainties", "at_week", "n", "seed", "baseline"),
     "report": ("title", "metrics", "focus", "level", "currency", "money_scale"),
+    "sensitivity": ("method", "kpi", "factors", "groups", "trajectories", "levels", "n", "replications",
+                    "window", "bootstrap", "seed"),
+    "selection": ("kpi", "delta", "alpha", "direction", "procedure", "n0", "budget", "batch", "scenarios"),
 }
+_METHODS = ("morris", "sobol")
 _DESIGNS = ("one_at_a_time", "full_factorial", "latin_hypercube")
 #: Most scenarios a [design] may generate (each is validated when the file is read).
 _MAX_DESIGN = 10_000
@@ -124,6 +128,10 @@ class Plan:
         What the base parameters are, in words.
     source : str
         The file (empty when built in code).
+    sensitivity : SensitivitySpec or None
+        The file's ``[sensitivity]`` section (what ``spchain sensitivity`` runs).
+    selection : SelectionSpec or None
+        The file's ``[selection]`` section (what ``spchain select`` runs).
     """
 
     experiment: Any
@@ -138,6 +146,8 @@ class Plan:
     descriptions: dict = field(default_factory=dict)
     base: str = "spchain defaults"
     source: str = ""
+    sensitivity: "SensitivitySpec | None" = None
+    selection: "SelectionSpec | None" = None
 
     def settings(self) -> dict:
         """The report settings as JSON-able data (written next to the results)."""
@@ -145,6 +155,189 @@ class Plan:
                 "level": self.level, "currency": self.currency, "money_scale": self.money_scale,
                 "costs": dict(self.costs), "descriptions": dict(self.descriptions),
                 "base": self.base, "source": self.source, "workers": self.workers}
+
+
+@dataclass(frozen=True)
+class SensitivitySpec:
+    """A scenario file's ``[sensitivity]`` section: which factors, which KPI, which method.
+
+    The runs use the file's base parameters, ``[experiment]`` horizon and
+    warm-up (the KPI is read over the weeks after it) and, unless the
+    section sets its own, ``[experiment]`` seed.
+
+    Attributes
+    ----------
+    method : str
+        ``"morris"`` (screening, :func:`spchain.sensitivity.morris`) or
+        ``"sobol"`` (:func:`spchain.sensitivity.sobol`).
+    kpi : str
+        A key of :data:`spchain.METRICS`.
+    factors : dict of str to tuple
+        Dotted parameter path -> ``(low, high)``; integer bounds give integer values.
+    groups : dict of str to tuple of str, or None
+        Group name -> its factor paths; one index per group.
+    n_trajectories : int
+        Morris trajectories (``trajectories``).
+    num_levels : int
+        Morris grid levels (``levels``).
+    n : int
+        Sobol' base sample size, a power of 2.
+    n_replications : int or None
+        Replications per design point; None (``replications = "plan"``)
+        measures the noise first (:func:`spchain.sensitivity.plan_replications`).
+    window : int or None
+        Weeks per output window (indices over time); None: one output.
+    n_bootstrap : int
+        Sobol' bootstrap resamples (``bootstrap``).
+    seed : int
+        Seed of the runs (common random numbers), the sample and the bootstrap.
+    """
+
+    method: str
+    kpi: str
+    factors: dict
+    groups: dict | None = None
+    n_trajectories: int = 10
+    num_levels: int = 4
+    n: int = 256
+    n_replications: int | None = None
+    window: int | None = None
+    n_bootstrap: int = 200
+    seed: int = 0
+
+    @property
+    def n_groups(self) -> int:
+        """Factors, or groups when groups are given."""
+        return len(self.groups) if self.groups else len(self.factors)
+
+    def n_points(self) -> int:
+        """Design points: ``trajectories * (groups + 1)`` (Morris) or ``n * (groups + 2)`` (Sobol')."""
+        if self.method == "morris":
+            return self.n_trajectories * (self.n_groups + 1)
+        return self.n * (self.n_groups + 2)
+
+    def max_runs(self) -> int:
+        """Most runs the analysis can take (with ``replications = "plan"``: the plan's cap of 64, plus its 26 runs)."""
+        from .sensitivity import plan_replications
+
+        if self.n_replications is not None:
+            return self.n_points() * self.n_replications
+        cap = plan_replications.__kwdefaults__
+        return self.n_points() * cap["max_replications"] + cap["n_centre"] + 2 * cap["n_spread"]
+
+    def model(self, params, *, horizon: int, warmup: int, executor=None, store=None):
+        """The :class:`spchain.sensitivity.SimulationModel` this section runs."""
+        from .sensitivity import SimulationModel
+
+        return SimulationModel(params, kpi=self.kpi, horizon=horizon, start=warmup, seed=self.seed,
+                               executor=executor, window=self.window, store=store)
+
+    def run(self, params, *, horizon: int, warmup: int, executor=None, store=None):
+        """Run the analysis: ``spchain.sensitivity.morris`` or ``sobol`` with this section's settings.
+
+        Parameters
+        ----------
+        params : Params
+            Base parameters (the file's ``[base]``).
+        horizon, warmup : int
+            Weeks per run and weeks before the KPI's window.
+        executor : concurrent.futures.Executor, optional
+            Where the runs go; serial when None.
+        store : str or Path, optional
+            A :class:`spchain.store.SensitivityStore` file; runs already in it are read back.
+
+        Returns
+        -------
+        MorrisResult or SobolResult
+        """
+        from . import sensitivity as sa
+
+        model = self.model(params, horizon=horizon, warmup=warmup, executor=executor, store=store)
+        groups = {k: list(v) for k, v in self.groups.items()} if self.groups else None
+        if self.method == "morris":
+            return sa.morris(model, self.factors, n_trajectories=self.n_trajectories, num_levels=self.num_levels,
+                             n_replications=self.n_replications, groups=groups, seed=self.seed)
+        return sa.sobol(model, self.factors, n=self.n, n_replications=self.n_replications, groups=groups,
+                        seed=self.seed, n_bootstrap=self.n_bootstrap)
+
+    def to_dict(self) -> dict:
+        """The section as JSON-able data (written to the report's manifest)."""
+        return {"method": self.method, "kpi": self.kpi, "factors": {k: list(v) for k, v in self.factors.items()},
+                "groups": {k: list(v) for k, v in self.groups.items()} if self.groups else None,
+                "trajectories": self.n_trajectories, "levels": self.num_levels, "n": self.n,
+                "replications": "plan" if self.n_replications is None else self.n_replications,
+                "window": self.window, "bootstrap": self.n_bootstrap, "seed": self.seed}
+
+
+@dataclass(frozen=True)
+class SelectionSpec:
+    """A scenario file's ``[selection]`` section: choose the best of its scenarios for a KPI.
+
+    Runs :func:`spchain.selection.select_best` on the file's base, with its
+    ``[experiment]`` horizon, warm-up and seed.
+
+    Attributes
+    ----------
+    kpi : str
+        A key of :data:`spchain.METRICS`; each run's total after the warm-up is compared.
+    delta : float
+        Indifference zone in the KPI's unit over the run.
+    alpha : float
+        One minus the confidence.
+    direction : str
+        ``"max"`` or ``"min"`` (default: from the KPI's direction).
+    procedure : str
+        ``"kn++"``, ``"kn"``, ``"rinott"`` or ``"ocba"``.
+    n0 : int
+        First-stage replications per scenario.
+    budget : int or None
+        Total runs (``"ocba"`` only).
+    batch : int or None
+        Runs per scenario added at a time (see :func:`spchain.selection.select`).
+    scenarios : tuple of str
+        The scenarios compared, in order (default: every scenario of the file).
+    """
+
+    kpi: str
+    delta: float
+    alpha: float = 0.05
+    direction: str = "max"
+    procedure: str = "kn++"
+    n0: int = 10
+    budget: int | None = None
+    batch: int | None = None
+    scenarios: tuple = ()
+
+    def first_stage_runs(self) -> int:
+        """Runs certain to be made: the budget (OCBA) or ``n0`` per scenario (the later stages depend on the noise)."""
+        return self.budget if self.procedure == "ocba" else self.n0 * len(self.scenarios)
+
+    def run(self, experiment, *, executor=None):
+        """Run the selection among ``experiment``'s scenarios named here.
+
+        Parameters
+        ----------
+        experiment : Experiment
+            The file's experiment: base, scenarios, horizon, warm-up and seed.
+        executor : concurrent.futures.Executor, optional
+
+        Returns
+        -------
+        Selection
+        """
+        from .selection import select_best
+
+        chosen = [s for name in self.scenarios for s in experiment.scenarios if s.name == name]
+        return select_best(experiment.base, chosen, kpi=self.kpi, delta=self.delta, alpha=self.alpha,
+                           direction=self.direction, procedure=self.procedure, n0=self.n0, budget=self.budget,
+                           horizon=experiment.horizon, warmup=experiment.warmup, seed=experiment.seed,
+                           batch=self.batch, executor=executor)
+
+    def to_dict(self) -> dict:
+        """The section as JSON-able data."""
+        return {"kpi": self.kpi, "delta": self.delta, "alpha": self.alpha, "direction": self.direction,
+                "procedure": self.procedure, "n0": self.n0, "budget": self.budget, "batch": self.batch,
+                "scenarios": list(self.scenarios)}
 
 
 # ----------------------------------------------------------------- reading
@@ -453,6 +646,131 @@ def _report(check, table, names):
     return out
 
 
+def _sensitivity(check, params, table, horizon, warmup, seed):
+    from .metrics import METRICS
+
+    check.table(table, "sensitivity", "sensitivity")
+    if "method" not in table:
+        check.fail("sensitivity.method", f"missing; expected one of {list(_METHODS)}")
+    method = check.choice(table["method"], "sensitivity.method", _METHODS, "method")
+    kpi = check.choice(table.get("kpi", "profit"), "sensitivity.kpi", METRICS, "KPI")
+    if "factors" not in table:
+        check.fail("sensitivity.factors", 'missing; expected a table of parameter path = [low, high], e.g. '
+                                          '{ "links.satisfaction_from_internal" = [0.5, 1.5] }')
+    factors = {}
+    for path, spec in _flatten(check.table(table["factors"], "sensitivity.factors")).items():
+        k = _key("sensitivity.factors", path)
+        if not isinstance(spec, list) or len(spec) != 2:
+            check.fail(k, f"expected [low, high], got {spec!r}" if isinstance(spec, list) else
+                          f"expected [low, high], got {_show(spec)}")
+        low = check.number(spec[0], f"{k}[0]")
+        high = check.number(spec[1], f"{k}[1]")
+        if not low < high:
+            check.fail(k, f"expected low < high, got {spec!r}")
+        for v in spec:
+            _override(check, params, path, v, k)
+        factors[path] = tuple(spec)
+    if not factors:
+        check.fail("sensitivity.factors", "expected at least one factor (parameter path = [low, high])")
+    groups = None
+    if "groups" in table:
+        groups, seen = {}, {}
+        for name, members in check.table(table["groups"], "sensitivity.groups").items():
+            k = _key("sensitivity.groups", name)
+            if not isinstance(members, list) or not members:
+                check.fail(k, f"expected a non-empty array of factor paths, got {_show(members)}")
+            for i, m in enumerate(members):
+                check.choice(m, f"{k}[{i}]", list(factors), "factor")
+                if m in seen:
+                    check.fail(f"{k}[{i}]", f"{m!r} is already in group {seen[m]!r}; a factor belongs to one group")
+                seen[m] = name
+            groups[name] = tuple(members)
+        missing = [p for p in factors if p not in seen]
+        if missing:
+            check.fail("sensitivity.groups", f"factors {missing} are in no group; every factor needs one")
+        if not groups:
+            check.fail("sensitivity.groups", "expected at least one group (name = [factor paths])")
+    out = dict(method=method, kpi=kpi, factors=factors, groups=groups)
+    if method == "morris":
+        for other in ("n", "bootstrap"):
+            if other in table:
+                check.fail(f"sensitivity.{other}", f"is for method = \"sobol\"; Morris takes trajectories and levels")
+        out["n_trajectories"] = check.integer(table.get("trajectories", 10), "sensitivity.trajectories", 2, 10_000)
+        levels = check.integer(table.get("levels", 4), "sensitivity.levels", 2, 100)
+        if levels % 2:
+            check.fail("sensitivity.levels", f"expected an even number of grid levels, got {levels}")
+        out["num_levels"] = levels
+    else:
+        for other in ("trajectories", "levels"):
+            if other in table:
+                check.fail(f"sensitivity.{other}", f"is for method = \"morris\"; Sobol' takes n and bootstrap")
+        n = check.integer(table.get("n", 256), "sensitivity.n", 8, 2 ** 20)
+        if n & (n - 1):
+            check.fail("sensitivity.n", f"expected a power of 2 (the Sobol' sequence's balance), got {n}; "
+                                        f"nearest: {2 ** round(math.log2(n))}")
+        out["n"] = n
+        out["n_bootstrap"] = check.integer(table.get("bootstrap", 200), "sensitivity.bootstrap", 20, 100_000)
+    reps = table.get("replications", "plan")
+    if reps != "plan":
+        if isinstance(reps, str):
+            check.fail("sensitivity.replications", f'expected an integer >= 1 or "plan", got {_show(reps)}')
+        reps = check.integer(reps, "sensitivity.replications", 1, 100_000)
+    out["n_replications"] = None if reps == "plan" else reps
+    if "window" in table:
+        out["window"] = check.integer(table["window"], "sensitivity.window", 1, horizon - warmup)
+    out["seed"] = check.integer(table.get("seed", seed), "sensitivity.seed", 0)
+    return SensitivitySpec(**out)
+
+
+def _selection(check, table, names):
+    from .metrics import METRICS
+    from .selection import PROCEDURES
+
+    check.table(table, "selection", "selection")
+    kpi = check.choice(table.get("kpi", "profit"), "selection.kpi", METRICS, "KPI")
+    better = METRICS[kpi].better
+    if "direction" in table:
+        direction = check.choice(table["direction"], "selection.direction", ("max", "min"), "direction")
+    elif better in ("higher", "lower"):
+        direction = "max" if better == "higher" else "min"
+    else:
+        check.fail("selection.direction", f"missing; {kpi!r} is neither better high nor low, so say "
+                                          f"\"max\" or \"min\"")
+    if "delta" not in table:
+        check.fail("selection.delta", f"missing; expected the smallest difference in {kpi} over a run worth "
+                                      f"detecting (a number > 0, the indifference zone)")
+    delta = check.number(table["delta"], "selection.delta", low=0, open_low=True)
+    procedure = check.choice(table.get("procedure", "kn++"), "selection.procedure", PROCEDURES, "procedure")
+    chosen = table.get("scenarios", list(names))
+    if not isinstance(chosen, list):
+        check.fail("selection.scenarios", f"expected an array of scenario names, got {_show(chosen)}")
+    for i, name in enumerate(chosen):
+        check.choice(name, f"selection.scenarios[{i}]", list(names), "scenario")
+    if len(set(chosen)) != len(chosen):
+        check.fail("selection.scenarios", f"expected each scenario once, got {chosen!r}")
+    k = len(chosen)
+    if k < 2:
+        check.fail("selection.scenarios" if "scenarios" in table else "selection",
+                   f"a selection needs at least 2 scenarios, got {k} ({chosen!r})")
+    alpha = check.number(table.get("alpha", 0.05), "selection.alpha", low=0, high=1, open_low=True, open_high=True)
+    if procedure != "ocba" and not alpha < 1 - 1 / k:
+        check.fail("selection.alpha", f"expected < 1 - 1/k = {1 - 1 / k:.3g} for {k} scenarios (otherwise a "
+                                      f"guess would do), got {alpha!r}")
+    n0 = check.integer(table.get("n0", 10), "selection.n0", 2, 100_000)
+    budget = None
+    if procedure == "ocba":
+        if "budget" not in table:
+            check.fail("selection.budget", f"missing; procedure \"ocba\" needs a budget of runs, at least "
+                                           f"n0 x scenarios = {n0 * k}")
+        budget = check.integer(table["budget"], "selection.budget", n0 * k, 10_000_000)
+    elif "budget" in table:
+        check.fail("selection.budget", f"is for procedure \"ocba\" only; {procedure!r} decides its own "
+                                       f"replications")
+    batch = check.integer(table["batch"], "selection.batch", 1, 100_000) if "batch" in table else None
+    return SelectionSpec(kpi=kpi, delta=delta, alpha=alpha, direction=direction, procedure=procedure, n0=n0,
+                         budget=budget, batch=batch, scenarios=tuple(chosen))
+
+
 def load_scenario_file(path, *, workers: int | None = None) -> Plan:
     """Read and validate a scenario file; nothing runs.
 
@@ -519,11 +837,17 @@ def load_scenario_file(path, *, workers: int | None = None) -> Plan:
                                 warmup=warmup, seed=seed, crn=crn, baseline=baseline)
     except ParamError as exc:
         check.fail("scenarios", str(exc))
+    sensitivity = selection = None
+    if "sensitivity" in data:
+        sensitivity = _sensitivity(check, params, data["sensitivity"], horizon, warmup, seed)
+    if "selection" in data:
+        selection = _selection(check, data["selection"], experiment.names)
     if workers is not None:
         n_workers = workers
     title = report.pop("title", f"spchain report: {path.stem}")
     return Plan(experiment=experiment, workers=n_workers, title=title, costs=costs,
-                descriptions=descriptions, base=what, source=str(path), **report)
+                descriptions=descriptions, base=what, source=str(path), sensitivity=sensitivity,
+                selection=selection, **report)
 
 
 # ------------------------------------------------------------------ writing
