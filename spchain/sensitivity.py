@@ -231,7 +231,7 @@ class SimulationModel:
     executor: cf.Executor | None = field(default=None, compare=False)
     window: int | None = None
     store: str | os.PathLike | None = field(default=None, compare=False)
-    last_call: dict = field(default_factory=dict, compare=False, repr=False)
+    last_call: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self):
         from .metrics import METRICS

@@ -132,7 +132,7 @@ def plot_sobol(result, *, window: int | None = None, alpha: float = 0.05, ax=Non
         Which window of weeks to draw, for a result with one output per
         window (required then).
     alpha : float
-        ``1 - `` the intervals' level.
+        The intervals' level is ``1 - alpha``.
     ax : matplotlib.axes.Axes, optional
 
     Returns
@@ -179,7 +179,7 @@ def plot_sobol_over_time(result, *, index: str = "total", alpha: float = 0.05, n
     index : {"total", "first"}
         Total (``ST``) or first-order (``S1``) indices.
     alpha : float
-        ``1 - `` the bands' level.
+        The bands' level is ``1 - alpha``.
     names : sequence of str, optional
         Factors (or groups) to draw; default all.
     ax : matplotlib.axes.Axes, optional
