@@ -214,3 +214,20 @@ def test_a_store_of_another_definition_or_kind_is_refused(tmp_path):
     CalibrationStore(tmp_path / "c.sqlite").close()
     with pytest.raises(StoreError, match="is an spchain calibration store, not a sensitivity store"):
         SensitivityStore(tmp_path / "c.sqlite")
+
+
+def test_a_store_on_a_pool_gives_the_serial_numbers(tmp_path):
+    import concurrent.futures as cf
+
+    params = spchain.preset("workshop")
+    serial = morris(SimulationModel(params, horizon=3, seed=2), FACTORS, n_trajectories=2, n_replications=2)
+    with cf.ThreadPoolExecutor(2) as pool:
+        model = SimulationModel(params, horizon=3, seed=2, executor=pool, store=tmp_path / "p.sqlite")
+        pooled = morris(model, FACTORS, n_trajectories=2, n_replications=2)
+    np.testing.assert_array_equal(pooled.mu_star, serial.mu_star)
+    with SensitivityStore(tmp_path / "p.sqlite") as db:
+        # one row per distinct (point, replication): Morris points that coincide are stored once
+        keys = {(point, r) for point, r, *_ in db.outputs()}
+        assert len(db) == len(keys) <= 2 * 3 * 2
+        outputs = [out for *_, out, _ in db.outputs()]
+        assert all(o.shape == () for o in outputs)  # a scalar output keeps its shape
