@@ -22,14 +22,20 @@ so ``import spchain.workshop`` stays light.
 from __future__ import annotations
 
 import dataclasses
+import html
 import io
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
+
+import numpy as np
 
 from .params import Change, ParamError, Params
 from .presets import preset
 from .run import Simulation, simulate
 
-__all__ = ["LEVERS", "QUARTER", "Lever", "regimes", "Game", "WhatIf", "what_if_panel"]
+__all__ = ["LEVERS", "QUARTER", "Lever", "regimes", "Game", "WhatIf", "what_if_panel", "lever_change_text",
+           "tick_text", "readable_ticks"]
 
 #: Weeks per round of a :class:`Game`.
 QUARTER = 13
@@ -243,52 +249,145 @@ class Game:
         return self._baseline
 
     def summary(self, metrics=("employee_satisfaction", "customer_satisfaction", "profit")) -> str:
-        """A plain-text table: per quarter, the changes made and each KPI against the baseline."""
-        from .metrics import METRICS
+        """A plain-text table: per quarter, the changes made and each KPI against the baseline.
 
+        Each change is written ``name=value``; a department's lever also names
+        its department (``n_staff=4 (internal: it)``), and the column grows to
+        fit every change, one per line.  Money is thousands separated,
+        shares in percent (differences in percentage points), never in
+        scientific notation.
+
+        Parameters
+        ----------
+        metrics : sequence of str
+            KPIs, one column each, computed per quarter as
+            :meth:`spchain.RunResult.total` does (sums of flows, ratios of sums).
+
+        Returns
+        -------
+        str
+            ``"No quarter played yet."`` before the first round.
+        """
+        from .metrics import metric
+
+        kpis = [metric(m) for m in metrics]
         if not self.rounds:
             return "No quarter played yet."
         base = self.baseline()
-        lines = [f"{'quarter':<8} {'changes':<44} " + " ".join(f"{METRICS[m].label[:22]:>24}" for m in metrics)]
+        header = ["quarter", "changes"] + [_column_title(m) for m in kpis]
+        rows = []
         for q, choice in enumerate(self.rounds):
             start, stop = QUARTER * q, QUARTER * (q + 1)
-            text = ", ".join(f"{p.split('.')[-1]}={v:g}" for p, v in choice.items()) or "-"
-            cells = []
-            for m in metrics:
-                mine, ref = _window(self.result, m, start, stop), _window(base, m, start, stop)
-                cells.append(f"{mine:>12.3g} ({mine - ref:+.3g})".rjust(24))
-            lines.append(f"{q + 1:<8} {text[:44]:<44} " + " ".join(cells))
+            cells = [_with_difference(m, _window(self.result, m.name, start, stop),
+                                      _window(base, m.name, start, stop)) for m in kpis]
+            changes = [lever_change_text(p, v) for p, v in choice.items()] or ["-"]
+            rows.append([f"Q{q + 1}", changes[0]] + cells)
+            rows.extend(["", more] + [""] * len(cells) for more in changes[1:])
+        widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+        lines = ["  ".join(f"{cell:<{w}}" if i < 2 else f"{cell:>{w}}"
+                           for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+                 for row in [header] + rows]
         lines.append("per quarter as RunResult.total computes it (sums of flows, ratios of sums); "
-                     "in brackets: difference from the baseline")
+                     "in brackets: difference from the baseline (same seed, no changes)")
         return "\n".join(lines)
 
-    def plot_debrief(self, *, metrics=None, fig=None):
+    def plot_debrief(self, *, metrics=None, smooth: int = 4, fig=None):
         """The debrief chart: the room's path against the baseline, quarters marked.
+
+        Weekly values of a 10-person branch are noisy (turnover jumps between
+        0 and several quits a year), so each week shows by default the KPI of
+        the 4 weeks up to it (:func:`spchain.plotting.trailing_kpi`);
+        ``smooth=1`` draws the raw weekly values.  The x axis is labelled by
+        round (``Q1``, ``Q2``, ...) with a line where each round starts,
+        dashed where the room changed a lever; money is written ``52k`` or
+        ``5,000`` and shares in percent.
 
         Parameters
         ----------
         metrics : sequence of str, optional
             KPIs to draw; default :data:`spchain.plotting.CHAIN_METRICS`.
+        smooth : int
+            Weeks in each trailing window; 1 for weekly values.
         fig : matplotlib.figure.Figure, optional
             Draw into this figure (it is cleared).
 
         Returns
         -------
         matplotlib.figure.Figure
-        """
-        from .plotting import CHAIN_METRICS, plot_chain
 
+        Raises
+        ------
+        ParamError
+            Before the first round, or for a ``smooth`` that is not a whole
+            number of weeks >= 1.
+        """
+        if isinstance(smooth, bool) or not isinstance(smooth, int) or smooth < 1:
+            raise ParamError(f"smooth must be a whole number of weeks >= 1 (1: weekly values), got {smooth!r}")
         if self.result is None:
             raise ParamError("play at least one quarter before the debrief")
+        from matplotlib.lines import Line2D
+
+        from .plotting import CHAIN_METRICS, plot_chain, style
+
+        metrics = tuple(metrics or CHAIN_METRICS)
         fig = plot_chain([self.baseline(), self.result], labels=["baseline", "your path"],
-                         metrics=metrics or CHAIN_METRICS, fig=fig, smooth=1,
+                         metrics=metrics, fig=fig, smooth=smooth,
                          title="Debrief: your path against the baseline")
-        for ax in fig.axes:
-            if ax.get_visible() and ax.lines:
-                for q, choice in enumerate(self.rounds):
-                    if q and choice:
-                        ax.axvline(QUARTER * q, color="#555555", lw=0.8, ls=(0, (2, 2)))
+        n = len(self.rounds)
+        changed = {q for q, choice in enumerate(self.rounds) if q and choice}
+        with style():
+            for ax, name in zip([ax for ax in fig.axes if ax.get_visible()], metrics):
+                readable_ticks(ax, name)
+                for q in range(1, n):
+                    ax.axvline(QUARTER * q + 0.5, color="#555555" if q in changed else "#bbbbbb", lw=0.9,
+                               ls=(0, (3, 2)) if q in changed else "-", zorder=1)
+                ax.set_xticks([QUARTER * q + 0.5 for q in range(n + 1)], labels=[""] * (n + 1))
+                ax.set_xticks([QUARTER * q + 7 for q in range(n)], labels=[f"Q{q + 1}" for q in range(n)],
+                              minor=True)
+                ax.tick_params(axis="x", which="minor", length=0)
+                ax.set_xlim(0.5, QUARTER * n + 0.5)
+                if ax.get_xlabel():
+                    ax.set_xlabel(f"round (quarter of {QUARTER} weeks)")
+            legend = fig.legends[0]
+            handles, labels = list(legend.legend_handles), [t.get_text() for t in legend.get_texts()]
+            if changed:
+                handles.append(Line2D([], [], color="#555555", lw=0.9, ls=(0, (3, 2))))
+                labels.append("levers changed")
+            legend.remove()
+            fig.legend(handles, labels, loc="upper right", bbox_to_anchor=(0.995, 0.995),
+                       ncol=len(labels), fontsize=10)
         return fig
+
+
+def lever_change_text(path, value) -> str:
+    """A lever change as a table shows it: ``recognition=0.5``, ``n_staff=4 (internal: it)``.
+
+    Parameters
+    ----------
+    path : str
+        Dotted parameter path.
+    value : float or int
+        The new value; written with thousands separators and no trailing zeros.
+
+    Returns
+    -------
+    str
+        The path's last name, ``=`` and the value; a department's field
+        (``internal.departments.<name>.<field>``) is followed by the
+        department's name, so ``n_staff`` never leaves open whose staff.
+
+    Examples
+    --------
+    >>> lever_change_text("internal.departments.it.n_staff", 4)
+    'n_staff=4 (internal: it)'
+    >>> lever_change_text("internal.tools_spend_per_week", 3000.0)
+    'tools_spend_per_week=3,000'
+    """
+    parts = str(path).split(".")
+    text = f"{parts[-1]}={value:,g}" if isinstance(value, (int, float)) else f"{parts[-1]}={value}"
+    if len(parts) == 4 and parts[:2] == ["internal", "departments"]:
+        text += f" (internal: {parts[2]})"
+    return text
 
 
 def _window(result, name, start, stop):
@@ -298,8 +397,96 @@ def _window(result, name, start, stop):
     return cut.total(name, start=start)
 
 
+def _column_title(m) -> str:
+    if m.unit.startswith("money"):
+        return f"{m.label} ({'quarter total' if m.is_flow else m.unit})"
+    if m.unit.startswith("share"):
+        return f"{m.label} (%)"
+    return f"{m.label} ({m.unit})" if m.unit not in ("ratio",) else m.label
+
+
+def _with_difference(m, mine, ref) -> str:
+    """``"138,412 (+1,204)"``; shares ``"87.3% (+1.2 pts)"``."""
+    from .report import format_number
+
+    if m.unit.startswith("share"):
+        return f"{100 * mine:.1f}% ({100 * (mine - ref):+.1f} pts)".replace("-", "\u2212")
+    return f"{format_number(mine, among=(ref,))} ({format_number(mine - ref, sign=True, among=(mine,))})"
+
+
+def tick_text(x, low, high) -> str:
+    """A tick label for people: ``"5,000"``, ``"52k"``, ``"1.2M"``, never ``"1e+05"``.
+
+    Parameters
+    ----------
+    x : float
+        The tick's value.
+    low, high : float
+        The axis's view limits: an axis reaching 10,000 writes thousands
+        (``k``), one reaching 1,000,000 millions (``M``), so every tick of an
+        axis uses the same unit.
+
+    Returns
+    -------
+    str
+        With a true minus sign (U+2212); ``"0"`` for a value that is zero
+        but for rounding.
+
+    Examples
+    --------
+    >>> tick_text(2500.0, 0, 7500), tick_text(52000.0, 0, 1.2e5), tick_text(-1.25e6, -2e6, 0)
+    ('2,500', '52k', '−1.25M')
+    """
+    span = abs(high - low) or 1.0
+    if abs(x) < 1e-9 * span:
+        return "0"
+    largest = max(abs(low), abs(high))
+    if largest >= 1e6:
+        text = f"{x / 1e6:.4g}M"
+    elif largest >= 1e4:
+        text = f"{x / 1e3:.4g}k"
+    else:
+        text = f"{x:,.6g}"
+    return text.replace("-", "−")
+
+
+def readable_ticks(ax, name):
+    """Value ticks for people on one KPI panel: money and counts as :func:`tick_text`, shares in percent.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        A panel whose y axis shows KPI ``name``.
+    name : str
+        KPI name; a KPI whose unit is a share gets percent ticks and the y
+        label ``"%"``.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    from matplotlib.ticker import FuncFormatter, PercentFormatter
+
+    from .metrics import metric
+
+    if metric(name).unit.startswith("share"):
+        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
+        ax.set_ylabel("%")
+    else:
+        axis = ax.yaxis
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda x, _pos=None: tick_text(x, *axis.get_view_interval())))
+    return ax
+
+
 class WhatIf:
     """The state behind :func:`what_if_panel`: sliders, the runs and the figure.
+
+    The figure is built once; a change re-runs the model and then redraws
+    only what changed: the "what if" line of each panel (its data set in
+    place), over a saved image of everything else, and the whole figure only
+    when a line leaves its panel's value range or fills less than a quarter
+    of it.  A lever combination seen before is not re-run (the last
+    ``cache`` runs are kept).
 
     Parameters
     ----------
@@ -313,6 +500,10 @@ class WhatIf:
         Seed of every run (common random numbers against the baseline).
     metrics : sequence of str, optional
         KPIs of the dashboard; default :data:`spchain.plotting.CHAIN_METRICS`.
+    smooth : int
+        Weeks in each trailing window of the dashboard's lines (1: weekly values).
+    cache : int
+        Runs kept for lever combinations seen before (0: none).
 
     Attributes
     ----------
@@ -322,20 +513,43 @@ class WhatIf:
         One slider per lever path.
     baseline, result : RunResult
         The run at the base parameters and the run at the sliders' values.
+    figure : matplotlib.figure.Figure
+        The dashboard, drawn on an Agg canvas; ``image`` holds it as PNG.
+    timings : dict of str to float
+        Wall seconds of the latest change: ``"model"`` (the run, 0 when it
+        came from the cache) and ``"redraw"`` (lines, figure and PNG).
     n_updates : int
-        Re-runs so far.
+        Changes handled so far.
+    n_full_redraws : int
+        Redraws of the whole figure so far (the first drawing included).
     """
 
-    def __init__(self, params=None, *, levers=None, horizon: int = 52, seed: int = 2026, metrics=None):
+    def __init__(self, params=None, *, levers=None, horizon: int = 52, seed: int = 2026, metrics=None,
+                 smooth: int = 4, cache: int = 32):
         import ipywidgets as w
 
+        from .metrics import metric
+        from .plotting import CHAIN_METRICS
+
+        if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+            raise ParamError(f"horizon must be an integer >= 1 (weeks), got {horizon!r}")
+        if isinstance(smooth, bool) or not isinstance(smooth, int) or smooth < 1:
+            raise ParamError(f"smooth must be a whole number of weeks >= 1 (1: weekly values), got {smooth!r}")
+        if isinstance(cache, bool) or not isinstance(cache, int) or cache < 0:
+            raise ParamError(f"cache must be an integer >= 0 (runs kept), got {cache!r}")
         self.params = _base(params)
         self.levers = _levers(levers)
-        self.horizon, self.seed = horizon, seed
-        self.metrics = metrics
+        self.metrics = tuple(metrics or CHAIN_METRICS)
+        for name in self.metrics:
+            metric(name)
+        self.horizon, self.seed, self.smooth, self.cache = horizon, seed, smooth, cache
+        started = time.perf_counter()
         self.baseline = simulate(self.params, horizon=horizon, seed=seed)
         self.result = self.baseline
+        self.timings = {"model": time.perf_counter() - started, "redraw": 0.0}
+        self._runs = OrderedDict()
         self.n_updates = 0
+        self.n_full_redraws = 0
         self.sliders = {}
         for lever in self.levers:
             value = self.params.get(lever.path)
@@ -352,7 +566,9 @@ class WhatIf:
         self.image = w.Image(format="png")
         self.widget = w.VBox([*self.sliders.values(), reset, self.status, self.image])
         self.widget.what_if = self  # reach the state from the widget a notebook displays
-        self._figure = None
+        self.figure = None
+        self._panels = []  # (axes, KPI name, baseline line, what-if line)
+        self._background = None
         self.redraw()
 
     def values(self) -> dict:
@@ -367,51 +583,145 @@ class WhatIf:
         self.update()
 
     def update(self):
-        """Re-run at the sliders' values and redraw; returns the new run."""
-        try:
-            params = self.params.override(self.changed())
-        except ParamError as exc:  # e.g. a combination the model refuses
-            self.status.value = f"<b>Not run:</b> {exc}"
-            return self.result
-        self.result = simulate(params, horizon=self.horizon, seed=self.seed)
+        """Re-run at the sliders' values and redraw; returns the new run.
+
+        A combination the model refuses leaves the run and the figure as
+        they were and says why in the status line.
+        """
+        changed = self.changed()
+        key = tuple(sorted(changed.items()))
+        started = time.perf_counter()
+        if not changed:
+            result = self.baseline
+        elif key in self._runs:
+            result = self._runs[key]
+            self._runs.move_to_end(key)
+        else:
+            try:
+                params = self.params.override(changed)
+            except ParamError as exc:  # e.g. a combination the model refuses
+                self.status.value = f"<b>Not run:</b> {html.escape(str(exc))}"
+                return self.result
+            result = simulate(params, horizon=self.horizon, seed=self.seed)
+            if self.cache:
+                self._runs[key] = result
+                while len(self._runs) > self.cache:
+                    self._runs.popitem(last=False)
+        self.result = result
+        self.timings = {"model": time.perf_counter() - started, "redraw": 0.0}
         self.n_updates += 1
         self.redraw()
         return self.result
 
     def reset(self):
-        """Put every slider back at the base value (one re-run)."""
+        """Put every slider back at the base value (one redraw, no re-run)."""
         for path, slider in self.sliders.items():
             slider.unobserve(self._on_change, names="value")
             slider.value = self.params.get(path)
             slider.observe(self._on_change, names="value")
         return self.update()
 
-    def redraw(self):
-        """Draw the dashboard (baseline against the sliders' run) into the image."""
+    def _build(self):
+        """The figure, once: both lines on every panel, a layout computed once, an Agg canvas."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
-        from .plotting import CHAIN_METRICS, plot_chain
+        from .plotting import plot_chain, style
 
-        if self._figure is None:
-            self._figure = Figure()
-        changed = self.changed()
-        runs, labels = [self.baseline], ["baseline"]
-        if changed:
-            runs.append(self.result)
-            labels.append("what if")
-        fig = plot_chain(runs, labels=labels, metrics=self.metrics or CHAIN_METRICS, fig=self._figure,
-                         title="What if? The chain over time")
-        fig.set_size_inches(14, 8.5)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=72)
+        ncols = 4
+        nrows = -(-len(self.metrics) // ncols)
+        fig = Figure(figsize=(14, 2.6 * nrows + 0.7), dpi=72)
+        FigureCanvasAgg(fig)
+        plot_chain([self.baseline, self.baseline], labels=["baseline", "what if"], metrics=self.metrics,
+                   fig=fig, smooth=self.smooth, ncols=ncols, title="What if? The chain over time")
+        with style():
+            axes = [ax for ax in fig.axes if ax.get_visible()]
+            self._panels = []
+            for ax, name in zip(axes, self.metrics):
+                readable_ticks(ax, name)
+                base_line, what_line = ax.lines[:2]
+                self._panels.append((ax, name, base_line, what_line))
+        self.figure = fig
+
+    def redraw(self):
+        """Draw the dashboard (baseline against the sliders' run) into the image; returns the figure.
+
+        Only the "what if" lines are drawn anew over the saved image of the
+        rest, unless a panel's value range must change (then the whole
+        figure is drawn and saved again).
+        """
+        from .plotting import kpi_range, style, trailing_kpi
+
+        started = time.perf_counter()
+        if self.figure is None:
+            self._build()
+        sums = self.result.sums.sum(axis=1)
+        full = self._background is None
+        with style():
+            for ax, name, base_line, what_line in self._panels:
+                y = trailing_kpi(sums, name, self.smooth)
+                what_line.set_ydata(y)
+                limits = _value_range(np.concatenate([base_line.get_ydata(), y]), kpi_range(name), ax.get_ylim())
+                if limits is not None:
+                    ax.set_ylim(limits)
+                    full = True
+            canvas = self.figure.canvas
+            if full:  # everything but the what-if lines, saved to draw them over next time
+                for *_, what_line in self._panels:
+                    what_line.set_visible(False)
+                canvas.draw()
+                self._background = canvas.copy_from_bbox(self.figure.bbox)
+                for *_, what_line in self._panels:
+                    what_line.set_visible(True)
+                self.n_full_redraws += 1
+            else:
+                canvas.restore_region(self._background)
+            for ax, _name, _base, what_line in self._panels:
+                ax.draw_artist(what_line)
+            buffer = io.BytesIO()
+            _png(canvas, buffer)
         self.image.value = buffer.getvalue()
+        self.timings["redraw"] = time.perf_counter() - started
+        self._status()
+        return self.figure
+
+    def _status(self):
+        changed = self.changed()
         profit = self.result.total("profit")
         base_profit = self.baseline.total("profit")
-        text = ", ".join(f"{p.split('.')[-1]} = {v:g}" for p, v in changed.items()) or "baseline levers"
-        self.status.value = (f"{text}: profit over {self.horizon} weeks {profit:,.0f} "
+        text = ", ".join(lever_change_text(p, v) for p, v in changed.items()) or "baseline levers"
+        self.status.value = (f"{html.escape(text)}: profit over {self.horizon} weeks {profit:,.0f} "
                              f"({profit - base_profit:+,.0f} against the baseline); "
-                             f"run in {self.result.wall_seconds:.2f} s")
-        return fig
+                             f"model {self.timings['model']:.2f} s, redraw {self.timings['redraw']:.2f} s")
+
+
+def _value_range(values, bounds, current):
+    """New y limits for a panel, or ``None`` to keep ``current``.
+
+    Kept while the data lie inside the limits and fill at least a third of
+    them; otherwise the data's range with 25% headroom each side, clipped to
+    the KPI's possible values ``bounds`` (a flat line gets a range of its own).
+    """
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return None
+    lo, hi = float(values.min()), float(values.max())
+    a, b = current
+    if a <= lo and hi <= b and (hi - lo) >= (b - a) / 4:
+        return None
+    pad = 0.25 * (hi - lo) or 0.05 * max(abs(hi), 1e-9)
+    low, high = max(lo - pad, bounds[0]), min(hi + pad, bounds[1])
+    if high <= low:
+        low, high = lo - pad, hi + pad
+    return low, high
+
+
+def _png(canvas, buffer):
+    """The canvas's pixels as PNG, without drawing the figure again (``savefig`` would)."""
+    from PIL import Image
+
+    Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).save(
+        buffer, format="png")
 
 
 def what_if_panel(params=None, *, levers=None, horizon: int = 52, seed: int = 2026, metrics=None):

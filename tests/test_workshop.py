@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 
@@ -109,9 +110,10 @@ def test_summary_and_debrief_chart():
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels[:2] == ["baseline", "your path"]
     assert game.baseline().horizon == 2 * QUARTER
-    # the second quarter's change is marked on every panel
-    panel = [ax for ax in fig.axes if ax.get_visible() and ax.lines][0]
-    assert any(np.allclose(line.get_xdata(), QUARTER) for line in panel.lines)
+    # the second quarter's change is marked on every panel, between its last week and the next
+    # (week w is drawn at x = w, so the quarter starting at week 14 starts at 13.5)
+    for panel in [ax for ax in fig.axes if ax.get_visible() and ax.lines]:
+        assert any(np.allclose(line.get_xdata(), QUARTER + 0.5) for line in panel.lines)
 
 
 def test_what_if_panel_re_runs_and_redraws_on_a_slider_change():
@@ -131,7 +133,7 @@ def test_what_if_panel_re_runs_and_redraws_on_a_slider_change():
     assert state.result.params.internal.tools_spend_per_week == 6000.0
     assert not np.array_equal(state.result.sums, state.baseline.sums)
     assert state.image.value != first_image
-    assert "tools_spend_per_week = 6000" in state.status.value
+    assert "tools_spend_per_week=6,000" in state.status.value
     state.reset()
     assert state.changed() == {}
     assert np.array_equal(state.result.sums, state.baseline.sums)
@@ -153,3 +155,143 @@ def test_what_if_integer_lever_uses_an_integer_slider():
 def test_unknown_lever_is_refused():
     with pytest.raises(ParamError, match="unknown lever"):
         Game(levers=["workforce.nonsense"])
+
+
+def _tick_labels(fig):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()  # tick labels get their text when drawn
+    texts = []
+    for ax in fig.axes:
+        if ax.get_visible():
+            texts += [t.get_text() for t in ax.get_xticklabels(minor=True) + ax.get_xticklabels()]
+            texts += [t.get_text() for t in ax.get_yticklabels()]
+            texts += [ax.yaxis.get_offset_text().get_text(), ax.xaxis.get_offset_text().get_text()]
+    return texts
+
+
+def test_debrief_draws_4_week_means_labels_rounds_and_writes_money_for_people():
+    pytest.importorskip("matplotlib")
+    from spchain.plotting import trailing_kpi
+
+    game = Game(quarters=3, seed=4)
+    for choice in ({"economics.price_index": 1.1}, {}, {"internal.tools_spend_per_week": 3000.0}):
+        game.play(choice)
+    names = ["turnover", "active_customers", "revenue", "profit"]
+    fig = game.plot_debrief(metrics=names)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    for ax, name in zip(panels, names):
+        base, mine = ax.lines[:2]
+        np.testing.assert_allclose(mine.get_ydata(), trailing_kpi(game.result.sums.sum(axis=1), name, 4))
+        np.testing.assert_allclose(base.get_ydata(), trailing_kpi(game.baseline().sums.sum(axis=1), name, 4))
+        # rounds: a line where each round after the first starts, dashed only where levers changed
+        starts = {float(line.get_xdata()[0]): line.get_linestyle() for line in ax.lines[2:]}
+        assert starts.keys() == {QUARTER + 0.5, 2 * QUARTER + 0.5}
+        assert starts[2 * QUARTER + 0.5] != "-" and starts[QUARTER + 0.5] == "-"
+    texts = _tick_labels(fig)
+    assert {"Q1", "Q2", "Q3"} <= set(texts)
+    assert not [t for t in texts if "e+" in t or "e-" in t], texts
+    money = [t.get_text() for ax in panels[2:] for t in ax.get_yticklabels() if t.get_text()]
+    assert money and all(t.endswith("k") or t == "0" for t in money), money  # revenue and profit reach 10,000
+    assert "levers changed" in [t.get_text() for t in fig.legends[0].get_texts()]
+    # raw on request: smooth=1 draws the weekly KPI itself
+    raw = game.plot_debrief(metrics=["turnover"], smooth=1)
+    np.testing.assert_allclose(raw.axes[0].lines[1].get_ydata(), game.result.kpi("turnover"))
+    assert np.nanmax(game.result.kpi("turnover")) > np.nanmax(trailing_kpi(game.result.sums.sum(axis=1),
+                                                                            "turnover", 4))
+    with pytest.raises(ParamError, match="smooth must be a whole number of weeks >= 1"):
+        game.plot_debrief(smooth=0)
+
+
+def test_summary_names_a_levers_department_and_formats_money_and_shares():
+    from spchain.report import format_number
+    from spchain.workshop import lever_change_text
+
+    game = Game(quarters=2, seed=3)
+    game.play({"internal.departments.it.n_staff": 4, "internal.tools_spend_per_week": 2500.0})
+    text = game.summary(metrics=("sla_attainment", "profit"))
+    assert "n_staff=4 (internal: it)" in text and "tools_spend_per_week=2,500" in text
+    assert "e+" not in text
+    profit, base = game.result.total("profit"), game.baseline().total("profit")
+    assert abs(profit) >= 10000  # a quarter's profit, so thousands separators are needed
+    assert f"{format_number(profit, among=(base,))} ({format_number(profit - base, sign=True, among=(profit,))})" \
+        in text
+    sla, sla_base = game.result.total("sla_attainment"), game.baseline().total("sla_attainment")
+    assert f"{100 * sla:.1f}% ({100 * (sla - sla_base):+.1f} pts)".replace("-", "\u2212") in text
+    assert lever_change_text("internal.departments.back_office.ftr_prob", 0.9) == "ftr_prob=0.9 (internal: back_office)"
+    assert lever_change_text("workforce.recognition", -0.5) == "recognition=-0.5"
+
+
+def test_tick_text_writes_thousands_and_millions_for_people():
+    from spchain.workshop import tick_text
+
+    assert tick_text(7500.0, 0.0, 9000.0) == "7,500"
+    assert tick_text(12500.0, 0.0, 20000.0) == "12.5k"
+    assert tick_text(-2.5e6, -3e6, 1e6) == "\u22122.5M"
+    assert tick_text(0.725, 0.6, 0.75) == "0.725"
+    assert tick_text(1e-17, 0.0, 1.0) == "0"  # a tick at zero but for rounding
+
+
+def test_what_if_redraws_only_the_lines_when_they_stay_in_range_and_matches_a_full_drawing():
+    pytest.importorskip("ipywidgets")
+    pytest.importorskip("matplotlib")
+    from PIL import Image
+
+    from spchain.plotting import trailing_kpi
+    from spchain.workshop import WhatIf
+
+    metrics = ["employee_satisfaction", "active_customers", "profit"]
+    state = WhatIf(horizon=12, seed=2, metrics=metrics)
+    assert state.n_full_redraws == 1
+    state.sliders["workforce.recognition"].value = 0.8
+    assert state.n_updates == 1
+    first = state.result
+    for (ax, name, base, mine) in state._panels:
+        np.testing.assert_allclose(mine.get_ydata(), trailing_kpi(first.sums.sum(axis=1), name, 4))
+        np.testing.assert_allclose(base.get_ydata(), trailing_kpi(state.baseline.sums.sum(axis=1), name, 4))
+        low, high = ax.get_ylim()
+        assert low <= np.nanmin(mine.get_ydata()) and np.nanmax(mine.get_ydata()) <= high
+    # a smaller step of the same lever stays inside every panel's range: only the lines are drawn
+    fulls = state.n_full_redraws
+    limits = [ax.get_ylim() for ax, *_ in state._panels]
+    state.sliders["workforce.recognition"].value = 0.7
+    assert [ax.get_ylim() for ax, *_ in state._panels] == limits
+    assert state.n_full_redraws == fulls
+    # whichever way it was drawn, the image is the figure as a full drawing shows it
+    shown = np.asarray(Image.open(io.BytesIO(state.image.value)).convert("RGBA"))
+    state.figure.canvas.draw()
+    full = np.asarray(state.figure.canvas.buffer_rgba())
+    assert shown.shape == full.shape
+    differs = np.any(shown != full, axis=-1)
+    assert differs.mean() < 0.002, differs.mean()  # at most where a line crosses a frame's edge
+    # a combination seen before is not run again
+    state.sliders["workforce.recognition"].value = 0.8
+    assert state.result is first and state.n_updates == 3
+    assert "model 0.00 s" in state.status.value
+
+
+def test_what_if_a_change_out_of_range_redraws_the_whole_figure():
+    pytest.importorskip("ipywidgets")
+    pytest.importorskip("matplotlib")
+    from spchain.workshop import WhatIf
+
+    state = WhatIf(horizon=12, seed=2, metrics=["revenue"])
+    ax = state._panels[0][0]
+    fulls = state.n_full_redraws
+    state.sliders["economics.price_index"].value = 1.5  # revenue leaves the baseline's range
+    assert state.n_full_redraws == fulls + 1
+    low, high = ax.get_ylim()
+    y = state._panels[0][3].get_ydata()
+    assert low <= np.nanmin(y) and np.nanmax(y) <= high
+
+
+def test_what_if_refuses_bad_settings_before_running():
+    pytest.importorskip("ipywidgets")
+    from spchain.workshop import WhatIf
+
+    with pytest.raises(ParamError, match="horizon must be an integer >= 1"):
+        WhatIf(horizon=0)
+    with pytest.raises(ParamError, match="smooth must be"):
+        WhatIf(horizon=4, smooth=0)
+    with pytest.raises(ParamError, match="cache must be"):
+        WhatIf(horizon=4, cache=-1)
