@@ -152,22 +152,22 @@ def _rng(seed) -> np.random.Generator:
 def _run_point(task: tuple) -> tuple:
     """One replication at one point: the unit of work sent to an executor.
 
-    Returns ``(point id, replication, output, wall seconds)``; the output is
-    the KPI over ``[start, horizon)`` (a float) or over each window of
-    ``window`` weeks from ``start`` (an array).
+    Returns ``(point id, replication, output, wall seconds, CPU seconds)``;
+    the output is the KPI over ``[start, horizon)`` (a float) or over each
+    window of ``window`` weeks from ``start`` (an array).
     """
     import time
 
     from .run import simulate
 
     point_id, replication, params, horizon, seed, kpi, start, window = task
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = simulate(Params.from_dict(params), horizon=horizon, seed=seed)
     if window is None:
         value = float(result.total(kpi, start=start))
     else:
         value = np.array([result.total(kpi, start=a, stop=b) for a, b in _windows(start, horizon, window)])
-    return point_id, replication, value, time.perf_counter() - started
+    return point_id, replication, value, time.perf_counter() - started, time.process_time() - cpu
 
 
 def _windows(start: int, horizon: int, window: int) -> list:
@@ -219,8 +219,9 @@ class SimulationModel:
     ----------
     last_call : dict
         After each call: ``n_simulated`` and ``n_reused`` runs,
-        ``run_seconds`` (summed wall time inside the simulated runs) and
-        ``wall_seconds`` (the call's wall time).
+        ``run_seconds`` and ``run_cpu_seconds`` (summed wall and CPU time
+        inside the simulated runs, wherever they ran) and ``wall_seconds``
+        (the call's wall time).
     """
 
     params: Params
@@ -296,7 +297,7 @@ class SimulationModel:
             session = db.begin({"definition": definition, "definition_hash": digest,
                                 "platform": _platform()}, {"points": len(points),
                                                            "replications": n_replications})
-        n_reused, n_done, run_seconds, tasks = 0, 0, 0.0, []
+        n_reused, n_done, run_seconds, run_cpu, tasks = 0, 0, 0.0, 0.0, []
         try:
             for p in points:
                 if db is not None:
@@ -312,19 +313,21 @@ class SimulationModel:
                         tasks.append((p.id, r, self.params.override(p.values).to_dict(), self.horizon,
                                       replication_seed(self.seed, r), self.kpi, self.start, self.window))
             values = {p.id: p.values for p in points}
-            for task, (pid, replication, value, wall) in self._results(tasks):
+            for task, (pid, replication, value, wall, cpu) in self._results(tasks):
                 if (pid, replication) != task[:2]:
                     raise SensitivityError(f"executor returned point {pid} replication {replication} "
                                            f"where point {task[0]} replication {task[1]} was expected")
                 out[pid][replication] = value
                 n_done += 1
                 run_seconds += wall
+                run_cpu += cpu
                 if db is not None:
                     db.put(keys[pid], replication, value, design_id=pid, values=values[pid],
                            wall_seconds=wall, session=session)
         finally:
             self.last_call.clear()
             self.last_call.update(n_simulated=n_done, n_reused=n_reused, run_seconds=run_seconds,
+                                  run_cpu_seconds=run_cpu,
                                   wall_seconds=time.perf_counter() - started)
             if db is not None:
                 db.end(session, dict(self.last_call))
