@@ -304,14 +304,17 @@ class SimulationModel:
                     paths = sorted(p.values)
                     keys[p.id] = point_id(definition_hash({"model": digest, "paths": paths}),
                                           [p.values[k] for k in paths])
+                params = None
                 for r in range(n_replications):
                     stored = None if db is None else db.get(keys[p.id], r)
                     if stored is not None:
                         out[p.id][r] = stored
                         n_reused += 1
-                    else:
-                        tasks.append((p.id, r, self.params.override(p.values).to_dict(), self.horizon,
-                                      replication_seed(self.seed, r), self.kpi, self.start, self.window))
+                        continue
+                    if params is None:
+                        params = self.params.override(p.values).to_dict()
+                    tasks.append((p.id, r, params, self.horizon, replication_seed(self.seed, r), self.kpi,
+                                  self.start, self.window))
             values = {p.id: p.values for p in points}
             for task, (pid, replication, value, wall, cpu) in self._results(tasks):
                 if (pid, replication) != task[:2]:
