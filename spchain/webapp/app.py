@@ -87,6 +87,11 @@ def fmt(name: str, value) -> str:
     return f"{value:.2f}"
 
 
+def _num(x) -> str:
+    """A lever value for people: thousands separated, at most 3 significant decimals."""
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
 def _delta(name: str, now, before) -> str:
     if now is None or before is None:
         return ""
@@ -535,10 +540,10 @@ def _debrief_body(store, session) -> str:
         lever_rows, gaps = [], []
         for lv in session.levers:
             vb, vw = mean_lever(b, lv.path), mean_lever(w, lv.path)
-            lever_rows.append((e(lv.label), f"{vb:g}", f"{vw:g}"))
+            lever_rows.append((e(lv.label), _num(vb), _num(vw)))
             gaps.append((abs(vb - vw) / ((lv.high - lv.low) or 1.0), lv, vb, vw))
         gaps.sort(key=lambda g: -g[0])
-        said = [f"{e(lv.label.lower())} ({vb:.3g} against {vw:.3g})" for gap, lv, vb, vw in gaps[:3] if gap > 0]
+        said = [f"{e(lv.label.lower())} ({_num(vb)} against {_num(vw)})" for gap, lv, vb, vw in gaps[:3] if gap > 0]
         parts.append(f"<h2>Best against worst</h2><p><strong>{e(best['team'].name)}</strong> made "
                      f"{fmt('profit', best['profit'])} over the rounds, <strong>{e(worst['team'].name)}</strong> "
                      f"{fmt('profit', worst['profit'])}. "
@@ -550,7 +555,7 @@ def _debrief_body(store, session) -> str:
                               "numbers") + "</div>")
     parts.append("<h2>The chain of each team</h2>")
     parts.append('<div class="chains">' + "".join(
-        f'<figure><img class="chart" loading="lazy" src="/f/{token}/chain/{r["team"].id}.png?r={session.closed_rounds}" '
+        f'<figure><img class="chart" src="/f/{token}/chain/{r["team"].id}.png?r={session.closed_rounds}" '
         f'alt="The chain diagram with {e(r["team"].name)}\'s numbers"><figcaption>{i}. {e(r["team"].name)}'
         f'</figcaption></figure>' for i, r in enumerate(board, 1)) + "</div>")
     names = {t.id: t.name for t in store.teams(session.id)}
@@ -558,7 +563,7 @@ def _debrief_body(store, session) -> str:
     for team_id, rounds in decisions.items():
         for rnd, (values, carried, _) in rounds.items():
             if rnd <= session.closed_rounds:
-                log.append((rnd, e(names[team_id]), *[f"{values[lv.path]:g}" for lv in session.levers],
+                log.append((rnd, e(names[team_id]), *[_num(values[lv.path]) for lv in session.levers],
                             "carried over" if carried else ""))
     log.sort(key=lambda r: (r[0], r[1]))
     parts.append("<h2>Decision log</h2>" + _table(("round", "team", *[e(lv.label) for lv in session.levers], ""),
