@@ -10,10 +10,11 @@ survey answers, so any difference between two runs is the levers' doing):
 :class:`Game`
     round-by-round play: participants set the levers at the start of each
     quarter (13 weeks) and watch the chain respond; a debrief chart
-    compares their path with the baseline;
+    compares their path with the baseline (4-week means, rounds labelled,
+    money written for people) and a summary table names each change;
 :func:`what_if_panel`
     ipywidgets sliders for the main levers; each change re-runs the model
-    (about a second) and redraws the chain dashboard.
+    and redraws only what changed on the chain dashboard.
 
 matplotlib and ipywidgets are imported only when a chart or a panel is made,
 so ``import spchain.workshop`` stays light.
@@ -483,10 +484,13 @@ class WhatIf:
 
     The figure is built once; a change re-runs the model and then redraws
     only what changed: the "what if" line of each panel (its data set in
-    place), over a saved image of everything else, and the whole figure only
-    when a line leaves its panel's value range or fills less than a quarter
-    of it.  A lever combination seen before is not re-run (the last
-    ``cache`` runs are kept).
+    place) over a saved image of everything else, and a panel on its own
+    when its line leaves the panel's value range or fills less than a
+    quarter of it.  A lever combination seen before is not re-run (the last
+    ``cache`` runs are kept).  On the ``workshop`` preset over 52 weeks a
+    change costs about 0.4 s of CPU for the model and 0.02-0.3 s for the
+    redraw (``benchmarks/bench_whatif.py``; the whole dashboard drawn again
+    took 0.7-0.9 s).
 
     Parameters
     ----------
@@ -516,12 +520,16 @@ class WhatIf:
     figure : matplotlib.figure.Figure
         The dashboard, drawn on an Agg canvas; ``image`` holds it as PNG.
     timings : dict of str to float
-        Wall seconds of the latest change: ``"model"`` (the run, 0 when it
-        came from the cache) and ``"redraw"`` (lines, figure and PNG).
+        Seconds of the latest change on the clock: ``"model"`` (the run, 0
+        when it came from the cache) and ``"redraw"`` (lines, panels and
+        PNG); ``"model_cpu"`` and ``"redraw_cpu"``: the same in CPU seconds
+        of this process (on a busy machine the clock runs ahead of them).
     n_updates : int
         Changes handled so far.
     n_full_redraws : int
-        Redraws of the whole figure so far (the first drawing included).
+        Drawings of the whole figure so far (the first one included).
+    n_panel_redraws : int
+        Panels drawn again on their own so far (a value range changed).
     """
 
     def __init__(self, params=None, *, levers=None, horizon: int = 52, seed: int = 2026, metrics=None,
@@ -543,13 +551,15 @@ class WhatIf:
         for name in self.metrics:
             metric(name)
         self.horizon, self.seed, self.smooth, self.cache = horizon, seed, smooth, cache
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         self.baseline = simulate(self.params, horizon=horizon, seed=seed)
         self.result = self.baseline
-        self.timings = {"model": time.perf_counter() - started, "redraw": 0.0}
+        self.timings = {"model": time.perf_counter() - started, "redraw": 0.0,
+                        "model_cpu": time.process_time() - cpu, "redraw_cpu": 0.0}
         self._runs = OrderedDict()
         self.n_updates = 0
         self.n_full_redraws = 0
+        self.n_panel_redraws = 0
         self.sliders = {}
         for lever in self.levers:
             value = self.params.get(lever.path)
@@ -590,7 +600,7 @@ class WhatIf:
         """
         changed = self.changed()
         key = tuple(sorted(changed.items()))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         if not changed:
             result = self.baseline
         elif key in self._runs:
@@ -608,7 +618,8 @@ class WhatIf:
                 while len(self._runs) > self.cache:
                     self._runs.popitem(last=False)
         self.result = result
-        self.timings = {"model": time.perf_counter() - started, "redraw": 0.0}
+        self.timings = {"model": time.perf_counter() - started, "redraw": 0.0,
+                        "model_cpu": time.process_time() - cpu, "redraw_cpu": 0.0}
         self.n_updates += 1
         self.redraw()
         return self.result
@@ -641,49 +652,97 @@ class WhatIf:
                 readable_ticks(ax, name)
                 base_line, what_line = ax.lines[:2]
                 self._panels.append((ax, name, base_line, what_line))
+            for ax, *_ in self._panels:  # the figure without its panels: what a panel's place is cleared to
+                ax.set_visible(False)
+            fig.canvas.draw()
+            self._blank = fig.canvas.copy_from_bbox(fig.bbox)
+            for ax, *_ in self._panels:
+                ax.set_visible(True)
+        self._boxes = [None] * len(self._panels)
         self.figure = fig
 
     def redraw(self):
         """Draw the dashboard (baseline against the sliders' run) into the image; returns the figure.
 
-        Only the "what if" lines are drawn anew over the saved image of the
-        rest, unless a panel's value range must change (then the whole
-        figure is drawn and saved again).
+        Only the "what if" lines are drawn anew, over the saved image of
+        the rest.  A panel whose value range must change is drawn again on
+        its own (its place cleared first); the whole figure only the first
+        time, or when such a panel's labels would reach into another panel.
         """
         from .plotting import kpi_range, style, trailing_kpi
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         if self.figure is None:
             self._build()
         sums = self.result.sums.sum(axis=1)
-        full = self._background is None
+        dirty = []
         with style():
-            for ax, name, base_line, what_line in self._panels:
+            for i, (ax, name, base_line, what_line) in enumerate(self._panels):
                 y = trailing_kpi(sums, name, self.smooth)
                 what_line.set_ydata(y)
                 limits = _value_range(np.concatenate([base_line.get_ydata(), y]), kpi_range(name), ax.get_ylim())
                 if limits is not None:
                     ax.set_ylim(limits)
-                    full = True
+                    dirty.append(i)
             canvas = self.figure.canvas
-            if full:  # everything but the what-if lines, saved to draw them over next time
-                for *_, what_line in self._panels:
-                    what_line.set_visible(False)
-                canvas.draw()
-                self._background = canvas.copy_from_bbox(self.figure.bbox)
-                for *_, what_line in self._panels:
-                    what_line.set_visible(True)
+            regions = None if self._background is None else self._regions(dirty)
+            if regions is None:  # everything but the what-if lines, saved to draw them over next time
+                self._draw_without_lines(range(len(self._panels)), whole=True)
                 self.n_full_redraws += 1
             else:
                 canvas.restore_region(self._background)
+                if dirty:
+                    for region in regions:
+                        canvas.restore_region(self._blank, bbox=region, xy=(0, 0))
+                    self._draw_without_lines(dirty, whole=False)
+                    self.n_panel_redraws += len(dirty)
             for ax, _name, _base, what_line in self._panels:
                 ax.draw_artist(what_line)
             buffer = io.BytesIO()
             _png(canvas, buffer)
         self.image.value = buffer.getvalue()
         self.timings["redraw"] = time.perf_counter() - started
+        self.timings["redraw_cpu"] = time.process_time() - cpu
         self._status()
         return self.figure
+
+    def _draw_without_lines(self, panels, *, whole):
+        """Draw the figure (or the given panels) without the what-if lines and save the image."""
+        canvas = self.figure.canvas
+        for *_, what_line in self._panels:
+            what_line.set_visible(False)
+        try:
+            if whole:
+                canvas.draw()
+            else:
+                for i in panels:
+                    self.figure.draw_artist(self._panels[i][0])
+        finally:
+            for *_, what_line in self._panels:
+                what_line.set_visible(True)
+        self._background = canvas.copy_from_bbox(self.figure.bbox)
+        renderer = canvas.get_renderer()
+        for i in panels:
+            self._boxes[i] = self._panels[i][0].get_tightbbox(renderer)
+
+    def _regions(self, dirty):
+        """The places to clear before drawing the ``dirty`` panels again, in the canvas's pixel rows.
+
+        ``None`` when a panel's old or new labels would reach into another panel (draw everything).
+        """
+        from matplotlib.transforms import Bbox
+
+        renderer = self.figure.canvas.get_renderer()
+        height = self.figure.bbox.height
+        others = [box for j, box in enumerate(self._boxes) if j not in dirty]
+        regions = []
+        for i in dirty:
+            box = Bbox.union([self._boxes[i], self._panels[i][0].get_tightbbox(renderer)]).padded(2)
+            if any(box.overlaps(other) for other in others):
+                return None
+            x0, y0, x1, y1 = box.extents
+            regions.append((max(int(x0), 0), max(int(height - y1), 0), int(np.ceil(x1)), int(np.ceil(height - y0))))
+        return regions
 
     def _status(self):
         changed = self.changed()
@@ -724,14 +783,17 @@ def _png(canvas, buffer):
         buffer, format="png")
 
 
-def what_if_panel(params=None, *, levers=None, horizon: int = 52, seed: int = 2026, metrics=None):
+def what_if_panel(params=None, *, levers=None, horizon: int = 52, seed: int = 2026, metrics=None,
+                  smooth: int = 4):
     """An interactive what-if panel: sliders for the main levers and the chain dashboard.
 
     Moving a slider re-runs the model with the new lever values from week 0
     (same seed, so the difference from the baseline is the levers' effect)
-    and redraws :func:`spchain.plotting.plot_chain`; with the ``workshop``
-    preset and a one-year horizon a change takes about a second.  Needs
-    ``ipywidgets`` (``pip install ipywidgets``) and a Jupyter front end.
+    and redraws what changed on the dashboard (:class:`WhatIf`); with the
+    ``workshop`` preset and a one-year horizon a change takes under half a
+    second of CPU, the status line says how long the model and the redraw
+    took.  Needs the ``workshop`` extra (``pip install "spchain[workshop]"``:
+    ipywidgets and JupyterLab) and a Jupyter front end.
 
     Parameters
     ----------
@@ -744,7 +806,9 @@ def what_if_panel(params=None, *, levers=None, horizon: int = 52, seed: int = 20
     seed : int
         Seed of every run.
     metrics : sequence of str, optional
-        KPIs of the dashboard.
+        KPIs of the dashboard; default :data:`spchain.plotting.CHAIN_METRICS`.
+    smooth : int
+        Weeks in each trailing window of the lines (1: weekly values).
 
     Returns
     -------
@@ -753,4 +817,4 @@ def what_if_panel(params=None, *, levers=None, horizon: int = 52, seed: int = 20
         attribute is the :class:`WhatIf` behind it (``panel.what_if.update()``
         re-runs; ``panel.what_if.result`` is the latest run).
     """
-    return WhatIf(params, levers=levers, horizon=horizon, seed=seed, metrics=metrics).widget
+    return WhatIf(params, levers=levers, horizon=horizon, seed=seed, metrics=metrics, smooth=smooth).widget

@@ -235,8 +235,6 @@ def test_tick_text_writes_thousands_and_millions_for_people():
 def test_what_if_redraws_only_the_lines_when_they_stay_in_range_and_matches_a_full_drawing():
     pytest.importorskip("ipywidgets")
     pytest.importorskip("matplotlib")
-    from PIL import Image
-
     from spchain.plotting import trailing_kpi
     from spchain.workshop import WhatIf
 
@@ -257,10 +255,8 @@ def test_what_if_redraws_only_the_lines_when_they_stay_in_range_and_matches_a_fu
     state.sliders["workforce.recognition"].value = 0.7
     assert [ax.get_ylim() for ax, *_ in state._panels] == limits
     assert state.n_full_redraws == fulls
-    # whichever way it was drawn, the image is the figure as a full drawing shows it
-    shown = np.asarray(Image.open(io.BytesIO(state.image.value)).convert("RGBA"))
-    state.figure.canvas.draw()
-    full = np.asarray(state.figure.canvas.buffer_rgba())
+    # drawn over the saved image, it is the figure as a full drawing shows it
+    shown, full = _shown_and_full(state)
     assert shown.shape == full.shape
     differs = np.any(shown != full, axis=-1)
     assert differs.mean() < 0.002, differs.mean()  # at most where a line crosses a frame's edge
@@ -270,19 +266,50 @@ def test_what_if_redraws_only_the_lines_when_they_stay_in_range_and_matches_a_fu
     assert "model 0.00 s" in state.status.value
 
 
-def test_what_if_a_change_out_of_range_redraws_the_whole_figure():
+def _shown_and_full(state):
+    """The panel's image and a full drawing of its figure, as RGBA arrays."""
+    from PIL import Image
+
+    shown = np.asarray(Image.open(io.BytesIO(state.image.value)).convert("RGBA"))
+    state.figure.canvas.draw()
+    return shown, np.asarray(state.figure.canvas.buffer_rgba())
+
+
+def test_what_if_a_change_out_of_range_redraws_that_panel_alone():
     pytest.importorskip("ipywidgets")
     pytest.importorskip("matplotlib")
     from spchain.workshop import WhatIf
 
-    state = WhatIf(horizon=12, seed=2, metrics=["revenue"])
-    ax = state._panels[0][0]
-    fulls = state.n_full_redraws
+    state = WhatIf(horizon=12, seed=2, metrics=["employee_satisfaction", "active_customers", "revenue"])
+    (sat, *_), (customers, *_), (revenue, *_, revenue_line) = state._panels
+    kept = sat.get_ylim(), customers.get_ylim()
     state.sliders["economics.price_index"].value = 1.5  # revenue leaves the baseline's range
-    assert state.n_full_redraws == fulls + 1
-    low, high = ax.get_ylim()
-    y = state._panels[0][3].get_ydata()
+    assert state.n_full_redraws == 1
+    # the price acts on revenue at once; the people's panel keeps its range and is not drawn again
+    assert sat.get_ylim() == kept[0]
+    assert 1 <= state.n_panel_redraws <= 2
+    low, high = revenue.get_ylim()
+    y = revenue_line.get_ydata()
     assert low <= np.nanmin(y) and np.nanmax(y) <= high
+    shown, full = _shown_and_full(state)
+    differs = np.any(shown != full, axis=-1)
+    assert differs.mean() < 0.002, differs.mean()  # the cleared place shows no trace of the old ticks
+
+
+def test_what_if_draws_everything_again_when_a_panel_would_reach_into_another():
+    pytest.importorskip("ipywidgets")
+    pytest.importorskip("matplotlib")
+    from matplotlib.transforms import Bbox
+
+    from spchain.workshop import WhatIf
+
+    state = WhatIf(horizon=8, seed=2, metrics=["revenue", "profit"])
+    revenue = state._panels[0][0]
+    low, high = revenue.get_ylim()
+    revenue.set_ylim(low, low + (high - low) / 10)  # the data no longer fit: this panel must change
+    state._boxes[1] = Bbox.union([state._boxes[0], state._boxes[1]])  # as if profit's labels sat next to it
+    state.redraw()
+    assert state.n_full_redraws == 2 and state.n_panel_redraws == 0
 
 
 def test_what_if_refuses_bad_settings_before_running():
