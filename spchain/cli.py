@@ -7,16 +7,16 @@ command                   does
                           front-line employee, prints when it pays back and
                           writes the full report
 ``spchain run FILE``      runs a scenario file (TOML) and writes the report folder
-``spchain sensitivity     runs a scenario file's ``[sensitivity]`` section
-FILE``                    (Morris or Sobol') and writes its report folder
+``spchain sensitivity``   ``FILE``: runs a scenario file's ``[sensitivity]``
+                          section (Morris or Sobol') and writes its report folder
 ``spchain select FILE``   chooses the best of a scenario file's scenarios
                           (``[selection]``) and writes its report folder
 ``spchain report DIR``    rebuilds a report from a stored experiment
 ``spchain presets``       lists the presets, or shows one (``--toml``: as a file)
 ``spchain fit CSV``       estimates the chain's links from a unit-by-period CSV
                           and writes them as a scenario file ``run`` accepts
-``spchain workshop        starts the browser workshop for a room of teams
-serve``                   (docs/workshop-facilitator.md)
+``spchain workshop``      ``serve``: starts the browser workshop for a room of
+                          teams (docs/workshop-facilitator.md)
 ========================  ========================================================
 
 Every failure prints one line, ``spchain: error: <reason>``, and exits
