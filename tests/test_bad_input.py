@@ -235,6 +235,9 @@ _KNOWN = {
     "scenarios": ["baseline", "invest", "x"],
     "design": ["kind", "levers", "uncertainties", "at_week", "n", "seed", "baseline"],
     "report": ["title", "metrics", "focus", "level", "currency", "money_scale"],
+    "sensitivity": ["method", "kpi", "factors", "groups", "trajectories", "levels", "n", "replications", "window",
+                    "bootstrap", "seed"],
+    "selection": ["kpi", "delta", "alpha", "direction", "procedure", "n0", "budget", "batch", "scenarios"],
 }
 _SCENARIO_KEYS = ["description", "at_week", "changes", "steps", "uncertainties", "cost"]
 _PATHS = ["workforce.n_employees", "internal.tools_spend_per_week", "customers.patience_minutes",
@@ -246,7 +249,7 @@ _scalars = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([math.inf, -math.inf, math.nan]),
     st.booleans(), st.text(max_size=8),
     st.sampled_from(["workshop", "baseline", "latin_hypercube", "full_factorial", "one_at_a_time", "profit",
-                     "nope.toml", ""]))
+                     "nope.toml", "", "morris", "sobol", "plan", "kn++", "ocba", "rinott", "max", "min", "invest"]))
 _values = st.recursive(_scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=3),
     st.dictionaries(st.one_of(st.sampled_from(_PATHS + _SCENARIO_KEYS), _names), inner, max_size=3)),
@@ -259,6 +262,10 @@ def _files(draw):
     for section in draw(st.lists(st.sampled_from(sorted(_KNOWN) + ["extra"]), unique=True, max_size=4)):
         keys = _KNOWN.get(section, ["anything"])
         body = draw(st.dictionaries(st.one_of(st.sampled_from(keys), _names), _values, max_size=4))
+        if section == "sensitivity" and draw(st.booleans()):  # factors as paths with ranges, some valid
+            body["factors"] = draw(st.dictionaries(st.sampled_from(_PATHS), st.one_of(
+                st.tuples(st.integers(1, 20), st.integers(1, 40)).map(list),
+                st.tuples(st.floats(-1, 1e4), st.floats(-1, 1e4)).map(list), _values), min_size=1, max_size=3))
         if section == "scenarios":  # scenario tables with their own keys
             body = {name: (draw(st.dictionaries(st.one_of(st.sampled_from(_SCENARIO_KEYS), _names), _values,
                                                 max_size=4)) if draw(st.booleans()) else value)
@@ -286,3 +293,70 @@ def test_fuzzed_files_are_accepted_or_refused_with_the_key(tmp_path, data):
         if data:
             assert exc.key, (str(exc), text)
             assert exc.key.split(".")[0].split("[")[0].strip('"') in set(data) | {"experiment"}, (str(exc), text)
+
+
+_STUDY_VALID = {  # per key: valid values (in this file), drawn most of the time
+    "method": ["morris", "sobol"], "kpi": ["profit", "costs"], "trajectories": [2, 3], "levels": [2, 4],
+    "n": [8, 16], "replications": [1, 2, "plan"], "window": [1, 3], "bootstrap": [20, 50], "seed": [0, 5],
+    "groups": [{"g": ["workforce.n_employees"]}], "delta": [1.0, 500.0], "alpha": [0.05, 0.2],
+    "direction": ["max", "min"], "procedure": ["kn++", "kn", "rinott", "ocba"], "n0": [2, 5], "budget": [10, 40],
+    "batch": [1, 2], "scenarios": [["baseline", "invest"], ["invest", "baseline"]],
+}
+_STUDY_EDGE = {  # ... and values just outside what is allowed
+    "method": ["sobel"], "kpi": ["utilisation", "nope"], "trajectories": [1], "levels": [3], "n": [10],
+    "replications": [0, "plenty"], "window": [7], "bootstrap": [19], "seed": [-1],
+    "groups": [{"g": ["nowhere.at_all"]}], "delta": [0.0, -1.0], "alpha": [0.6], "direction": ["up"],
+    "procedure": ["best"], "n0": [1], "budget": [3], "batch": [0], "scenarios": [["baseline"], ["x", "y"]],
+}
+
+
+_mostly = st.sampled_from([True] * 7 + [False])  # True 7 times in 8 (and what a failure shrinks towards)
+
+
+@st.composite
+def _study_sections(draw):
+    """A valid base, experiment and two scenarios, with fuzzed [sensitivity] and [selection] sections."""
+    data = {"base": {"preset": "workshop"}, "experiment": {"horizon": 8, "warmup": 2},
+            "scenarios": {"baseline": {}, "invest": {"changes": {"workforce.n_employees": 11}}}}
+    for section in draw(st.lists(st.sampled_from(["sensitivity", "selection"]), unique=True, min_size=1)):
+        keys = draw(st.lists(st.sampled_from(_KNOWN[section]), unique=True, max_size=6))
+        if section == "sensitivity" and "method" not in keys and draw(_mostly):
+            keys.append("method")
+        body = {k: draw(st.sampled_from(_STUDY_VALID[k])) if draw(_mostly) else
+                draw(st.one_of(st.sampled_from(_STUDY_EDGE[k]), _values)) for k in keys if k != "factors"}
+        if not draw(_mostly):
+            body[draw(_names)] = draw(_values)
+        if section == "sensitivity" and draw(_mostly):
+            body["factors"] = draw(st.dictionaries(st.sampled_from(_PATHS), st.one_of(
+                st.tuples(st.integers(1, 20), st.integers(1, 40)).map(list),
+                st.tuples(st.floats(-1, 1e4), st.floats(-1, 1e4)).map(list), _values), min_size=1, max_size=3))
+        if section == "selection" and draw(_mostly):
+            body["delta"] = draw(st.sampled_from(_STUDY_VALID["delta"] + _STUDY_EDGE["delta"]))
+        data[section] = body
+    return data
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(data=_study_sections())
+def test_fuzzed_sensitivity_and_selection_sections_are_accepted_or_refused_with_their_key(tmp_path, data):
+    """Whatever [sensitivity] and [selection] hold, the loader accepts them or names a key inside them."""
+    f = tmp_path / "fuzz.toml"
+    try:
+        text = dumps_toml(data)
+    except TypeError:
+        return
+    f.write_text(text, encoding="utf-8")
+    try:
+        plan = load_scenario_file(f)
+    except ScenarioFileError as exc:
+        if "invalid TOML" in str(exc):
+            return
+        assert exc.key.split(".")[0].split("[")[0] in {"sensitivity", "selection"}, (str(exc), text)
+        return
+    if "sensitivity" in data:
+        s = plan.sensitivity
+        assert s.method in ("morris", "sobol") and s.factors
+        assert all(low < high for low, high in s.factors.values())
+    if "selection" in data:
+        assert plan.selection.delta > 0 and len(plan.selection.scenarios) >= 2
