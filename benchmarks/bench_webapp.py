@@ -6,7 +6,8 @@ button runs: read the decisions from SQLite, simulate one quarter per team
 from its saved state, store the results).  Each team sets different levers
 every round.  Measured, side by side in one run:
 
-* wall time of each round with the rounds simulated in the server's process
+* wall time of each round, and with ``workers=1`` its CPU time (what the
+  round costs whatever else the machine is doing), with the rounds simulated in the server's process
   (``workers=1``) and in 2 fixed worker processes (``workers=2``; the first
   round includes starting them), target under 5 s on 2 cores;
 * the reference: the same team-quarters as independent
@@ -62,19 +63,20 @@ def play(teams, rounds, workers, folder):
     session = store.create_session(rounds=rounds, seed=2026)
     members = [store.join(session, f"team {t + 1:02d}") for t in range(teams)]
     runner = RoundRunner(workers)
-    times = []
+    times, cpu = [], []
     try:
         for rnd in range(1, rounds + 1):
             for t, team in enumerate(members):
                 store.submit(session, team, _levers(t, rnd))
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             session = close_round(store, runner, session)
             times.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - cpu_started)
         workers_rss = [_rss_mib(p.pid) for pool in runner._pools or () for p in pool._processes.values()] \
             if workers > 1 else []
     finally:
         runner.close()
-    return times, workers_rss, store.path.stat().st_size / 2**20
+    return times, cpu, workers_rss, store.path.stat().st_size / 2**20
 
 
 def main(argv=None):
@@ -86,19 +88,22 @@ def main(argv=None):
     teams, rounds = (10, 3) if args.quick else (args.teams, args.rounds)
     print(f"{teams} teams, {rounds} rounds of {QUARTER} weeks, workshop preset; {os.cpu_count()} CPUs; "
           f"load average {os.getloadavg()[0]:.1f}")
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for t in range(teams):
         simulate(preset("workshop").override(_levers(t, 1)), horizon=QUARTER, seed=2026)
-    reference = time.perf_counter() - started
-    print(f"reference: {teams} independent 13-week runs: {reference:.2f} s")
+    reference, reference_cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    print(f"reference: {teams} independent 13-week runs: {reference:.2f} s wall, {reference_cpu:.2f} s CPU")
     with tempfile.TemporaryDirectory() as folder:
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        serial, _, db_mib = play(teams, rounds, 1, folder)
+        serial, serial_cpu, _, db_mib = play(teams, rounds, 1, folder)
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        pooled, worker_rss, _ = play(teams, rounds, 2, folder)
+        pooled, _, worker_rss, _ = play(teams, rounds, 2, folder)
     fmt = " ".join(f"{x:.2f}" for x in serial)
     print(f"workers=1: round wall times (s): {fmt}; mean {sum(serial) / rounds:.2f}, worst {max(serial):.2f}; "
           f"ratio to reference {sum(serial) / rounds / reference:.2f}")
+    fmt = " ".join(f"{x:.2f}" for x in serial_cpu)
+    print(f"workers=1: round CPU times (s): {fmt}; mean {sum(serial_cpu) / rounds:.2f} (CPU of the reference: "
+          f"{reference_cpu:.2f}; a round on one otherwise idle core takes about its CPU time)")
     fmt = " ".join(f"{x:.2f}" for x in pooled)
     later = pooled[1:] or pooled
     print(f"workers=2: round wall times (s): {fmt}; rounds 2+ mean {sum(later) / len(later):.2f}, worst "
