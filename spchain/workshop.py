@@ -399,11 +399,13 @@ def _window(result, name, start, stop):
 
 
 def _column_title(m) -> str:
-    if m.unit.startswith("money"):
-        return f"{m.label} ({'quarter total' if m.is_flow else m.unit})"
+    """A summary column's title: the KPI and its unit (flows are summed over the quarter)."""
+    if m.is_flow:
+        unit = m.unit.replace("/week", "")
+        return f"{m.label} ({'' if unit == 'money' else unit + ', '}quarter total)"
     if m.unit.startswith("share"):
         return f"{m.label} (%)"
-    return f"{m.label} ({m.unit})" if m.unit not in ("ratio",) else m.label
+    return f"{m.label} ({m.unit})"
 
 
 def _with_difference(m, mine, ref) -> str:
