@@ -488,8 +488,9 @@ class WhatIf:
     only what changed: the "what if" line of each panel (its data set in
     place) over a saved image of everything else, and a panel on its own
     when its line leaves the panel's value range or fills less than a
-    quarter of it.  A lever combination seen before is not re-run (the last
-    ``cache`` runs are kept).  On the ``workshop`` preset over 52 weeks a
+    quarter of it.  With every slider at its base value the "what if" line
+    lies on the baseline.  A lever combination seen before is not re-run
+    (the last ``cache`` runs are kept).  On the ``workshop`` preset over 52 weeks a
     change costs about 0.4 s of CPU for the model and 0.02-0.3 s for the
     redraw (``benchmarks/bench_whatif.py``; the whole dashboard drawn again
     took 0.7-0.9 s).
