@@ -226,6 +226,16 @@ def test_select_chooses_the_clearly_better_plan_and_states_the_guarantee(tmp_pat
     assert manifest["result"]["best"] == "dearer" and manifest["seed"] == 5
 
 
+def test_select_on_two_worker_processes_gives_the_serial_numbers(tmp_path):
+    path = _write(tmp_path, SELECT)
+    assert main(["select", str(path), "--out", str(tmp_path / "serial")]) == 0
+    assert main(["select", str(path), "--out", str(tmp_path / "pool"), "--workers", "2"]) == 0
+    for name in ("selection.csv", "runs.csv"):
+        assert (tmp_path / "pool" / name).read_bytes() == (tmp_path / "serial" / name).read_bytes()
+    manifest = json.loads((tmp_path / "pool" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["executor"] == "2 processes"
+
+
 def test_select_with_ocba_spends_its_budget(tmp_path):
     text = SELECT.replace("n0 = 4", 'n0 = 3\nprocedure = "ocba"\nbudget = 15')
     out = tmp_path / "ocba"
