@@ -507,8 +507,14 @@ def _settings_table(data) -> str:
 
 
 def _unit_words(kpi, s) -> str:
+    """`` EUR``, `` min``, `` visits``...: the unit of a KPI's per-run value, empty for scales and shares."""
     m = METRICS.get(kpi)
-    return f" {money_unit(s['currency'], 'units')}" if m is not None and m.is_money else ""
+    if m is None:
+        return ""
+    if m.is_money:
+        return f" {money_unit(s['currency'], 'units')}"
+    unit = m.unit.replace("/week", "")
+    return "" if unit in ("0-1", "1-5", "share", "ratio") or m.is_share else f" {unit}"
 
 
 def _study_meta(s, what) -> str:

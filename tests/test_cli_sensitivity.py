@@ -135,6 +135,9 @@ def test_morris_file_writes_the_indices_of_a_direct_call(tmp_path, capsys):
     assert positions == sorted(positions)
     for suffix in ("png", "svg"):
         assert (out / "charts" / f"morris.{suffix}").stat().st_size > 1000
+    page = (out / "report.html").read_text(encoding="utf-8")  # self-contained: nothing to fetch, no scripts
+    assert "<script" not in page and not re.search(r'(src|href)="(https?:)?//', page)
+    assert 'src="data:image/png;base64,' in page
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["n_runs"] == direct.n_runs == 3 * 4 * 2
     assert manifest["sensitivity"]["factors"]["workforce.n_employees"] == [8, 12]
@@ -169,6 +172,33 @@ def test_sensitivity_resumes_from_its_store_and_refuses_to_overwrite_it(tmp_path
     capsys.readouterr()
     assert main(["sensitivity", str(other), "--out", str(out), "--resume"]) == 2
     assert "holds another" in capsys.readouterr().err
+
+
+def test_an_interrupted_analysis_keeps_its_runs_and_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    import spchain.sensitivity as sa
+    from spchain.store import SensitivityStore
+
+    original, done = sa._run_point, []
+
+    def stopped_after_five(task):  # Ctrl-C during the sixth run
+        if len(done) == 5:
+            raise KeyboardInterrupt
+        done.append(task)
+        return original(task)
+
+    monkeypatch.setattr(sa, "_run_point", stopped_after_five)
+    path, out = _write(tmp_path, MORRIS), tmp_path / "levers"
+    assert main(["sensitivity", str(path), "--out", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted: 5 runs are kept" in err and "--resume" in err
+    with SensitivityStore(out / "sensitivity.sqlite") as db:
+        assert len(db) == 5
+    assert not (out / "report.html").exists()
+    monkeypatch.undo()
+    assert main(["sensitivity", str(path), "--out", str(out), "--resume"]) == 0
+    with SensitivityStore(out / "sensitivity.sqlite") as db:
+        last = db.manifest()["sessions"][-1]
+        assert last["n_reused"] >= 5 and last["n_reused"] + last["n_simulated"] == 3 * 4 * 2
 
 
 def test_sobol_file_with_groups_and_windows_matches_a_direct_call(tmp_path):
