@@ -689,8 +689,12 @@ def _fit(args, stream):
     equations = [e.strip() for e in args.equations.split(",")] if args.equations else None
     columns = _pairs(args.column, "--column")
     scales = _scales(args.scale)
+    if args.estimator == "anderson-hsiao" and args.pooled:
+        raise _Failure("--estimator anderson-hsiao removes the unit effects by first differences; "
+                       "drop --pooled (pooled estimation has no Nickell bias: use --estimator ols)")
     fit = fit_links(panel, equations=equations, unit_effects=not args.pooled, columns=columns,
-                    scales=scales, n_bootstrap=args.bootstrap, seed=args.seed, params=params)
+                    scales=scales, n_bootstrap=args.bootstrap, seed=args.seed, params=params,
+                    estimator=args.estimator, isq_smoothing=args.isq_smoothing, stable_staff=args.stable_staff)
     print(fit.summary(), file=stream)
     kept, why = fit.select_overrides(max_share=args.max_ci_share)
     ci = fit.conf_int()
@@ -729,12 +733,27 @@ def _fit_caveats(fit):
              "not proven causes (docs/fitting.md, section 6)."]
     eqs = {d["name"]: d for d in fit.diagnostics.get("equations", [])}
     es = eqs.get("employee_satisfaction")
-    if es and "internal_service_quality" in es["terms"]:
+    smoothing = fit.diagnostics.get("isq_smoothing")
+    if es and "internal_service_quality" in es["terms"] and smoothing is None:
         lines.append("Known bias: links.satisfaction_from_internal is underestimated and "
                      "workforce.satisfaction_delay_weeks overestimated (errors in variables: weekly ISQ is a "
-                     "noisy measure of the ISQ employees perceive; docs/fitting.md, section 6).")
+                     "noisy measure of the ISQ employees perceive; --isq-smoothing W corrects part of it; "
+                     "docs/fitting.md, section 6).")
+    elif es and "internal_service_quality" in es["terms"]:
+        lines.append(f"Known bias: ISQ smoothed with weight {smoothing:g} (--isq-smoothing) is still an imperfect "
+                     f"measure of the ISQ employees perceive when each smooths only their own requests: "
+                     f"links.satisfaction_from_internal can stay underestimated and "
+                     f"workforce.satisfaction_delay_weeks overestimated; a staff survey of perceived ISQ "
+                     f"(--column internal_service_quality=COL) with --stable-staff removes both "
+                     f"(docs/fitting.md, section 6).")
     dynamic = [n for n in ("employee_satisfaction", "customer_satisfaction") if n in eqs]
-    if dynamic and fit.diagnostics.get("unit_effects"):
+    if dynamic and fit.diagnostics.get("estimator") == "anderson-hsiao":
+        lines.append(f"Known bias: {' and '.join(dynamic)} - the Anderson-Hsiao estimator (--estimator) has no "
+                     f"Nickell bias but is consistent only when the equations' errors are not serially "
+                     f"correlated (lagged levels are then valid instruments); its intervals are wide and a "
+                     f"weak instrument (first-stage F below 10, in the notes) biases it toward least squares "
+                     f"(docs/fitting.md, section 3).")
+    elif dynamic and fit.diagnostics.get("unit_effects"):
         lines.append(f"Known bias: {' and '.join(dynamic)} - the within estimator with a lagged dependent "
                      f"variable carries the Nickell bias of about -(1 + phi)/(T - 1), and the links mapped "
                      f"from these equations inherit it (size in the notes; --pooled avoids it).")
@@ -776,6 +795,18 @@ def _share(text):
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a number > 0 (e.g. 0.5, or inf for the zero rule only), "
                                          f"got {text!r}")
+    return value
+
+
+def _weight(text):
+    """An argparse type: a smoothing weight in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a weight in (0, 1] (the model's workforce.isq_smoothing is "
+                                         f"0.3), got {text!r}")
     return value
 
 
@@ -905,6 +936,16 @@ def _parser():
     f.add_argument("--scale", action="append", metavar="COL=LOW:HIGH",
                    help="map a column to 0-1: LOW:HIGH (e.g. 0:100), csat (1-5) or nps")
     f.add_argument("--pooled", action="store_true", help="no unit fixed effects (pooled, with a constant)")
+    f.add_argument("--estimator", choices=("ols", "anderson-hsiao"), default="ols",
+                   help="ols: least squares (default); anderson-hsiao: the equations with a lagged dependent "
+                        "variable in first differences with lagged levels as instruments (no Nickell bias, "
+                        "wider intervals; needs unit effects and the 'fit' extra)")
+    f.add_argument("--isq-smoothing", type=_weight, metavar="W",
+                   help="replace weekly ISQ in the employee-satisfaction equation by its exponential smoothing "
+                        "with weight W in (0, 1] (the ISQ employees perceive; the model's 0.3)")
+    f.add_argument("--stable-staff", action="store_true",
+                   help="fit the employee-satisfaction equation on the weeks without a quit or a hire "
+                        "(needs quits or turnover, and headcount)")
     f.add_argument("--bootstrap", type=_count(0), default=0, metavar="N", help="cluster bootstrap replicates")
     f.add_argument("--seed", type=_count(0), default=1, help="seed of the bootstrap and of the written file")
     f.add_argument("--max-ci-share", type=_share, default=0.5, metavar="SHARE",

@@ -19,7 +19,7 @@ equation                    regression                                      mode
 ==========================  ==============================================  ============================================
 employee_satisfaction       ES[t] ~ ES[t-1] + ISQ[t] (+ recognition,        satisfaction_delay_weeks = -1/log(phi);
                             pay_index, training_hours,                      links.satisfaction_from_* = beta / (1 - phi)
-                            customer_satisfaction)
+                            customer_satisfaction, overload)                (satisfaction_from_workload: -beta / (1 - phi))
 turnover (Poisson)          quits[t] ~ ES[t-1], exposure headcount[t-1]/52  links.quit_from_satisfaction = -beta;
                                                                             base_quit_rate = exp(const + beta ES_ref)
 productivity                productivity[t] ~ ES[t] (+ skill)               links.productivity_from_satisfaction =
@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -63,7 +63,7 @@ from .fitresult import DataError, build
 from .panel import Panel
 from .params import ParamError, Params, suggest
 
-__all__ = ["Equation", "EQUATIONS", "ESTIMATORS", "fit_links", "perceived"]
+__all__ = ["Equation", "EQUATIONS", "ESTIMATORS", "fit_links", "maps_like_default", "perceived"]
 
 #: Estimators of :func:`fit_links` (``estimator=``) and what they do.
 ESTIMATORS = {
@@ -159,7 +159,7 @@ class Equation:
 EQUATIONS = {e.name: e for e in (
     Equation("employee_satisfaction", "employee_satisfaction",
              ("employee_satisfaction[t-1]", "internal_service_quality"),
-             ("recognition", "pay_index", "training_hours", "customer_satisfaction")),
+             ("recognition", "pay_index", "training_hours", "customer_satisfaction", "overload")),
     Equation("turnover", "quits", ("employee_satisfaction[t-1]",), kind="poisson",
              exposure="headcount[t-1]", exposure_scale=1 / 52),
     Equation("productivity", "productivity", ("employee_satisfaction",), ("skill",)),
@@ -187,7 +187,8 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
               columns: Mapping[str, str] | None = None, scales: Mapping | None = None,
               cov_type: str = "cluster", n_bootstrap: int = 0, seed: int | None = 0,
               missing: str = "drop", params: Params | None = None, estimator: str = "ols",
-              isq_smoothing: float | None = None):
+              isq_smoothing: float | None = None, isq_instruments: Sequence[str] | None = None,
+              stable_staff: bool = False):
     """Estimate the chain's structural equations from a unit-by-period panel.
 
     Parameters
@@ -252,6 +253,26 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
         For panels simulated by the model pass
         ``params.workforce.isq_smoothing``; ``None`` (default) uses the
         weekly reading as it is, which attenuates the link.
+    isq_instruments : sequence of str, optional
+        Panel columns that drive internal service quality but not employee
+        satisfaction otherwise (levers such as ``tools_spend_per_week``).
+        The employee-satisfaction equation's ``internal_service_quality``
+        regressor is then instrumented, by two-stage least squares (the
+        ``fit`` extra), by each column smoothed with ``isq_smoothing``
+        (:func:`perceived`; needs ``isq_smoothing``).  This removes the
+        attenuation left after the smoothing on panels simulated by the
+        model, where each employee smooths only their own requests (see
+        ``docs/fitting.md``).  The mapped links are kept.
+    stable_staff : bool
+        Estimate the employee-satisfaction equation only on the weeks
+        without a quit or a hire (``quits`` is 0 and ``headcount`` equals
+        last week's; both columns needed).  Employee satisfaction is a mean
+        over the staff in post: in a week a leaver (selected on low
+        satisfaction) drops out of it or a hire (at the base satisfaction)
+        enters it, last week's mean is not the lagged value of this week's
+        staff and the equation does not hold.  With the staff's mean
+        perceived ISQ as the ISQ column (``columns={"internal_service_quality":
+        "perceived_isq"}`` on a model panel) the equation is then exact.
 
     Returns
     -------
@@ -273,7 +294,10 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
         periods for the lag instruments), constant or collinear regressors;
         all before any estimation.
     ParamError
-        Unknown ``estimator``, or ``isq_smoothing`` outside (0, 1].
+        Unknown ``estimator``, ``isq_smoothing`` outside (0, 1], or
+        ``isq_instruments`` without ``isq_smoothing``, not a sequence of
+        column names, or naming a column the panel lacks; ``stable_staff``
+        not a bool, or without ``quits`` and ``headcount`` columns.
 
     Examples
     --------
@@ -308,6 +332,25 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
                                       or not isinstance(isq_smoothing, (int, float, np.floating))
                                       or not 0 < isq_smoothing <= 1):
         raise ParamError(f"isq_smoothing must be a weight in (0, 1] or None, got {isq_smoothing!r}")
+    if isq_instruments is not None:
+        if isinstance(isq_instruments, str):
+            isq_instruments = (isq_instruments,)
+        try:
+            isq_instruments = tuple(isq_instruments)
+        except TypeError:
+            raise ParamError(f"isq_instruments must be a sequence of column names, got {isq_instruments!r}") from None
+        if not isq_instruments or not all(isinstance(c, str) and _TERM.match(c) and "[" not in c
+                                           for c in isq_instruments):
+            raise ParamError(f"isq_instruments must be a non-empty sequence of column names, "
+                             f"got {isq_instruments!r}")
+        if isq_smoothing is None:
+            raise ParamError(f"isq_instruments={list(isq_instruments)!r} instruments the smoothed ISQ: it needs "
+                             f"isq_smoothing (for panels simulated by the model, workforce.isq_smoothing)")
+    if not isinstance(stable_staff, (bool, np.bool_)):
+        raise ParamError(f"stable_staff must be True or False, got {stable_staff!r}")
+    if stable_staff and estimator == "anderson-hsiao":
+        raise ParamError("stable_staff=True selects weeks for an equation in levels; first differences "
+                         "(estimator='anderson-hsiao') span two weeks: use estimator='ols'")
     if n_bootstrap and seed is None:
         seed = int(np.random.SeedSequence().entropy)  # fresh, and recorded on the result
     panel = _as_panel(panel)
@@ -321,8 +364,37 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
     elif isq_smoothing is not None:
         notes.append("isq_smoothing has no effect: the panel has no internal_service_quality column")
     eqs = _resolve(equations, data)
+    if isq_instruments is not None:
+        lacking = [c for c in isq_instruments if c not in data]
+        if lacking:
+            raise ParamError(f"isq_instruments: column(s) {lacking} not in the panel"
+                             f"{''.join(suggest(c, data) for c in lacking)}; the panel has {sorted(data)}")
+        es = EQUATIONS["employee_satisfaction"]
+        if es not in eqs:
+            raise ParamError("isq_instruments instruments the default employee_satisfaction equation, "
+                             "which is not among the equations fitted")
+        smoothed = []
+        for c in isq_instruments:
+            name = f"{c}_perceived"
+            data[name] = perceived(data[c], panel["unit"], panel["period"], float(isq_smoothing))
+            smoothed.append(name)
+        iv_es = Equation(es.name, es.y, es.x, es.optional, instruments={"internal_service_quality": tuple(smoothed)})
+        eqs = [iv_es if e is es else e for e in eqs]
+        notes.append(f"internal_service_quality (smoothed) instrumented by {list(isq_instruments)} smoothed the "
+                     f"same way ({', '.join(smoothed)}): two-stage least squares")
 
-    specs = [_design(eq, data, lags, panel, unit_effects, missing) for eq in eqs]
+    changed = None
+    if stable_staff:
+        lacking = [c for c in ("quits", "headcount") if c not in data]
+        if lacking:
+            raise ParamError(f"stable_staff=True needs the column(s) {lacking} (the weeks with a quit or a "
+                             f"hire are left out); the panel has {sorted(data)}")
+        with np.errstate(invalid="ignore"):
+            changed = (data["quits"] > 0) | (data["headcount"] != lags.shift(data["headcount"], 1))
+        notes.append(f"employee_satisfaction: estimated on the weeks without a quit or a hire "
+                     f"(stable_staff=True; {int(changed.sum())} rows with a staff change left out)")
+    specs = [_design(eq, data, lags, panel, unit_effects, missing,
+                     exclude=changed if eq.name == "employee_satisfaction" else None) for eq in eqs]
     specs = [_iv_design(spec, data, lags, panel, unit_effects, estimator)
              if _iv_terms(spec, estimator) else spec for spec in specs]
     units_all = np.unique(panel["unit"])
@@ -338,7 +410,7 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
     for spec, fit in zip(specs, fits):
         eq = spec["eq"]
         terms = spec["terms"]
-        mapper = _MAPPERS.get(eq.name) if eq in EQUATIONS.values() else None
+        mapper = _MAPPERS.get(eq.name) if maps_like_default(eq) else None
         local = dict(ctx, y_mean=spec["y_mean"], x_mean=spec["x_mean"])
 
         def derived(beta, terms=terms, mapper=mapper, local=local):
@@ -404,6 +476,7 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
               "maximum likelihood by equation"
               + (f"; instrumental variables ({'; '.join(ivs)})" if ivs else "")
               + (f"; ISQ smoothed (weight {float(isq_smoothing):g})" if isq_smoothing is not None else "")
+              + ("; employee satisfaction on the weeks without a quit or a hire" if stable_staff else "")
               + "; standard errors "
               + ("clustered by unit" if cov_type == "cluster" else "classical")
               + (f"; cluster bootstrap by unit ({n_bootstrap} replicates)" if n_bootstrap else ""))
@@ -418,6 +491,8 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
                  diagnostics=dict(equations=eq_diag, unit_effects=bool(unit_effects), cov_type=cov_type,
                                  estimator=estimator,
                                  isq_smoothing=None if isq_smoothing is None else float(isq_smoothing),
+                                 isq_instruments=None if isq_instruments is None else list(isq_instruments),
+                                 stable_staff=bool(stable_staff),
                                   n_units=int(units_all.size), n_bootstrap=int(n_bootstrap),
                                   table=_table(eq_diag), notes=notes))
 
@@ -439,6 +514,8 @@ def _map_es(b, c):
                        ("customer_satisfaction", "links.satisfaction_from_customers")):
         if term in b:
             out[path] = b[term] / (1.0 - phi)
+    if "overload" in b:  # the target falls by k_load * max(0, work pressure - reference)
+        out["links.satisfaction_from_workload"] = -b["overload"] / (1.0 - phi)
     return out
 
 
@@ -521,6 +598,14 @@ def _prepare(panel, columns, scales, base):
         notes.append(f"column {col!r} mapped to the model's 0-1 scale ({_scale_text(scale)})")
     for model_name, col in columns.items():
         data[model_name] = data[col]
+    if "overload" not in data and "work_pressure" in data:
+        with np.errstate(invalid="ignore"):
+            over = np.maximum(0.0, data["work_pressure"] - base.workforce.reference_utilisation)
+        if np.count_nonzero(over > 0) >= 2:  # otherwise the term would be a constant 0
+            data["overload"] = over
+            notes.append(f"overload = max(0, work_pressure - {base.workforce.reference_utilisation:g}) "
+                         f"(workforce.reference_utilisation), the work pressure above the level that hurts: "
+                         f"{int(np.count_nonzero(over > 0))} rows above it")
     if "quits" not in data and "turnover" in data and "headcount" in data:
         data["quits"] = data["turnover"] * data["headcount"] / 52.0
         notes.append("quits derived as turnover * headcount / 52 (turnover annualised per week)")
@@ -591,6 +676,27 @@ class _Lags:
         return np.where(idx >= 0, x[np.maximum(idx, 0)], np.nan)
 
 
+def maps_like_default(eq) -> bool:
+    """Whether an equation's coefficients map onto model parameters as a default equation's do.
+
+    True for the equations of :data:`EQUATIONS` and for an :class:`Equation`
+    that differs from the default of its name only in ``instruments``
+    (estimating the same regression by two-stage least squares), e.g.
+    ``dataclasses.replace(EQUATIONS["employee_satisfaction"],
+    instruments={"employee_satisfaction[t-1]": ("employee_satisfaction[t-2]",)})``.
+
+    Parameters
+    ----------
+    eq : Equation
+
+    Returns
+    -------
+    bool
+    """
+    default = EQUATIONS.get(eq.name)
+    return default is not None and replace(eq, instruments=default.instruments) == default
+
+
 def _resolve(equations, data):
     if equations is None:
         chosen, why = [], []
@@ -639,8 +745,8 @@ def _term(term, data, lags):
     return lags.shift(x, int(k)) if k else x
 
 
-def _design(eq, data, lags, panel, unit_effects, missing):
-    """Rows, response, regressors and clusters of one equation, validated."""
+def _design(eq, data, lags, panel, unit_effects, missing, exclude=None):
+    """Rows, response, regressors and clusters of one equation, validated (``exclude``: rows to leave out)."""
     terms = list(eq.x) + [t for t in eq.optional if _TERM.match(t).group(1) in data]
     used = [eq.y, *terms] + [t for t in (eq.exposure, eq.per) if t]
     raw = {t: _term(t, data, lags) for t in used}
@@ -667,6 +773,11 @@ def _design(eq, data, lags, panel, unit_effects, missing):
             dropped[col] = dropped.get(col, 0) + int(nan.sum())
         ok &= ~nan
     ok &= ~lag_rows
+    if exclude is not None:
+        left_out = ok & exclude
+        if left_out.any():
+            dropped["staff changes"] = int(left_out.sum())
+        ok &= ~exclude
     y = raw[eq.y].copy()
     y_label = eq.y
     if eq.per:
@@ -694,6 +805,8 @@ def _design(eq, data, lags, panel, unit_effects, missing):
             raise DataError(f"equation {eq.name!r}: {eq.y!r} must be a count >= 0; unit {unit[i]}, "
                             f"period {period[i]} has {float(y[i])!r}")
     n = int(ok.sum())
+    # the derived overload term is left out where it never leaves 0 in the rows used (a user's column is not)
+    terms = [t for t in terms if t != "overload" or t in eq.x or (n and np.ptp(raw[t][ok]) > 0)]
     X = np.column_stack([raw[t][ok] for t in terms]) if terms else np.zeros((n, 0))
     groups_raw = unit[ok]
     cluster_units, groups = np.unique(groups_raw, return_inverse=True)
@@ -713,7 +826,7 @@ def _design(eq, data, lags, panel, unit_effects, missing):
     spec = dict(eq=eq, terms=terms, y=y[ok], X=X, groups=groups, n_clusters=G, cluster_units=cluster_idx,
                 unit=groups_raw, period=period[ok],
                 exposure=None if expo is None else expo[ok], n=n, dropped=dropped,
-                n_lag_rows=int(lag_rows.sum()), y_label=y_label,
+                n_lag_rows=int(lag_rows.sum()), y_label=y_label, exclude=exclude,
                 n_periods=int(np.unique(period[ok]).size),
                 y_mean=float(np.mean(y[ok])),
                 x_mean={t: float(np.mean(raw[t][ok])) for t in terms if t != "const"})
@@ -850,6 +963,8 @@ def _iv_design(spec, data, lags, panel, unit_effects, estimator):
     ok = np.isfinite(y_lvl) & np.isfinite(y_t)
     for arr in (*x_lvl.values(), *x_t.values(), *z_t.values()):
         ok &= np.isfinite(arr)
+    if spec.get("exclude") is not None:
+        ok &= ~spec["exclude"]
     unit, period = panel["unit"], panel["period"]
     n = int(ok.sum())
     cluster_units, groups = np.unique(unit[ok], return_inverse=True)

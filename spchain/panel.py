@@ -35,7 +35,7 @@ from .fitresult import DataError
 from .metrics import METRICS
 from .params import Change, ParamError, Params
 
-__all__ = ["Panel", "read_panel", "synthetic_panel", "structural_panel", "DEFAULT_LEVERS"]
+__all__ = ["Panel", "read_panel", "synthetic_panel", "structural_panel", "staff_perceived_isq", "DEFAULT_LEVERS"]
 
 #: Levers varied across (and within) units by :func:`synthetic_panel`: path -> (low, high).
 DEFAULT_LEVERS = {
@@ -190,6 +190,8 @@ class Panel:
             cols[name] = result.kpi(name, by_unit=True)[start:].T.ravel()
         for name in _RAW_FIELDS:
             cols[name] = np.concatenate([result.field(name, u)[start:] for u in range(n_units)])
+        if "staff" in result.recorded:
+            cols["perceived_isq"] = staff_perceived_isq(result)[start:].T.ravel()
         in_force = [result.params.at_week(int(w)) for w in weeks] if levers else []
         for path in levers:
             result.params.get(path)  # ParamError for an unknown path
@@ -266,6 +268,38 @@ def read_panel(path, *, unit: str = "unit", period: str = "period") -> Panel:
 
 
 # ------------------------------------------------------ synthetic panels
+def staff_perceived_isq(result) -> np.ndarray:
+    """The mean perceived ISQ of each unit's staff at each week's end, ``(weeks, units)``.
+
+    What an internal-service survey of every employee in post would read:
+    the mean of the smoothed ISQ each employee feels (``docs/model.md``,
+    section 2.5), the driver of their satisfaction target, which the
+    unit's weekly ``internal_service_quality`` KPI (the mean score of the
+    week's scored items) measures only with error.  NaN in a week with
+    nobody in post.
+
+    Parameters
+    ----------
+    result : RunResult
+        A run that kept the ``"staff"`` records
+        (``simulate(..., record=("staff",))``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(horizon, n_units)``.
+
+    Raises
+    ------
+    ValueError
+        The run kept no ``"staff"`` records.
+    """
+    rows = result.records("staff")
+    out = np.full((result.horizon, result.n_units), np.nan)
+    out[rows["week"], rows["unit"]] = rows["perceived_isq"]
+    return out
+
+
 def panel_params() -> Params:
     """The default single-unit organisation of :func:`synthetic_panel`.
 
@@ -323,7 +357,8 @@ def synthetic_panel(params: Params | None = None, *, n_units: int = 40, horizon:
     Panel
         Columns ``unit, period``, every KPI of :data:`spchain.METRICS` for
         the unit, the raw counts ``quits, churned, customers_start,
-        responses``, and one column per lever (named by the path's last
+        responses``, ``perceived_isq`` (the mean perceived ISQ of the staff
+        in post, :func:`staff_perceived_isq`), and one column per lever (named by the path's last
         part).  ``truth`` holds every link coefficient and the reference
         levels of the data-generating parameters.
     """
@@ -379,7 +414,7 @@ def synthetic_panel(params: Params | None = None, *, n_units: int = 40, horizon:
                    else map(_simulate_task, tasks))
     cols: dict = {"unit": [], "period": []}
     kpis = list(METRICS)
-    for name in kpis + list(_RAW_FIELDS) + list(names.values()):
+    for name in kpis + list(_RAW_FIELDS) + ["perceived_isq"] + list(names.values()):
         cols[name] = []
     for u, (res, path_values) in enumerate(zip(results, lever_paths)):
         cols["unit"] += [u] * horizon
@@ -388,6 +423,7 @@ def synthetic_panel(params: Params | None = None, *, n_units: int = 40, horizon:
             cols[name] += res.kpi(name)[warmup:].tolist()
         for name in _RAW_FIELDS:
             cols[name] += res.field(name)[warmup:].tolist()
+        cols["perceived_isq"] += staff_perceived_isq(res)[warmup:, 0].tolist()
         for col, values in path_values.items():
             cols[col] += values
     if employee_survey_sd > 0:
@@ -417,7 +453,7 @@ def _simulate_task(task):
     from .run import simulate
 
     p, horizon, seed = task
-    return simulate(p, horizon=horizon, seed=seed)
+    return simulate(p, horizon=horizon, seed=seed, record=("staff",))
 
 
 def structural_panel(params: Params | None = None, *, n_units: int = 50, n_periods: int = 20,

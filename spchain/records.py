@@ -43,6 +43,10 @@ RECORDS = {
               ("satisfaction", _F)),
     # a new employee taking up position at time
     "hires": (("unit", _I), ("week", _I), ("time", _F), ("position", _I)),
+    # one row per unit and week, at the week's end after the satisfaction update: the staff in post,
+    # the mean of their perceived ISQ (the smoothed ISQ each employee feels, the driver of their
+    # satisfaction target) and of their satisfaction (0-1; NaN with nobody in post)
+    "staff": (("unit", _I), ("week", _I), ("headcount", _I), ("perceived_isq", _F), ("satisfaction", _F)),
 }
 
 

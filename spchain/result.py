@@ -187,6 +187,11 @@ class RunResult:
               at the quit; rows = field ``quits``.
             * ``"hires"`` -- ``unit, week, time, position``; rows = field
               ``hires``.
+            * ``"staff"`` -- one row per unit and week, at the week's end:
+              ``unit, week, headcount`` and the means over the staff in
+              post of their ``perceived_isq`` (the smoothed ISQ each
+              employee feels, the driver of their satisfaction) and
+              ``satisfaction`` (the ``employee_satisfaction`` KPI).
 
         Returns
         -------
@@ -351,7 +356,10 @@ class RunResult:
             column ``name`` equals ``kpi(name, by_unit=True)[start:, unit]``)
             and the raw counts ``quits, churned, customers_start,
             responses`` for the hazard equations, as
-            :func:`spchain.synthetic_panel` gives.  ``truth`` holds the
+            :func:`spchain.synthetic_panel` gives; with the run's
+            ``"staff"`` records (``simulate(..., record=("staff",))``)
+            also ``perceived_isq``, the staff's mean perceived ISQ
+            (:func:`spchain.panel.staff_perceived_isq`).  ``truth`` holds the
             run's link coefficients and reference levels (of the base
             :attr:`params`), ``meta`` the seed, horizon and parameters.
 
