@@ -65,17 +65,34 @@ _MIRROR, _DIRECT, _REINVEST = 1.78, -1.62, -2.12
 _BLUE, _GREY, _INK = "#0072B2", "#666666", "#222222"
 
 
-def unit_words(name) -> str:
+def unit_words(name, money="money") -> str:
     """What a box's unit line says under a KPI's value: its unit in words, and
     "lower is better" where lower is (:attr:`spchain.metrics.Metric.better`).
 
+    Parameters
+    ----------
+    name : str
+        KPI name.
+    money : str
+        What the model's money is called ("EUR", "money units").
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
     >>> unit_words("turnover")
     'per year, lower is better'
     >>> unit_words("revenue")
     'money per week'
+    >>> unit_words("profit", money="EUR")
+    'EUR per week'
     """
     m = METRICS[name]
     words = _UNIT_WORDS.get(m.unit, m.unit)
+    if m.unit.startswith("money"):
+        words = words.replace("money", money, 1)
     return words + (", lower is better" if m.better == "lower" else "")
 
 
@@ -146,8 +163,11 @@ def _strengths(params, fit, level):
     return out
 
 
-def _draw_box(ax, key, values, deltas):
+def _draw_box(ax, key, values, deltas, scale, money):
+    """One stage's box; ``scale``: points per data unit across, so every line fits inside the box."""
     from matplotlib.patches import FancyBboxPatch
+
+    from .plotting import text_width, wrap_text
 
     title, kpis, _, row = STAGES[key]
     x, y, w, h = _box(key)
@@ -162,12 +182,15 @@ def _draw_box(ax, key, values, deltas):
     text = _fmt(values[first])
     if first in deltas:
         text += f" ({_fmt(deltas[first], sign=True)})"
-    unit = unit_words(first)
-    if len(unit) > 18:  # wider than the box at MIN_FONTSIZE: unit above direction
-        unit = unit.replace(", ", "\n")
+    inner = w * scale - 12.0  # the box's width in points, less a margin at each side
+    unit = unit_words(first, money)
+    if text_width(unit, MIN_FONTSIZE) > inner:  # wider than the box: unit above direction, then wrapped
+        unit = "\n".join(_fit_line(part, inner) for part in unit.split(", "))
     yv = y - (0.08 if row == 0 or "\n" in unit else 0.2)
-    ax.text(x, yv, text, ha="center", va="center", fontsize=13 if len(text) < 13 else 11.5, color=_INK,
-            zorder=3)
+    size = 13.0  # the value's font: as large as fits the box, never under MIN_FONTSIZE
+    while size > MIN_FONTSIZE and text_width(text, size) > inner:
+        size -= 0.5
+    ax.text(x, yv, text, ha="center", va="center", fontsize=size, color=_INK, zorder=3)
     ax.text(x, yv - 0.17, unit, ha="center", va="top", fontsize=MIN_FONTSIZE, color=_GREY, zorder=3,
             linespacing=1.0)
     if len(kpis) > 1:
@@ -181,12 +204,28 @@ def _draw_box(ax, key, values, deltas):
                 zorder=3)
 
 
-def _label(ax, x, y, value, half, fitted, off):
+def _fit_line(words, width) -> str:
+    """``words`` within ``width`` points at MIN_FONTSIZE: broken before "per" where that fits, else at spaces."""
+    from .plotting import text_width, wrap_text
+
+    if text_width(words, MIN_FONTSIZE) <= width:
+        return words
+    head, per, tail = words.partition(" per ")
+    if per and max(text_width(head, MIN_FONTSIZE), text_width("per " + tail, MIN_FONTSIZE)) <= width:
+        return f"{head}\nper {tail}"
+    return wrap_text(words, width, MIN_FONTSIZE)
+
+
+def _label_text(value, half, off, *, one_line=False) -> str:
+    """An arrow's label: its strength, and under it (beside it, ``one_line``) the interval's half-width."""
     if off:
-        text = "off"
-    else:
-        text = f"{value:.2f}" + (f"\n\u00b1{half:.2f}" if half is not None else "")
-    ax.text(x, y, text, ha="center", va="center", fontsize=MIN_FONTSIZE, color=_BLUE if fitted else _GREY,
+        return "off"
+    return f"{value:.2f}" + (("  " if one_line else "\n") + f"\u00b1{half:.2f}" if half is not None else "")
+
+
+def _label(ax, x, y, value, half, fitted, off, va="center", ha="center", one_line=False):
+    text = _label_text(value, half, off, one_line=one_line)
+    ax.text(x, y, text, ha=ha, va=va, fontsize=MIN_FONTSIZE, color=_BLUE if fitted else _GREY,
             fontweight="bold" if fitted else "normal", zorder=5, linespacing=1.0,
             bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.9))
 
@@ -212,7 +251,7 @@ def _arrow(ax, points, off, *, straight=False):
 
 
 def plot_chain_diagram(source=None, *, scenario=None, fit=None, level=0.95, ax=None,
-                       title="The service-profit chain"):
+                       title="The service-profit chain", money="money"):
     """The chain as boxes and arrows, with each stage's value and each link's strength.
 
     Parameters
@@ -237,6 +276,9 @@ def plot_chain_diagram(source=None, *, scenario=None, fit=None, level=0.95, ax=N
         axes' width); a new figure otherwise.
     title : str
         Axes title.
+    money : str
+        What the unit lines call the model's money ("EUR", "money units");
+        a unit line wider than its box is wrapped to it.
 
     Returns
     -------
@@ -244,15 +286,24 @@ def plot_chain_diagram(source=None, *, scenario=None, fit=None, level=0.95, ax=N
     """
     import matplotlib.pyplot as plt
 
-    from .plotting import style, wrap_text
+    from .plotting import style, text_width, wrap_text
 
+    if not isinstance(money, str) or not money.strip():
+        raise ValueError(f"money={money!r}: expected a non-empty string such as 'EUR'")
     params, values, deltas, subtitle = _source(source, scenario)
     strengths = _strengths(params, fit, level)
     with style():
         if ax is None:
             _, ax = plt.subplots(figsize=(13, 5.2), layout="constrained")
+        fig, spec = ax.figure, ax.get_subplotspec()
+        if fig.get_layout_engine() is not None and spec is not None:  # the layout spreads the grid out
+            width = fig.get_figwidth() * 72.0 * (spec.colspan.stop - spec.colspan.start) / spec.get_gridspec().ncols
+        else:
+            width = ax.get_position().width * fig.get_figwidth() * 72.0
+        x_lo, x_hi = 0.05, _X0 + 6 * _DX + _W / 2 + 0.1
+        scale = 0.97 * width / (x_hi - x_lo)  # points per data unit across (a little lost to the layout's pads)
         for key in STAGES:
-            _draw_box(ax, key, values, deltas)
+            _draw_box(ax, key, values, deltas, scale, money.strip())
         for a, b, path, _ in ARROWS:
             value, half, fitted = strengths[path] if path else (None, None, False)
             off = path is not None and value == 0 and not fitted
@@ -263,7 +314,8 @@ def plot_chain_diagram(source=None, *, scenario=None, fit=None, level=0.95, ax=N
                 p0, p1 = _edge(a, "top"), _edge(b, "top")
                 pts = [p0, (p0[0], _MIRROR), (p1[0], _MIRROR), p1]
                 _arrow(ax, pts, off)
-                _label(ax, (p0[0] + p1[0]) / 2 + 0.6, _MIRROR, value, half, fitted, off)
+                # right of the words "satisfaction mirror", which end 0.23 past the middle
+                _label(ax, (p0[0] + p1[0]) / 2 + 0.35, _MIRROR, value, half, fitted, off, ha="left", one_line=True)
                 ax.text((p0[0] + p1[0]) / 2 - 0.55, _MIRROR + 0.05, "satisfaction mirror", ha="center",
                         va="bottom", fontsize=MIN_FONTSIZE, color=_GREY)
                 continue
@@ -271,13 +323,14 @@ def plot_chain_diagram(source=None, *, scenario=None, fit=None, level=0.95, ax=N
                 p0, p1 = _edge(a, "bottom"), _edge(b, "bottom")
                 pts = [p0, (p0[0], _DIRECT), (p1[0], _DIRECT), p1]
                 _arrow(ax, pts, off)
-                _label(ax, (p0[0] + p1[0]) / 2, _DIRECT, value, half, fitted, off)
+                # on the line, one line high: clear of the box above it
+                _label(ax, (p0[0] + p1[0]) / 2, _DIRECT, value, half, fitted, off, one_line=True)
                 continue
             if (a, b) == ("profit", "isq"):  # reinvestment, below
                 p0, p1 = _edge(a, "bottom"), _edge(b, "bottom")
                 pts = [p0, (p0[0], _REINVEST), (p1[0], _REINVEST), p1]
                 _arrow(ax, pts, off)
-                _label(ax, (p0[0] + p1[0]) / 2 + 2.0, _REINVEST, value, half, fitted, off)
+                _label(ax, (p0[0] + p1[0]) / 2 + 2.0, _REINVEST, value, half, fitted, off, one_line=True)
                 ax.text((p0[0] + p1[0]) / 2 - 0.6, _REINVEST + 0.05, "share of profit reinvested",
                         ha="center", va="bottom", fontsize=MIN_FONTSIZE, color=_GREY)
                 continue
@@ -286,28 +339,35 @@ def plot_chain_diagram(source=None, *, scenario=None, fit=None, level=0.95, ax=N
             dy_b = 0.28 * ra if rb == 0 else 0.0
             p0, p1 = _edge(a, "right", dy_a), _edge(b, "left", dy_b)
             _arrow(ax, [p0, p1], off, straight=True)
-            dx, dy = p1[0] - p0[0], p1[1] - p0[1]
-            nx, ny = -dy / np.hypot(dx, dy), dx / np.hypot(dx, dy)  # normal, pointing up
-            off_by = 0.2 if half is None else 0.3
-            _label(ax, (p0[0] + p1[0]) / 2 + off_by * nx, (p0[1] + p1[1]) / 2 + off_by * ny,
-                   value, half, fitted, off)
+            mid = (p0[0] + p1[0]) / 2
+            if ra == rb:  # level: the label just above the arrow
+                _label(ax, mid, p0[1] + 0.06, value, half, fitted, off, va="bottom")
+            else:  # to or from a box above (below) the centre row: above (below) the arrow's outer end, in
+                # the gap between the boxes, clear of the other diagonal arrow and of both boxes' edges
+                outer = ra or rb
+                end = max(p0[1], p1[1]) if outer > 0 else min(p0[1], p1[1])
+                wide = text_width(_label_text(value, half, off), MIN_FONTSIZE) / scale + 0.12  # data units, padded
+                x, ha = mid, "center"
+                if wide > p1[0] - p0[0] - 0.08:  # wider than the gap: along the outer box's side, over the
+                    # other box's top (bottom), which lies lower (higher) than the label
+                    x, ha = (p1[0] - 0.06, "right") if rb == outer else (p0[0] + 0.06, "left")
+                _label(ax, x, end + 0.06 * outer, value, half, fitted, off, va="bottom" if outer > 0 else "top",
+                       ha=ha)
         fitted_note = ("bold blue: fitted, \u00b1 half-width of the "
                        f"{level:.0%} interval; grey: model values" if fit is not None else
                        "model values (spchain.Params)")
         key = (f"Numbers on arrows: link strengths, {fitted_note}; dashed: switched off. Left to right: "
                + "; ".join(f"{d} ({p.split('.')[-1]})" for _, _, p, d in ARROWS[:8] if p)
                + f"; below: {ARROWS[9][3]} ({ARROWS[9][2].split('.')[-1]}).")
-        fig, spec = ax.figure, ax.get_subplotspec()
-        if fig.get_layout_engine() is not None and spec is not None:  # the layout spreads the grid out
-            width = fig.get_figwidth() * 72.0 * (spec.colspan.stop - spec.colspan.start) / spec.get_gridspec().ncols
-        else:
-            width = ax.get_position().width * fig.get_figwidth() * 72.0
         lines = wrap_text(key, 0.9 * width - 10.0, MIN_FONTSIZE).split("\n")  # room for hinting at low dpi
         ax.text(0.1, _REINVEST - 0.3, "\n".join(lines), ha="left", va="top", fontsize=MIN_FONTSIZE,
                 color=_GREY, in_layout=False)  # wrapped to the axes' width: it need not shrink them
-        ax.set_xlim(0.05, _X0 + 6 * _DX + _W / 2 + 0.1)
+        ax.set_xlim(x_lo, x_hi)
         ax.set_ylim(_REINVEST - 0.4 - 0.22 * len(lines), _MIRROR + 0.25)
         ax.axis("off")
-        ax.set_title(f"{title}\n", loc="left", fontsize=14)
-        ax.text(0.0, 1.0, subtitle, transform=ax.transAxes, ha="left", va="bottom", fontsize=10, color=_GREY)
+        subtitle = wrap_text(subtitle, 0.9 * width - 10.0, 10)  # a long scenario name wraps, as the key does
+        ax.text(0.0, 1.0, subtitle, transform=ax.transAxes, ha="left", va="bottom", fontsize=10, color=_GREY,
+                linespacing=1.15)
+        # the title stands above the subtitle's lines (10 pt each, 1.15 apart) with 6 points between
+        ax.set_title(title, loc="left", fontsize=14, pad=6.0 + 11.5 * (subtitle.count("\n") + 1) + 4.0)
     return ax

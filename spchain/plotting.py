@@ -47,7 +47,8 @@ from .metrics import metric
 
 __all__ = ["PALETTE", "SCENARIO_COLORS", "CHAIN_METRICS", "STYLE", "style", "save_figure",
            "plot_kpi", "plot_chain", "plot_fan", "plot_comparison", "plot_tornado",
-           "plot_chain_diagram", "plot_fit", "tidy", "total_unit", "trailing_kpi", "kpi_range", "wrap_text"]
+           "plot_chain_diagram", "plot_fit", "tidy", "total_unit", "trailing_kpi", "kpi_range", "wrap_text",
+           "text_width"]
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -108,7 +109,9 @@ def save_figure(fig, path, *, formats=("png", "svg"), dpi=150) -> list:
     out = []
     with style():
         if fig.get_layout_engine() is not None:  # settle the layout once; every format and save keeps it
-            fig.canvas.draw()
+            # a renderer's draw, not fig.canvas.draw(): a Figure made outside pyplot has a base canvas
+            # whose draw does nothing, and the layout would be switched off without ever running
+            fig.draw_without_rendering()
             fig.set_layout_engine("none")
         for fmt in formats:
             if fmt not in ("png", "svg", "pdf"):
@@ -313,8 +316,24 @@ def tidy(ax, *, value_axis="y"):
         axis.set_major_formatter(_compact_formatter(largest))
 
 
-def _text_width(text, fontsize) -> float:
-    """Width in points of one line of ``text`` in the house font (no canvas needed)."""
+def text_width(text, fontsize) -> float:
+    """Width in points of ``text`` (its widest line) in the house font; no figure or canvas is needed.
+
+    Parameters
+    ----------
+    text : str
+    fontsize : float
+        Font size in points.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> text_width("a\nabc", 10) == text_width("abc", 10) > text_width("a", 10)
+    True
+    """
     from matplotlib.font_manager import FontProperties
     from matplotlib.textpath import TextToPath
 
@@ -351,13 +370,13 @@ def wrap_text(text, width, fontsize, *, at_clauses=False) -> str:
     >>> wrap_text("lower is better", 50, 10)
     'lower is\\nbetter'
     """
-    if at_clauses and "; " in text and _text_width(text, fontsize) > width:  # a clause a line, where each fits
+    if at_clauses and "; " in text and text_width(text, fontsize) > width:  # a clause a line, where each fits
         clauses = text.split("; ")
-        if all(_text_width(c, fontsize) <= width for c in clauses):
+        if all(text_width(c, fontsize) <= width for c in clauses):
             return ";\n".join(clauses)
     lines = []
     for word in text.split(" "):
-        if lines and _text_width(f"{lines[-1]} {word}", fontsize) <= width:
+        if lines and text_width(f"{lines[-1]} {word}", fontsize) <= width:
             lines[-1] += f" {word}"
         else:
             lines.append(word)
@@ -390,7 +409,7 @@ def _fit_width(ax, values, top_row):
     ax.set_yticks(ax.get_yticks(), names)
     decoration = 0.0
     if fig.get_layout_engine() is not None:
-        decoration = (max((_text_width(n, ytick_size) for n in names), default=0.0)
+        decoration = (max((text_width(n, ytick_size) for n in names), default=0.0)
                       + 1.4 * STYLE["axes.labelsize"] + 18.0)
     width = max(slot - decoration, 60.0)
     ax.set_title(wrap_text(ax.get_title(loc="left") or ax.get_title(), width, ax.title.get_fontsize()))
@@ -404,7 +423,7 @@ def _fit_width(ax, values, top_row):
         ticks = [t for t in locator.tick_values(lo, hi) if lo <= t <= hi]
         labels = formatter.format_ticks(ticks)
         spacing = width * (ticks[1] - ticks[0]) / (hi - lo) if len(ticks) > 1 else width
-        widest = max((_text_width(t, tick_size) for t in labels), default=0.0)
+        widest = max((text_width(t, tick_size) for t in labels), default=0.0)
         if widest + 0.6 * tick_size <= spacing:
             break
     ax.xaxis.set_major_locator(locator)
@@ -428,7 +447,7 @@ def _fit_width(ax, values, top_row):
     ax.set_ylim(bottom, top_row + max(0.7, need * below / max(height - need, 1.0)))
 
     for text in values:
-        half = _text_width(text.get_text(), text.get_fontsize()) / 2 + 2.0
+        half = text_width(text.get_text(), text.get_fontsize()) / 2 + 2.0
         at = width * (text.xy[0] - lo) / (hi - lo)
         shift = max(half - at, 0.0) - max(at + half - width, 0.0)
         text.set_position((shift, text.get_position()[1]))
@@ -687,13 +706,14 @@ def plot_fan(result, name, *, scenario=None, unit=None, quantiles=(0.05, 0.25), 
         ax.set_ylabel(f"{m.unit}, {what}")
         ax.margins(x=0.01)
         tidy(ax)
-        ax.legend(loc="best")
+        # on a light ground: the replications' lines run under it wherever it goes
+        ax.legend(loc="best", frameon=True, framealpha=0.85, facecolor="white", edgecolor="none")
     return ax
 
 
 # ------------------------------------------------------------ comparisons
 def plot_comparison(result, name, *, kind="difference", relative=False, scenarios=None, level=0.95,
-                    ax=None):
+                    ax=None, title=None):
     """Scenario means, or paired differences against the baseline, with confidence intervals.
 
     Parameters
@@ -717,6 +737,10 @@ def plot_comparison(result, name, *, kind="difference", relative=False, scenario
         label and long scenario names are wrapped to the axes' width, the x
         axis gets as many ticks as fit side by side, and each value label
         is shifted sideways to stay inside the axes.
+    title : str, optional
+        Axes title; default the KPI and what is shown ("Profit: difference
+        against 'baseline'").  A grid of panels under one heading that
+        already says it can give just the KPI's label.
 
     Returns
     -------
@@ -724,6 +748,7 @@ def plot_comparison(result, name, *, kind="difference", relative=False, scenario
 
     Notes
     -----
+    The y tick labels are the scenarios' names, so the y axis has no label.
     Colours are the scenarios'; whether a change is good is read from the
     KPI's direction (:attr:`spchain.metrics.Metric.better`), which the x
     label states ("lower is better" for turnover), never from its sign.
@@ -762,7 +787,8 @@ def plot_comparison(result, name, *, kind="difference", relative=False, scenario
             ax.errorbar(mean, yi, xerr=err, fmt="o", color=c, ms=7, capsize=4, lw=2)
             values.append(ax.annotate((_fmt(mean) + ("%" if relative else "")).replace("-", "\u2212"),
                                       (mean, yi), xytext=(0, 7), textcoords="offset points", ha="center",
-                                      va="bottom", fontsize=9, color="#222222"))
+                                      va="bottom", fontsize=9, color="#222222", zorder=4,  # over the 0 line
+                                      bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.85)))
         if kind == "difference":
             ax.axvline(0, color="#222222", lw=1)
         ax.set_yticks(y, [r[0] for r in rows])
@@ -770,12 +796,11 @@ def plot_comparison(result, name, *, kind="difference", relative=False, scenario
         ax.grid(axis="y", visible=False)
         what = "change" if relative else "difference"
         if kind == "difference":
-            ax.set_title(f"{m.label}: {what} against {result.baseline!r}")
+            ax.set_title(f"{m.label}: {what} against {result.baseline!r}" if title is None else title)
             ax.set_xlabel(f"{what} in {_lower(m.label)} ({unit}), {level:.0%} CI{better}")
         else:
-            ax.set_title(f"{m.label} by scenario")
+            ax.set_title(f"{m.label} by scenario" if title is None else title)
             ax.set_xlabel(f"{m.label} ({unit}), mean and {level:.0%} CI{better}")
-        ax.set_ylabel("scenario")
         tidy(ax, value_axis="x")
         ax.grid(axis="y", visible=False)
         _fit_width(ax, values, top_row=len(rows) - 1)
@@ -868,9 +893,10 @@ def plot_tornado(result, name, *, baseline=None, relative=False, level=0.95, ax=
                 if np.isfinite(lo):
                     ax.errorbar(mean, yi, xerr=[[mean - lo], [hi - mean]], fmt="none", ecolor="#222222",
                                 capsize=3, lw=1.2)
-                ax.annotate(_fmt(value) if isinstance(value, (int, float)) else str(value), (mean, yi),
-                            xytext=(4 if mean >= 0 else -4, -12), textcoords="offset points",
-                            ha="left" if mean >= 0 else "right", va="center", fontsize=9, color="#222222")
+                # the factor's value under the bar's end, clear of its edge, whatever the row's height
+                ax.annotate(_fmt(value) if isinstance(value, (int, float)) else str(value), (mean, yi - 0.275),
+                            xytext=(4 if mean >= 0 else -4, -2), textcoords="offset points",
+                            ha="left" if mean >= 0 else "right", va="top", fontsize=9, color="#222222")
         ax.axvline(0, color="#222222", lw=1)
         ax.set_yticks(range(len(rows)), [f"{r[1]}\n(base {_fmt(r[2]) if isinstance(r[2], (int, float)) else r[2]})"
                                          for r in rows])

@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from chart_checks import assert_texts_readable  # noqa: E402
 from spchain import Experiment, ExperimentResult, Scenario, preset  # noqa: E402
 from spchain import plotting as sp  # noqa: E402
 from spchain.diagram import MIN_FONTSIZE, STAGES  # noqa: E402
@@ -257,6 +258,7 @@ def test_diagram_footnote_is_readable_at_report_size(experiment):
 
 # ------------------------------------------------------- narrow comparison
 def _check_legible(fig, ax):
+    assert_texts_readable(fig, what=ax.get_title(loc="left"))  # no text out, none on another or on a point
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     lo, hi = ax.get_xlim()
@@ -279,6 +281,8 @@ def _check_legible(fig, ax):
             f"value label {t.get_text()!r} leaves the axes: {e} not in {frame}"
     page = fig.bbox
     for t in ticks + [ax.title, ax.xaxis.label, ax.yaxis.label] + list(ax.get_yticklabels()):
+        if not t.get_text():  # not drawn (a comparison's y axis has no label: its ticks name the scenarios)
+            continue
         e = t.get_window_extent(renderer)
         assert page.x0 <= e.x0 and e.x1 <= page.x1 and page.y0 <= e.y0 and e.y1 <= page.y1, \
             f"{t.get_text()!r} leaves the figure: {e}"
