@@ -95,20 +95,26 @@ def build_params(spec: GameSpec, n_rounds: int | None = None):
     if spec.preset not in PRESETS:
         raise ParamError(f"preset must be one of {sorted(PRESETS)}, got {spec.preset!r}")
     base = preset(spec.preset)
-    changes = []
+    changes, shocks = [], []
     for rnd, path, value in spec.shocks:
         if not 1 <= rnd <= spec.rounds:
             raise ParamError(f"shock round must be in [1, {spec.rounds}], got {rnd!r} ({path})")
         week = QUARTER * (rnd - 1)
         check_schedulable(path, week, context=f"shock in round {rnd}: ")
-        changes.append(Change(at_week=week, path=path, value=value))
-    params = base.with_changes(*changes)
+        shocks.append(Change(at_week=week, path=path, value=value))
+    changes.extend(shocks)
     decisions = spec.decisions if n_rounds is None else spec.decisions[:n_rounds]
+    # the lever values in force, followed in a plain dict (Params.at_week would re-validate every time)
+    current = {path: base.get(path) for choice in decisions for path, _ in choice}
     for q, choice in enumerate(decisions):
-        current = params.at_week(QUARTER * q)
-        fresh = [Change(at_week=QUARTER * q, path=p, value=v) for p, v in choice if current.get(p) != v]
-        params = params.with_changes(*fresh)
-    return params
+        for c in shocks:
+            if c.at_week == QUARTER * q and c.path in current:
+                current[c.path] = c.value
+        for path, value in choice:
+            if current[path] != value:
+                changes.append(Change(at_week=QUARTER * q, path=path, value=value))
+                current[path] = value
+    return base.with_changes(*changes)  # validated once, here
 
 
 #: Runs of the teams this process has played: key -> (GameSpec played so far, Simulation).
