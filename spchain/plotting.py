@@ -331,7 +331,7 @@ def text_width(text, fontsize) -> float:
 
     Examples
     --------
-    >>> text_width("a\nabc", 10) == text_width("abc", 10) > text_width("a", 10)
+    >>> text_width("a\\nabc", 10) == text_width("abc", 10) > text_width("a", 10)
     True
     """
     from matplotlib.font_manager import FontProperties
