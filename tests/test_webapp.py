@@ -218,7 +218,8 @@ def test_submit_validates_on_the_server(game):
     stored = app.state.store.decisions(1)
     assert list(stored) == [1] and stored[1][1][0]["workforce.pay_index"] == 1.1
     page = alpha.get(url).text
-    assert "Submitted" in page and 'value="4000.0"' in page
+    assert "Submitted" in page and 'value="4000"' in page and "Round 1 submitted" not in page
+    assert "Round 1 submitted" in alpha.get(url + "?submitted=1").text
 
 
 def test_round_flow_leaderboard_debrief_and_exports(game):

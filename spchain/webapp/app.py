@@ -80,11 +80,18 @@ def fmt(name: str, value) -> str:
         return f"{value:+.1f}"
     if name == "turnover":
         return f"{value:.2f}/yr"
+    if m.unit == "min":
+        return f"{value:.1f} min"
     if m.unit == "0-1":
         return f"{value:.3f}"
     if abs(value) >= 100:
         return f"{value:,.0f}"
     return f"{value:.2f}"
+
+
+def _shown(x) -> str:
+    """A lever value in a form field: a number without a needless ``.0``, typed text as it was."""
+    return f"{x:g}" if isinstance(x, (int, float)) else str(x)
 
 
 def _num(x) -> str:
@@ -303,7 +310,7 @@ starting point; only your decisions differ.</p>""")
             fields = "".join(
                 f'<label>{e(lv.label)} <span class="range">({lv.low:g} to {lv.high:g})</span>'
                 f'<input name="{e(lv.path)}" type="number" step="any" min="{lv.low:g}" max="{lv.high:g}" '
-                f'value="{e(current[lv.path])}" required></label>' for lv in session.levers)
+                f'value="{e(_shown(current[lv.path]))}" required></label>' for lv in session.levers)
             state = ('<p class="notice">Submitted: you may change it until the facilitator closes the round.</p>'
                      if submitted else '<p>Not submitted yet.</p>')
             parts.append(f'<h2>Your levers for round {rnd}</h2>{state}<form method="post" action="/t/{team.id}/submit" '
@@ -314,8 +321,9 @@ starting point; only your decisions differ.</p>""")
         team, session = team_of(request)
         decisions = store.decisions(session.id).get(team.id, {})
         waiting = not session.finished and session.current_round in decisions
-        return _page(f"Team {team.name}", team_body(team, session, request.query_params.get("msg", "")[:200]),
-                     refresh=20 if waiting else None)
+        shown = request.query_params.get("submitted")
+        message = f"Round {shown} submitted" if waiting and shown == str(session.current_round) else ""
+        return _page(f"Team {team.name}", team_body(team, session, message), refresh=20 if waiting else None)
 
     async def submit(request):
         team, session = team_of(request)
@@ -325,7 +333,7 @@ starting point; only your decisions differ.</p>""")
         except SubmissionError as exc:
             shown = {lv.path: form.get(lv.path, "") for lv in session.levers}
             return _page(f"Team {team.name}", team_body(team, session, str(exc), shown, 400), status=400)
-        return RedirectResponse(f"/t/{team.id}?msg=Round+{session.current_round}+submitted", status_code=303)
+        return RedirectResponse(f"/t/{team.id}?submitted={session.current_round}", status_code=303)
 
     async def team_chart(request):
         team, session = team_of(request)
@@ -357,8 +365,9 @@ starting point; only your decisions differ.</p>""")
 
     async def facilitator_page(request):
         session = facilitator(request)
-        return _page(f"Facilitator · {session.name}", _facilitator_body(request, store, session,
-                                                                        request.query_params.get("msg", "")[:300]),
+        closed = request.query_params.get("closed")
+        message = f"Round {closed} closed" if closed and closed == str(session.closed_rounds) else ""
+        return _page(f"Facilitator · {session.name}", _facilitator_body(request, store, session, message),
                      refresh=None if session.finished else 15)
 
     async def close(request):
@@ -369,7 +378,7 @@ starting point; only your decisions differ.</p>""")
         except SubmissionError as exc:
             return _page(f"Facilitator · {session.name}", _facilitator_body(request, store, session, str(exc), True),
                          status=409)
-        return RedirectResponse(f"/f/{session.facilitator_token}?msg=Round+{session.current_round}+closed",
+        return RedirectResponse(f"/f/{session.facilitator_token}?closed={session.current_round}",
                                 status_code=303)
 
     async def debrief(request):
