@@ -19,7 +19,8 @@ equation                    regression                                      mode
 ==========================  ==============================================  ============================================
 employee_satisfaction       ES[t] ~ ES[t-1] + ISQ[t] (+ recognition,        satisfaction_delay_weeks = -1/log(phi);
                             pay_index, training_hours,                      links.satisfaction_from_* = beta / (1 - phi)
-                            customer_satisfaction, overload)                (satisfaction_from_workload: -beta / (1 - phi))
+                            customer_satisfaction, overload)                (links.satisfaction_from_workload =
+                                                                            -beta / (1 - phi))
 turnover (Poisson)          quits[t] ~ ES[t-1], exposure headcount[t-1]/52  links.quit_from_satisfaction = -beta;
                                                                             base_quit_rate = exp(const + beta ES_ref)
 productivity                productivity[t] ~ ES[t] (+ skill)               links.productivity_from_satisfaction =
@@ -45,8 +46,12 @@ levels as instruments (Anderson & Hsiao 1981), by two-stage least squares
 from ``linearmodels`` (the ``fit`` extra), removing the Nickell bias of the
 within estimator; ``isq_smoothing=w`` replaces the weekly ISQ reading by the
 smoothed ISQ employees perceive (:func:`perceived`), the errors-in-variables
-correction of the first link.  :class:`Equation` takes ``instruments`` for
+correction of the first link; ``isq_instruments`` instruments it by
+levers that move ISQ.  :class:`Equation` takes ``instruments`` for
 two-stage least squares with a second measurement of a noisy regressor.
+On the model's own panels the first link is exact with the staff's mean
+perceived ISQ as the ISQ column (``perceived_isq``, from the ``"staff"``
+records) and ``stable_staff=True`` (the weeks without a quit or a hire).
 """
 
 from __future__ import annotations
