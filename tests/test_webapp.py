@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -20,7 +22,7 @@ from starlette.testclient import TestClient  # noqa: E402
 
 from spchain.params import ParamError  # noqa: E402
 from spchain.webapp import create_app, urls  # noqa: E402
-from spchain.webapp.app import COOKIE, close_round, leaderboard  # noqa: E402
+from spchain.webapp.app import COOKIE, close_due_rounds, close_round, leaderboard  # noqa: E402
 from spchain.webapp.sim import GameSpec, RoundRunner, play_round, team_result  # noqa: E402
 from spchain.webapp.state import (MAX_TEAMS, SubmissionError, WorkshopStore, parse_levers,  # noqa: E402
                                   parse_shocks, session_levers)
@@ -32,7 +34,7 @@ LEVER_FORM = {"internal.tools_spend_per_week": "4000", "internal.departments.it.
 
 
 def _alert(text):
-    return re.search(r'role="alert">([^<]*)<', text).group(1)
+    return html.unescape(re.search(r'role="alert">([^<]*)<', text).group(1))
 
 
 def _new_session(client, token, **fields):
@@ -376,3 +378,44 @@ def test_cli_serve_prints_its_addresses_and_answers(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_a_round_timer_closes_the_round_with_missing_decisions_carried_over(game):
+    app, admin, facilitator, teams = game
+    store, runner = app.state.store, app.state.runner
+    alpha, url = teams[0]
+    r = admin.post(facilitator + "/timer", data={"minutes": "ten"})
+    assert r.status_code == 400 and "'ten' minutes; expected a whole number of minutes from 0" in _alert(r.text)
+    before = time.time()
+    assert admin.post(facilitator + "/timer", data={"minutes": "5"}, follow_redirects=False).status_code == 303
+    deadline = store.session(1).deadline
+    assert before + 300 <= deadline <= time.time() + 300
+    assert "Closes by itself in" in admin.get(facilitator).text
+    assert "The round closes in" in alpha.get(url).text
+    alpha.post(url + "/submit", data=LEVER_FORM)
+    assert close_due_rounds(store, runner, now=deadline - 1) == []  # not yet
+    closed = close_due_rounds(store, runner, now=deadline)
+    assert [s.closed_rounds for s in closed] == [1] and closed[0].deadline is None
+    decisions = store.decisions(1)
+    assert decisions[1][1][1] is False and decisions[2][1][1] is True  # Beta's levers carried over
+    assert store.due(now=deadline + 3600) == []
+    assert "The round closes in" not in alpha.get(url).text
+    admin.post(facilitator + "/timer", data={"minutes": "1"})
+    admin.post(facilitator + "/timer", data={"minutes": "0"})
+    assert store.session(1).deadline is None
+
+
+def test_the_server_closes_a_timed_round_by_itself(tmp_path):
+    app = create_app(tmp_path / "w.sqlite")
+    with TestClient(app) as admin:  # runs the app's lifespan, and with it the timers
+        facilitator, code = _new_session(admin, app.state.store.admin_token, rounds="2")
+        _join(app, code, "Solo")
+        session = app.state.store.session(1)
+        with sqlite3.connect(app.state.store.path) as db:  # a timer that ran out a second ago
+            db.execute("UPDATE sessions SET deadline=? WHERE id=?", (time.time() - 1, session.id))
+        db.close()
+        deadline = time.monotonic() + 60
+        while app.state.store.session(1).closed_rounds == 0:
+            assert time.monotonic() < deadline, "the timed round was not closed"
+            time.sleep(0.2)
+    assert app.state.store.results(1)[1][1]["metrics"]["profit"] is not None

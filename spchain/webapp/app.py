@@ -12,6 +12,7 @@ Pages (``{f}`` is a session's facilitator token, ``{t}`` a team id):
 ``POST /admin/{token}/new``     create a session
 ``GET /f/{f}``                  facilitator: round status, leaderboard, close
 ``POST /f/{f}/close``           close the round (``force`` carries decisions over)
+``POST /f/{f}/timer``           close the round by itself in ``minutes``
 ``GET /f/{f}/debrief``          every team's path, best against worst, decision log
 ``GET /f/{f}/paths.png``        every team's KPIs round by round
 ``GET /f/{f}/chain/{t}.png``    the chain diagram with a team's numbers
@@ -27,12 +28,15 @@ bounds on the server.  No page loads anything from another host.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import csv
 import html
 import io
+import logging
 import secrets
 import threading
+import time
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -49,7 +53,7 @@ from ..workshop import LEVERS, QUARTER
 from .sim import ROUND_METRICS, SERIES_METRICS, RoundRunner
 from .state import MAX_ROUNDS, MAX_TEAMS, SubmissionError, WorkshopStore, parse_levers
 
-__all__ = ["create_app", "close_round", "leaderboard", "COOKIE", "LEADERBOARD_METRICS"]
+__all__ = ["create_app", "close_round", "close_due_rounds", "leaderboard", "COOKIE", "LEADERBOARD_METRICS"]
 
 #: Name of the team cookie.
 COOKIE = "spchain_team"
@@ -202,6 +206,35 @@ def close_round(store: WorkshopStore, runner: RoundRunner, session, *, force: bo
         return store.record_round(session, carried, {tid: summary for (_, tid), summary in played.items()})
 
 
+def close_due_rounds(store: WorkshopStore, runner: RoundRunner, now: float | None = None) -> list:
+    """Close every round whose timer has run out, carrying missing decisions over.
+
+    A session whose round cannot close (no team has joined) loses its timer.
+
+    Parameters
+    ----------
+    now : float, optional
+        The time (``time.time()``); default now.
+
+    Returns
+    -------
+    list of Session
+        The sessions after their round was closed.
+    """
+    out = []
+    for session in store.due(now):
+        try:
+            out.append(close_round(store, runner, session, force=True))
+        except SubmissionError:
+            store.set_deadline(session, 0)
+    return out
+
+
+def _remaining(deadline) -> str:
+    seconds = max(0, int(deadline - time.time()))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
 def leaderboard(store: WorkshopStore, session) -> list:
     """Teams ranked by profit summed over the closed rounds.
 
@@ -313,6 +346,9 @@ starting point; only your decisions differ.</p>""")
                 f'value="{e(_shown(current[lv.path]))}" required></label>' for lv in session.levers)
             state = ('<p class="notice">Submitted: you may change it until the facilitator closes the round.</p>'
                      if submitted else '<p>Not submitted yet.</p>')
+            if session.deadline:
+                state += (f'<p class="timer">The round closes in <strong>{_remaining(session.deadline)}</strong> '
+                          f'(minutes:seconds); without a submission your levers stay as they are.</p>')
             parts.append(f'<h2>Your levers for round {rnd}</h2>{state}<form method="post" action="/t/{team.id}/submit" '
                          f'class="card levers" novalidate>{fields}<button type="submit">Submit round {rnd}</button></form>')
         return "".join(parts)
@@ -381,6 +417,16 @@ starting point; only your decisions differ.</p>""")
         return RedirectResponse(f"/f/{session.facilitator_token}?closed={session.current_round}",
                                 status_code=303)
 
+    async def timer(request):
+        session = facilitator(request)
+        form = await _form(request)
+        try:
+            store.set_deadline(session, form.get("minutes"))
+        except SubmissionError as exc:
+            return _page(f"Facilitator · {session.name}", _facilitator_body(request, store, session, str(exc), True),
+                         status=400)
+        return RedirectResponse(f"/f/{session.facilitator_token}", status_code=303)
+
     async def debrief(request):
         session = facilitator(request)
         return _page(f"Debrief · {session.name}", _debrief_body(store, session))
@@ -434,16 +480,27 @@ starting point; only your decisions differ.</p>""")
         Route("/t/{team}/chart.png", team_chart),
         Route("/admin/{token}", admin), Route("/admin/{token}/new", admin_new, methods=["POST"]),
         Route("/f/{ftoken}", facilitator_page), Route("/f/{ftoken}/close", close, methods=["POST"]),
+        Route("/f/{ftoken}/timer", timer, methods=["POST"]),
         Route("/f/{ftoken}/debrief", debrief), Route("/f/{ftoken}/paths.png", paths_png),
         Route("/f/{ftoken}/chain/{team:int}.png", chain_png),
         Route("/f/{ftoken}/decisions.csv", decisions_csv), Route("/f/{ftoken}/results.csv", results_csv),
         Mount("/static", StaticFiles(directory=_STATIC), name="static"),
     ]
+    async def timers():
+        while True:  # the facilitators' round timers
+            await asyncio.sleep(1.0)
+            try:
+                await run_in_threadpool(close_due_rounds, store, runner)
+            except Exception:  # noqa: BLE001 - keep the timers going; the facilitator can still close by hand
+                logging.getLogger(__name__).exception("closing a timed round failed")
+
     @contextlib.asynccontextmanager
     async def lifespan(app):
+        task = asyncio.get_running_loop().create_task(timers())
         try:
             yield
         finally:
+            task.cancel()
             runner.close()
 
     app = Starlette(routes=routes, exception_handlers={_Refused: refused, SubmissionError: refused_input},
@@ -510,6 +567,13 @@ def _facilitator_body(request, store, session, message="", error=False) -> str:
                      f'<form method="post" action="/f/{token}/close" class="inline"><input type="hidden" name="force" '
                      f'value="1"><button type="submit" class="secondary">Close now, carrying over missing '
                      f'decisions</button></form>')
+        if session.deadline:
+            parts.append(f'<p class="timer">Closes by itself in <strong>{_remaining(session.deadline)}</strong> '
+                         f'(minutes:seconds), with missing decisions carried over.</p>')
+        parts.append(f'<form method="post" action="/f/{token}/timer" class="inline timer"><label>Timer: close in '
+                     f'<input name="minutes" size="4" inputmode="numeric" value=""> minutes</label> '
+                     f'<button type="submit" class="secondary">Set timer</button> <span class="hint">(0 removes '
+                     f'it)</span></form>')
     board = leaderboard(store, session)
     if board:
         rows = [(str(i), e(r["team"].name), fmt("profit", r["profit"]),

@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL, join_code TEXT UNIQUE NOT NULL,
     facilitator_token TEXT UNIQUE NOT NULL, preset TEXT NOT NULL, seed INTEGER NOT NULL,
     rounds INTEGER NOT NULL, levers TEXT NOT NULL, shocks TEXT NOT NULL,
-    closed_rounds INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL);
+    closed_rounds INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL, deadline REAL);
 CREATE TABLE IF NOT EXISTS teams (
     id INTEGER PRIMARY KEY, session_id INTEGER NOT NULL REFERENCES sessions(id), name TEXT NOT NULL,
     token TEXT UNIQUE NOT NULL, joined REAL NOT NULL, UNIQUE (session_id, name));
@@ -74,6 +74,7 @@ class Session:
     levers: tuple  # of Lever, with the facilitator's bounds
     shocks: tuple  # of (round, path, value)
     closed_rounds: int
+    deadline: float | None = None  # when the round being played closes by itself (time.time()), if set
 
     @property
     def current_round(self) -> int:
@@ -334,13 +335,13 @@ class WorkshopStore:
     def _session(self, row) -> Session | None:
         if row is None:
             return None
-        sid, name, code, token, preset_name, seed, rounds, levers, shocks, closed = row
+        sid, name, code, token, preset_name, seed, rounds, levers, shocks, closed, deadline = row
         bounds = {path: (low, high) for path, low, high in json.loads(levers)}
         return Session(sid, name, code, token, preset_name, seed, rounds, session_levers(bounds),
-                       tuple((int(r), p, float(v)) for r, p, v in json.loads(shocks)), closed)
+                       tuple((int(r), p, float(v)) for r, p, v in json.loads(shocks)), closed, deadline)
 
     _SESSION_COLUMNS = ("id, name, join_code, facilitator_token, preset, seed, rounds, levers, shocks, "
-                        "closed_rounds")
+                        "closed_rounds, deadline")
 
     def session(self, session_id: int) -> Session | None:
         """The session with this id, or None."""
@@ -366,6 +367,38 @@ class WorkshopStore:
         with self._connect() as db:
             return [self._session(r) for r in db.execute(
                 f"SELECT {self._SESSION_COLUMNS} FROM sessions ORDER BY id DESC").fetchall()]
+
+    def set_deadline(self, session: Session, minutes) -> Session:
+        """Close the round being played by itself after ``minutes`` (0 or blank: no timer).
+
+        Raises
+        ------
+        SubmissionError
+            ``minutes`` is not a whole number from 0 to 240, or the game is over.
+        """
+        text = str(minutes if minutes is not None else "").strip() or "0"
+        try:
+            value = int(text)
+        except ValueError:
+            value = -1
+        if not 0 <= value <= 240:
+            raise SubmissionError(f"timer: {text[:20]!r} minutes; expected a whole number of minutes from 0 "
+                                  f"(no timer) to 240")
+        with self.lock, self._connect() as db:
+            closed = db.execute("SELECT closed_rounds FROM sessions WHERE id=?", (session.id,)).fetchone()[0]
+            if closed >= session.rounds:
+                raise SubmissionError("the game is over: every round has been played")
+            db.execute("UPDATE sessions SET deadline=? WHERE id=?",
+                       (time.time() + 60 * value if value else None, session.id))
+        return self.session(session.id)
+
+    def due(self, now: float | None = None) -> list:
+        """Sessions whose round timer has run out (``now`` default: the current time)."""
+        now = time.time() if now is None else now
+        with self._connect() as db:
+            return [self._session(r) for r in db.execute(
+                f"SELECT {self._SESSION_COLUMNS} FROM sessions WHERE deadline IS NOT NULL AND deadline <= ? "
+                "AND closed_rounds < rounds", (now,)).fetchall()]
 
     # ----------------------------------------------------------------- teams
     def join(self, session: Session, name: str) -> Team:
@@ -469,7 +502,7 @@ class WorkshopStore:
             for team_id, summary in results.items():
                 db.execute("INSERT OR REPLACE INTO results VALUES (?,?,?,?)",
                            (team_id, rnd, json.dumps(summary["metrics"]), json.dumps(summary["series"])))
-            db.execute("UPDATE sessions SET closed_rounds=? WHERE id=?", (rnd, session.id))
+            db.execute("UPDATE sessions SET closed_rounds=?, deadline=NULL WHERE id=?", (rnd, session.id))
         return self.session(session.id)
 
     def results(self, session_id: int) -> dict:
