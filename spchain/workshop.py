@@ -491,9 +491,9 @@ class WhatIf:
     quarter of it.  With every slider at its base value the "what if" line
     lies on the baseline.  A lever combination seen before is not re-run
     (the last ``cache`` runs are kept).  On the ``workshop`` preset over 52 weeks a
-    change costs about 0.4 s of CPU for the model and 0.02-0.3 s for the
-    redraw (``benchmarks/bench_whatif.py``; the whole dashboard drawn again
-    took 0.7-0.9 s).
+    change costs 0.3-0.4 s of CPU for the model and 0.02-0.3 s for the
+    redraw (``benchmarks/bench_whatif.py``; drawing the whole dashboard
+    again took 0.5-0.9 s).
 
     Parameters
     ----------
