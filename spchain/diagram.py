@@ -224,10 +224,14 @@ def _label_text(value, half, off, *, one_line=False) -> str:
 
 
 def _label(ax, x, y, value, half, fitted, off, va="center", ha="center", one_line=False):
+    """An arrow's label; ``one_line``: it sits on a connector line, on a white ground that hides the line.
+
+    A label beside its arrow, in the gap between two boxes, has no ground: it would cover the boxes' edges.
+    """
     text = _label_text(value, half, off, one_line=one_line)
+    ground = dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.9) if one_line else None
     ax.text(x, y, text, ha=ha, va=va, fontsize=MIN_FONTSIZE, color=_BLUE if fitted else _GREY,
-            fontweight="bold" if fitted else "normal", zorder=5, linespacing=1.0,
-            bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.9))
+            fontweight="bold" if fitted else "normal", zorder=5, linespacing=1.0, bbox=ground)
 
 
 def _edge(key, side, dy=0.0):
@@ -340,8 +344,8 @@ def plot_chain_diagram(source=None, *, scenario=None, fit=None, level=0.95, ax=N
             p0, p1 = _edge(a, "right", dy_a), _edge(b, "left", dy_b)
             _arrow(ax, [p0, p1], off, straight=True)
             mid = (p0[0] + p1[0]) / 2
-            if ra == rb:  # level: the label just above the arrow
-                _label(ax, mid, p0[1] + 0.06, value, half, fitted, off, va="bottom")
+            if ra == rb:  # level: the label above the arrow, clear of its head
+                _label(ax, mid, p0[1] + 0.12, value, half, fitted, off, va="bottom")
             else:  # to or from a box above (below) the centre row: above (below) the arrow's outer end, in
                 # the gap between the boxes, clear of the other diagonal arrow and of both boxes' edges
                 outer = ra or rb
@@ -351,7 +355,7 @@ def plot_chain_diagram(source=None, *, scenario=None, fit=None, level=0.95, ax=N
                 if wide > p1[0] - p0[0] - 0.08:  # wider than the gap: along the outer box's side, over the
                     # other box's top (bottom), which lies lower (higher) than the label
                     x, ha = (p1[0] - 0.06, "right") if rb == outer else (p0[0] + 0.06, "left")
-                _label(ax, x, end + 0.06 * outer, value, half, fitted, off, va="bottom" if outer > 0 else "top",
+                _label(ax, x, end + 0.12 * outer, value, half, fitted, off, va="bottom" if outer > 0 else "top",
                        ha=ha)
         fitted_note = ("bold blue: fitted, \u00b1 half-width of the "
                        f"{level:.0%} interval; grey: model values" if fit is not None else

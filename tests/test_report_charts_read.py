@@ -201,3 +201,21 @@ def test_checker_finds_a_tick_label_in_the_next_panel():
     right.set_yticks([0.5], ["a scenario with a very long name indeed"])
     problems = readability_problems(fig)
     assert any("another axes" in p and "very long name" in p for p in problems)
+
+
+def test_a_fitted_diagram_reads_cleanly(tmp_path):
+    """Fitted arrows carry two lines ("9.93" over "±17.95"): wider than the gap between two boxes, the label
+    runs along the outer box's side instead of across an edge; on connector lines it takes one line."""
+    from spchain import simulate
+    from spchain.estimation import fit_links
+    from spchain.panel import structural_panel
+
+    links = fit_links(structural_panel(n_units=30, n_periods=12, seed=3), unit_effects=False)
+    with sp.style():
+        fig = Figure(figsize=(13, 5.2), layout="constrained")
+    ax = sp.plot_chain_diagram(simulate(preset("workshop"), horizon=8, seed=2), fit=links, ax=fig.add_subplot())
+    sp.save_figure(fig, tmp_path / "fitted", formats=("png",))
+    fitted = [t for t in ax.texts if "\u00b1" in t.get_text()]
+    assert len(fitted) >= 8
+    assert any("\n" not in t.get_text() for t in fitted)  # on the direct or mirror line
+    assert_texts_readable(fig, what="fitted diagram")
