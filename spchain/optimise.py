@@ -59,10 +59,8 @@ Research* (2010) (search, then "clean-up" by ranking and selection on fresh
 replications); Smith & Winkler, "The optimizer's curse", *Management
 Science* 52 (2006).
 
-Examples
---------
-A concave objective with noise that depends on the replication only; the
-optimum of ``-(x0 - 1)^2 - (x1 + 2)^2`` is at ``(1, -2)``:
+An example: a concave objective with noise that depends on the replication
+only; the optimum of ``-(x0 - 1)^2 - (x1 + 2)^2`` is at ``(1, -2)``:
 
 >>> import numpy as np
 >>> def objective(x, r):
