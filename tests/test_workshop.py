@@ -29,6 +29,27 @@ def test_regimes_share_the_seed_and_differ_in_internal_service():
     assert all(r.seed == 3 and r.horizon == 26 for r in runs.values())
 
 
+def test_regimes_hide_only_the_failure_runs_expected_capacity_warning():
+    import warnings
+
+    from spchain.units import CapacityWarning
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        regimes(horizon=2, seed=3)
+    assert not [w for w in seen if issubclass(w.category, CapacityWarning)]
+    # the failure run's IT is overloaded: simulated on its own, it warns
+    poor = {"internal.departments.it.n_staff": 1, "internal.departments.it.service_time_hours": 6.0,
+            "internal.departments.it.ftr_prob": 0.4, "internal.departments.back_office.ftr_prob": 0.4}
+    with pytest.warns(CapacityWarning, match="offered load it"):
+        simulate(preset("workshop").override(poor), horizon=2, seed=3)
+    # an overloaded base still warns through regimes (its baseline run is not hidden)
+    with pytest.warns(CapacityWarning, match="back_office"):
+        regimes(preset("workshop").override({"internal.departments.back_office.n_staff": 1,
+                                             "internal.departments.back_office.service_time_hours": 15.0}),
+                horizon=2, seed=3)
+
+
 def test_history_of_completed_quarters_stays_identical():
     game = Game(quarters=3, seed=5)
     first = game.play({"workforce.recognition": 0.8})
