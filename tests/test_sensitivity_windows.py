@@ -231,3 +231,42 @@ def test_a_store_on_a_pool_gives_the_serial_numbers(tmp_path):
         assert len(db) == len(keys) <= 2 * 3 * 2
         outputs = [out for *_, out, _ in db.outputs()]
         assert all(o.shape == () for o in outputs)  # a scalar output keeps its shape
+
+
+KILLED_SWEEP = """
+import os, signal, sys
+import spchain
+import spchain.sensitivity as s
+
+run, calls = s._run_point, []
+
+def runner(task):
+    if len(calls) == 17:
+        os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no finally: the process just dies
+    calls.append(task)
+    return run(task)
+
+s._run_point = runner
+model = s.SimulationModel(spchain.preset("workshop"), horizon=4, seed=2, window=2, store=sys.argv[1])
+s.sobol(model, {"economics.price_index": (0.9, 1.1), "workforce.recognition": (0.0, 0.5)},
+        n=8, n_replications=2, n_bootstrap=30, seed=4)
+"""
+
+
+def test_a_sweep_killed_outright_keeps_every_finished_run(tmp_path, monkeypatch):
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "killed.sqlite"
+    done = subprocess.run([sys.executable, "-c", KILLED_SWEEP, str(path)], capture_output=True, timeout=300)
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()
+    with SensitivityStore(path) as db:
+        assert len(db) == 17
+    calls = _counting(monkeypatch)
+    kwargs = dict(n=8, n_replications=2, n_bootstrap=30, seed=4)
+    params = spchain.preset("workshop")
+    resumed = sobol(SimulationModel(params, horizon=4, seed=2, window=2, store=path), FACTORS, **kwargs)
+    assert len(calls) == 8 * 4 * 2 - 17
+    reference = sobol(SimulationModel(params, horizon=4, seed=2, window=2), FACTORS, **kwargs)
+    np.testing.assert_array_equal(resumed.total_order_bootstrap, reference.total_order_bootstrap)
