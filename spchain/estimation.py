@@ -606,7 +606,7 @@ def _prepare(panel, columns, scales, base):
     if "overload" not in data and "work_pressure" in data:
         with np.errstate(invalid="ignore"):
             over = np.maximum(0.0, data["work_pressure"] - base.workforce.reference_utilisation)
-        if np.count_nonzero(over > 0) >= 2:  # otherwise the term would be a constant 0
+        if np.count_nonzero(over > 0):  # otherwise the term would be a constant 0
             data["overload"] = over
             notes.append(f"overload = max(0, work_pressure - {base.workforce.reference_utilisation:g}) "
                          f"(workforce.reference_utilisation), the work pressure above the level that hurts: "
