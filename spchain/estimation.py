@@ -296,13 +296,15 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
     DataError
         Unknown columns or equations, missing values (``missing="raise"``),
         too few rows or units (for ``"anderson-hsiao"``: too few consecutive
-        periods for the lag instruments), constant or collinear regressors;
-        all before any estimation.
+        periods for the lag instruments), constant or collinear regressors,
+        ``isq_instruments`` naming a column the panel lacks (or without the
+        employee-satisfaction equation), ``stable_staff`` without ``quits``
+        and ``headcount``; all before any estimation.
     ParamError
-        Unknown ``estimator``, ``isq_smoothing`` outside (0, 1], or
-        ``isq_instruments`` without ``isq_smoothing``, not a sequence of
-        column names, or naming a column the panel lacks; ``stable_staff``
-        not a bool, or without ``quits`` and ``headcount`` columns.
+        Unknown ``estimator``, ``isq_smoothing`` outside (0, 1],
+        ``isq_instruments`` without ``isq_smoothing`` or not a sequence of
+        column names, ``stable_staff`` not a bool or with
+        ``estimator="anderson-hsiao"``.
 
     Examples
     --------
@@ -372,11 +374,11 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
     if isq_instruments is not None:
         lacking = [c for c in isq_instruments if c not in data]
         if lacking:
-            raise ParamError(f"isq_instruments: column(s) {lacking} not in the panel"
+            raise DataError(f"isq_instruments: column(s) {lacking} not in the panel"
                              f"{''.join(suggest(c, data) for c in lacking)}; the panel has {sorted(data)}")
         es = EQUATIONS["employee_satisfaction"]
         if es not in eqs:
-            raise ParamError("isq_instruments instruments the default employee_satisfaction equation, "
+            raise DataError("isq_instruments instruments the default employee_satisfaction equation, "
                              "which is not among the equations fitted")
         smoothed = []
         for c in isq_instruments:
@@ -392,12 +394,12 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
     if stable_staff:
         lacking = [c for c in ("quits", "headcount") if c not in data]
         if lacking:
-            raise ParamError(f"stable_staff=True needs the column(s) {lacking} (the weeks with a quit or a "
+            raise DataError(f"stable_staff=True needs the column(s) {lacking} (the weeks with a quit or a "
                              f"hire are left out); the panel has {sorted(data)}")
         with np.errstate(invalid="ignore"):
             changed = (data["quits"] > 0) | (data["headcount"] != lags.shift(data["headcount"], 1))
-        notes.append(f"employee_satisfaction: estimated on the weeks without a quit or a hire "
-                     f"(stable_staff=True; {int(changed.sum())} rows with a staff change left out)")
+        notes.append("employee_satisfaction: estimated on the weeks without a quit or a hire (stable_staff=True; "
+                     "the rows left out are counted as 'staff changes' below)")
     specs = [_design(eq, data, lags, panel, unit_effects, missing,
                      exclude=changed if eq.name == "employee_satisfaction" else None) for eq in eqs]
     specs = [_iv_design(spec, data, lags, panel, unit_effects, estimator)

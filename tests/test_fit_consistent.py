@@ -282,6 +282,7 @@ def test_staff_perceived_isq_and_stable_staff_make_the_satisfaction_equation_exa
     assert changed.any() and d["dropped"]["staff changes"] == int(changed.sum())
     assert d["n_obs"] == changed.size - changed.sum()
     assert any("without a quit or a hire" in n for n in exact.diagnostics["notes"])
+    assert any("(staff changes: " in n for n in exact.diagnostics["notes"])
     assert exact.diagnostics["stable_staff"] is True and "without a quit or a hire" in exact.method
     # each ingredient matters: without the staff filter, or with the weekly ISQ KPI, the delay misses by > 5%
     d_key = "workforce.satisfaction_delay_weeks"
@@ -295,7 +296,7 @@ def test_stable_staff_and_isq_instruments_arguments_are_checked():
     panel = structural_panel(n_units=20, n_periods=6, seed=1)
     with pytest.raises(ParamError, match="stable_staff must be True or False, got 'yes'"):
         fit_links(panel, stable_staff="yes")
-    with pytest.raises(ParamError, match=r"stable_staff=True needs the column\(s\) \['quits'"):
+    with pytest.raises(DataError, match=r"stable_staff=True needs the column\(s\) \['quits'"):
         fit_links({k: v for k, v in panel.to_dict().items() if k not in ("quits", "turnover")}, stable_staff=True)
     with pytest.raises(ParamError, match="first differences"):
         fit_links(panel, stable_staff=True, estimator="anderson-hsiao")
@@ -304,9 +305,9 @@ def test_stable_staff_and_isq_instruments_arguments_are_checked():
     for bad in ((), [3], ["recognition[t-1]"]):
         with pytest.raises(ParamError, match="isq_instruments must be a non-empty sequence of column names"):
             fit_links(panel, isq_smoothing=0.3, isq_instruments=bad)
-    with pytest.raises(ParamError, match=r"isq_instruments: column\(s\) \['tools'\] not in the panel"):
+    with pytest.raises(DataError, match=r"isq_instruments: column\(s\) \['tools'\] not in the panel"):
         fit_links(panel, isq_smoothing=0.3, isq_instruments=["tools"])
-    with pytest.raises(ParamError, match="not among the equations fitted"):
+    with pytest.raises(DataError, match="not among the equations fitted"):
         fit_links(panel, equations=["service_quality"], isq_smoothing=0.3, isq_instruments=["recognition"])
 
 
