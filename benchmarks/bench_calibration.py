@@ -37,6 +37,10 @@ Sears, 16 replications       15      480    163.7       163.0          1.00   0.
 4 correlations, 200 units    12      24     132.7       132.1          1.01   0.02
 ===========================  ======  =====  ==========  =============  =====  ==========
 
+Measured again 2026-11-26 at 12:45 UTC on the same machine, quiet (load
+average 1.1; ``--only sears``): 15 points, 480 runs, 39.9 s serial, 22.3 s
+on 2 workers (ratio 1.79), resume 0.01 s.
+
 The Sears calibration met both targets (quality link 0.185, revisit link
 0.175, as docs/fitting.md); the correlations stopped at ``maxfev=8`` (8
 points of the optimiser and 4 of the standard errors) with the quality

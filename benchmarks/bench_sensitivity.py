@@ -54,6 +54,12 @@ CPU figures are the ones to read:
   has a standard deviation of about 47,000, a paired difference about
   36,000 with independent seeds and 5,300 with common random numbers.
 
+Measured again 2026-11-26 at 12:46 UTC on the same machine, quiet (load
+average 1.1-2.0), ``--quick --skip selection``: Morris 420 runs in 26.7 s
+wall on 2 workers (52.3 s CPU inside the runs; layer 0.41 s = **0.78%**);
+Sobol' N = 64, 1,536 runs in 98.8 s wall (195.3 s CPU inside the runs;
+layer 0.94 s = **0.48%**); wall x workers / run wall = 1.01 for both.
+
 The layer's overhead is a per-point cost (a parameter override, a pickled
 task, a store row when ``store=`` is used) plus the analysis, so its share
 of the time does not grow with the horizon; the full-size configuration
