@@ -27,6 +27,7 @@ fails, 130 when interrupted (finished runs are kept; ``--resume`` goes on).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -445,17 +446,47 @@ def _where(args, workers):
     return f"{workers} processes" if workers > 1 else "1 process"
 
 
+@contextlib.contextmanager
 def _open_executor(args, workers):
-    """``(client, executor, pool)`` for --scheduler, --workers N (a local pool) or neither."""
+    """The executor of --scheduler, of --workers N (a local process pool) or of neither (``None``).
+
+    The Dask client or the pool is closed when the block ends, also on an interruption.
+    """
     if args.scheduler:
         client, executor = _executor(args.scheduler)
-        return client, executor, None
-    if workers > 1:
+        try:
+            yield executor
+        finally:
+            client.close()
+    elif workers > 1:
         from .experiment import process_pool
 
         pool = process_pool(workers)
-        return None, pool, pool
-    return None, None, None
+        try:
+            yield pool
+        finally:
+            pool.shutdown(cancel_futures=True)
+    else:
+        yield None
+
+
+def _study_plan(args, section, missing):
+    """The scenario file's plan and its ``[section]`` spec, validated before anything runs or is written."""
+    from .scenario_file import load_scenario_file
+
+    plan = load_scenario_file(args.file, workers=args.workers)  # validates everything, runs nothing
+    spec = getattr(plan, section)
+    if spec is None:
+        raise _Failure(f"{args.file}: no [{section}] section, so {missing}")
+    if args.workers is not None and args.scheduler:
+        raise _Failure("give --workers or --scheduler, not both")
+    return plan, spec
+
+
+def _study_title(plan, file, what):
+    """The plan's title, or ``what`` and the file's name when the file gave none."""
+    stem = Path(file).stem
+    return f"{what} ({stem})" if plan.title == f"spchain report: {stem}" else plan.title
 
 
 def _platform():
@@ -468,16 +499,10 @@ def _sensitivity(args, stream):
     from . import __version__
     from .metrics import METRICS
     from .report import SENSITIVITY_STORE_NAME, write_sensitivity_report
-    from .scenario_file import load_scenario_file
     from .store import SensitivityStore, StoreError, definition_hash
 
-    plan = load_scenario_file(args.file, workers=args.workers)  # validates everything, runs nothing
-    spec = plan.sensitivity
-    if spec is None:
-        raise _Failure(f"{args.file}: no [sensitivity] section, so nothing to analyse; add one (method, kpi, "
-                       f"factors: docs/consultants.md, 'Which levers matter')")
-    if args.workers is not None and args.scheduler:
-        raise _Failure("give --workers or --scheduler, not both")
+    plan, spec = _study_plan(args, "sensitivity", "nothing to analyse; add one (method, kpi, factors: "
+                                                  "docs/consultants.md, 'Which levers matter')")
     e = plan.experiment
     out = Path(args.out)
     store = out / SENSITIVITY_STORE_NAME
@@ -497,9 +522,7 @@ def _sensitivity(args, stream):
     _check_hours(max(n_runs - done, 0), e.base, e.horizon, None if args.allow_long else args.max_hours,
                  plan.workers, "sensitivity analysis")
     label = METRICS[spec.kpi].label
-    title = plan.title
-    if title == f"spchain report: {Path(args.file).stem}":
-        title = f"Which levers matter: {label} ({Path(args.file).stem})"
+    title = _study_title(plan, args.file, f"Which levers matter: {label}")
     reps = "replications planned from the noise" if spec.n_replications is None else \
         f"{spec.n_replications} replication(s) per point"
     print(f"spchain sensitivity {Path(args.file).name}: {spec.method} on {label.lower()}, "
@@ -508,8 +531,7 @@ def _sensitivity(args, stream):
           file=stream)
     started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     started = time.perf_counter()
-    client, executor, pool = _open_executor(args, plan.workers)
-    try:
+    with _open_executor(args, plan.workers) as executor:
         out.mkdir(parents=True, exist_ok=True)
         (out / "scenario.toml").write_bytes(Path(args.file).read_bytes())
         try:
@@ -519,11 +541,6 @@ def _sensitivity(args, stream):
                 n = len(db)
             raise _Failure(f"interrupted: {n} runs are kept in {store}; continue with "
                            f"'spchain sensitivity {args.file} --out {out} --resume'", 130) from None
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-        if client is not None:
-            client.close()
     wall = time.perf_counter() - started
     print(result.summary(), file=stream)
     definition = model.definition()
@@ -545,15 +562,9 @@ def _select(args, stream):
     from . import __version__
     from .metrics import METRICS
     from .report import write_selection_report
-    from .scenario_file import load_scenario_file
 
-    plan = load_scenario_file(args.file, workers=args.workers)  # validates everything, runs nothing
-    spec = plan.selection
-    if spec is None:
-        raise _Failure(f"{args.file}: no [selection] section, so nothing to choose; add one (kpi, delta: "
-                       f"docs/consultants.md, 'Choose the best plan')")
-    if args.workers is not None and args.scheduler:
-        raise _Failure("give --workers or --scheduler, not both")
+    plan, spec = _study_plan(args, "selection", "nothing to choose; add one (kpi, delta: "
+                                                "docs/consultants.md, 'Choose the best plan')")
     e = plan.experiment
     out = Path(args.out)
     _study_folder(out)
@@ -564,9 +575,7 @@ def _select(args, stream):
     _check_hours(first, e.base, e.horizon, None if args.allow_long else args.max_hours, plan.workers,
                  "selection's first stage")
     label = METRICS[spec.kpi].label
-    title = plan.title
-    if title == f"spchain report: {Path(args.file).stem}":
-        title = f"Choosing the best plan: {label} ({Path(args.file).stem})"
+    title = _study_title(plan, args.file, f"Choosing the best plan: {label}")
     runs = (f"a budget of {first:,} runs" if spec.procedure == "ocba" else
             f"{spec.n0} replication(s) per scenario first, more where the noise needs them")
     print(f"spchain select {Path(args.file).name}: {spec.procedure} among {len(spec.scenarios)} scenarios by "
@@ -574,16 +583,10 @@ def _select(args, stream):
           f"{_where(args, plan.workers)}", file=stream)
     started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     started = time.perf_counter()
-    client, executor, pool = _open_executor(args, plan.workers)
-    try:
+    with _open_executor(args, plan.workers) as executor:
         out.mkdir(parents=True, exist_ok=True)
         (out / "scenario.toml").write_bytes(Path(args.file).read_bytes())
         selection = spec.run(e, executor=executor)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-        if client is not None:
-            client.close()
     wall = time.perf_counter() - started
     print(selection.summary(), file=stream)
     manifest = {"spchain_version": __version__, "command": "spchain select", "source": str(args.file),

@@ -357,6 +357,27 @@ def _draw_charts(result, s):
 
 
 # -------------------------------------------------------------------- report
+def _save_charts(drawn, out, formats) -> tuple:
+    """Save ``(slug, title, caption, figure)`` charts into ``out/charts`` (PNG always, plus ``formats``).
+
+    Returns the page's chart entries (with the PNG bytes to embed) and the files written.
+    """
+    from .plotting import save_figure
+
+    charts, files = [], []
+    for slug, title, caption, fig in drawn:
+        files += save_figure(fig, out / "charts" / slug, formats=tuple(dict.fromkeys(("png",) + tuple(formats))))
+        charts.append(dict(slug=slug, title=title, caption=caption, png=(out / "charts" / f"{slug}.png").read_bytes()))
+    return charts, files
+
+
+def _write_manifest(out, manifest) -> dict:
+    """``out/manifest.json``; returns the manifest as written (JSON-able)."""
+    manifest = _jsonable(manifest)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return manifest
+
+
 def write_report(result, out, *, settings=None, formats=("png", "svg")) -> dict:
     """Write the report folder of an experiment, ``result``, into ``out``.
 
@@ -388,20 +409,14 @@ def write_report(result, out, *, settings=None, formats=("png", "svg")) -> dict:
     KeyError
         For a KPI that does not exist.
     """
-    from .plotting import save_figure
     from .report_html import render_html
 
     s = _defaults(result, settings)  # bad settings are refused before anything is written
     out = Path(out)
     (out / "charts").mkdir(parents=True, exist_ok=True)
     summary, returns = _write_tables(result, out, s)
-    charts, files = [], []
-    for slug, title, caption, fig in report_charts(result, s):
-        files += save_figure(fig, out / "charts" / slug, formats=tuple(dict.fromkeys(("png",) + tuple(formats))))
-        png = (out / "charts" / f"{slug}.png").read_bytes()
-        charts.append(dict(slug=slug, title=title, caption=caption, png=png))
-    manifest = _jsonable(result.manifest)
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    charts, files = _save_charts(report_charts(result, s), out, formats)
+    _write_manifest(out, result.manifest)
     (out / SETTINGS_NAME).write_text(json.dumps(_jsonable(s), indent=2) + "\n", encoding="utf-8")
     html = render_html(result, s, summary=summary, returns=returns, charts=charts)
     (out / "report.html").write_text(html, encoding="utf-8")
@@ -570,7 +585,7 @@ def write_sensitivity_report(result, out, *, settings=None, manifest=None, forma
     dict
         ``{"html": Path, "csv": [Path], "charts": [Path], "manifest": Path}``.
     """
-    from .plotting import save_figure, style
+    from .plotting import style
     from .report_html import render_sensitivity_html
 
     kpi = (settings or {}).get("kpi", "output")
@@ -583,12 +598,8 @@ def write_sensitivity_report(result, out, *, settings=None, manifest=None, forma
     _rows_csv(out / "indices.csv", rows)
     with style():
         drawn = _sensitivity_charts(result, s)
-    charts, files = [], []
-    for slug, title, caption, fig in drawn:
-        files += save_figure(fig, out / "charts" / slug, formats=tuple(dict.fromkeys(("png",) + tuple(formats))))
-        charts.append(dict(slug=slug, title=title, caption=caption, png=(out / "charts" / f"{slug}.png").read_bytes()))
-    manifest = _jsonable(dict(manifest or {}))
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    charts, files = _save_charts(drawn, out, formats)
+    manifest = _write_manifest(out, dict(manifest or {}))
     html = render_sensitivity_html(result, s, rows=rows, charts=charts, manifest=manifest)
     (out / "report.html").write_text(html, encoding="utf-8")
     return {"html": out / "report.html", "csv": [out / "indices.csv"], "charts": files,
@@ -636,7 +647,7 @@ def write_selection_report(selection, out, *, settings=None, manifest=None, form
     """
     from . import sensplots as sp
     from .experiment import replication_seed
-    from .plotting import save_figure, style
+    from .plotting import style
     from .report_html import render_selection_html
 
     kpi = selection.kpi
@@ -661,12 +672,8 @@ def write_selection_report(selection, out, *, settings=None, manifest=None, form
                        "procedure stopped; the chosen scenario is thick and ends in a star." if kind == "elimination"
                        else "The replications each scenario received; the chosen one in colour.")
             drawn.append((f"selection-{kind}", f"How the runs were spent: {kind}", caption, fig))
-    charts, files = [], []
-    for slug, title, caption, fig in drawn:
-        files += save_figure(fig, out / "charts" / slug, formats=tuple(dict.fromkeys(("png",) + tuple(formats))))
-        charts.append(dict(slug=slug, title=title, caption=caption, png=(out / "charts" / f"{slug}.png").read_bytes()))
-    manifest = _jsonable(dict(manifest or {}))
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    charts, files = _save_charts(drawn, out, formats)
+    manifest = _write_manifest(out, dict(manifest or {}))
     html = render_selection_html(selection, s, rows=rows, charts=charts, manifest=manifest)
     (out / "report.html").write_text(html, encoding="utf-8")
     return {"html": out / "report.html", "csv": [out / "selection.csv", out / "runs.csv"], "charts": files,

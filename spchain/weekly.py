@@ -272,9 +272,8 @@ def close_workforce(engine, unit):
     acc[_F["vacancies"]] = np.count_nonzero(unit.exists & ~filled)
     acc[_F["satisfaction_sum"]] = unit.satisfaction[idx].sum()
     if engine.events is not None and "staff" in engine.events:  # per-unit week rows (spchain.records)
-        mean = (lambda v: float(v.mean())) if idx.size else (lambda v: float("nan"))
-        engine.events["staff"].append((unit.index, engine.week, int(idx.size), mean(unit.isq[idx]),
-                                       mean(unit.satisfaction[idx])))
+        isq, sat = (float(unit.isq[idx].mean()), float(unit.satisfaction[idx].mean())) if idx.size else (np.nan,) * 2
+        engine.events["staff"].append((unit.index, engine.week, int(idx.size), isq, sat))
     acc[_F["skill_sum"]] = unit.skill[idx].sum()
     factor = unit.standard * unit.effort  # time given / time needed (section 3.9)
     acc[_F["productivity_sum"]] = (wf.service_time_minutes / 60.0 * factor /
