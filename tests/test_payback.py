@@ -237,3 +237,31 @@ def test_print_comparison_refuses_bad_arguments_before_printing(kwargs, error, m
     with pytest.raises(error, match=message):
         print_comparison(_result(_weekly([1] * 8)), stream=out, **kwargs)
     assert out.getvalue() == ""
+
+
+def test_print_comparison_words_changes_as_the_report_does():
+    """Scores and shares change in points (x points_scale), levels in percent; the reading follows the KPI's direction."""
+    import io
+
+    from spchain.cli import print_comparison
+    from spchain.metrics import METRICS
+
+    e = Experiment(spchain.preset("workshop"), scenarios=[
+        Scenario("baseline"), Scenario("dearer", at_week=2, levers={"economics.price_index": 1.15})],
+        n_replications=3, horizon=10, warmup=2, seed=1)
+    result = e.run()
+    names = ["nps", "customer_satisfaction", "wait_time", "profit"]
+    out = io.StringIO()
+    print_comparison(result, metrics=names, stream=out)
+    rows = {line[:36].strip(): line[36:] for line in out.getvalue().splitlines()[1:len(names) + 1]}
+    for name in names:
+        m, d = METRICS[name], result.difference(name, scenario="dearer")
+        text = rows[m.label]
+        assert text.endswith(m.assess(d.low, d.high)), (name, text)
+        if m.change_in_points:
+            k = m.points_scale
+            assert f"{d.mean * k:+.1f} pts" in text and f"[{d.low * k:+.1f}, {d.high * k:+.1f}] pts" in text
+            assert "%" not in text
+        else:
+            assert f"{d.relative:+.1%}" in text and f"[{d.relative_low:+.1%}, {d.relative_high:+.1%}]" in text
+    assert METRICS["customer_satisfaction"].points_scale == 100 and METRICS["nps"].points_scale == 1
