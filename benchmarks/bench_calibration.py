@@ -4,7 +4,7 @@ and the time to resume from a complete store.
 Two calibrations, each run three ways in one process, one after the other:
 
 1. **Sears** -- the documented path of docs/fitting.md ("The Sears chain"):
-   :func:`spchain.calibration.sears_targets` on ``panel_params()`` with
+   :func:`spchain.fitting.calibration.sears_targets` on ``panel_params()`` with
    every loyalty link on (spend held at 0), two free links, 16 replications,
    65 weeks, ``least_squares``; 32 runs per point (baseline and
    intervention).
@@ -65,8 +65,8 @@ from pathlib import Path
 
 import numpy as np
 
-from spchain.calibration import Target, calibrate, sears_targets
-from spchain.panel import panel_params
+from spchain.fitting.calibration import Target, calibrate, sears_targets
+from spchain.fitting.synthetic import panel_params
 from spchain.presets import preset
 
 

@@ -1,6 +1,6 @@
 """Experiment-layer benchmarks, measured side by side in one run.
 
-1. Overhead of :class:`spchain.experiment.Experiment` over calling
+1. Overhead of :class:`spchain.experiments.experiment.Experiment` over calling
    :func:`spchain.simulate` directly for the same runs (serial), without and
    with the SQLite store.  Target: < 5%.
 2. Speed-up of ``workers=2`` (a spawn process pool, started inside ``run``)
@@ -25,9 +25,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from spchain import preset, simulate
-from spchain.experiment import Experiment
+from spchain.experiments.experiment import Experiment
 from spchain.presets import queue_only
-from spchain.scenarios import Scenario
+from spchain.experiments.scenarios import Scenario
 
 
 def _seconds(fn):

@@ -1,6 +1,6 @@
 """Fitting benchmarks (issue 4).
 
-1. Link estimation: :func:`spchain.estimation.fit_links` on a panel of 1,000
+1. Link estimation: :func:`spchain.fitting.estimation.fit_links` on a panel of 1,000
    units x 20 periods (every default equation).  Target: under 1 second with
    the default estimator; the instrumental-variables estimator
    (``estimator="anderson-hsiao"``) and the ISQ smoothing timed side by side.
@@ -22,10 +22,10 @@ import time
 
 import numpy as np
 
-from spchain.calibration import calibrate, sears_targets
-from spchain.distributions import fit_distribution
-from spchain.estimation import fit_links
-from spchain.panel import panel_params, structural_panel, synthetic_panel
+from spchain.fitting.calibration import calibrate, sears_targets
+from spchain.fitting.distributions import fit_distribution
+from spchain.fitting.estimation import fit_links
+from spchain.fitting.synthetic import panel_params, structural_panel, synthetic_panel
 
 
 def _best(fn, repeats):

@@ -1,7 +1,7 @@
 """Bias and 95% interval coverage of fit_links' estimators, per link (issue 11, item 2).
 
 1. Exactly identified panels with heterogeneous units
-   (:func:`spchain.panel.structural_panel` with a unit effect in every equation,
+   (:func:`spchain.fitting.synthetic.structural_panel` with a unit effect in every equation,
    ``unit_sd=0.05``, and satisfaction driven by the smoothed ISQ employees perceive,
    ``isq_smoothing=0.3``, as in the simulation model): for every coefficient and
    mapped link, the mean and median of (estimate - truth) / truth and the share of
@@ -12,7 +12,7 @@
    * ``AH + ISQ``: ``fit_links(panel, estimator="anderson-hsiao", isq_smoothing=0.3)``.
 
    Coverage within the binomial tolerance 0.95 +- 1.96 sqrt(0.95 * 0.05 / n) is marked ``ok``.
-2. Panels simulated by the model (:func:`spchain.panel.synthetic_panel`, 60 units x 30 weeks
+2. Panels simulated by the model (:func:`spchain.fitting.synthetic.synthetic_panel`, 60 units x 30 weeks
    after 10 warm-up weeks): the same figures for the links, with the smoothing at the model's
    ``workforce.isq_smoothing``.
 
@@ -40,8 +40,8 @@ import time
 
 import numpy as np
 
-from spchain.estimation import fit_links
-from spchain.panel import structural_panel, synthetic_panel
+from spchain.fitting.estimation import fit_links
+from spchain.fitting.synthetic import structural_panel, synthetic_panel
 
 W = 0.3  # the model's workforce.isq_smoothing
 
@@ -134,7 +134,7 @@ def _model_estimators(w):
 
 
 def _model_params(heterogeneity):
-    from spchain.panel import panel_params
+    from spchain.fitting.synthetic import panel_params
     from spchain.presets import preset
 
     base = panel_params()

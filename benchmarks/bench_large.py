@@ -14,7 +14,7 @@ import resource
 import time
 
 from spchain import preset, simulate
-from spchain.units import size_departments
+from spchain.engine.units import size_departments
 
 
 def _year(params):

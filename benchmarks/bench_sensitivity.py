@@ -75,9 +75,9 @@ import time
 import numpy as np
 
 from spchain import Params, preset, simulate
-from spchain.experiment import replication_seed
-from spchain.selection import select
-from spchain.sensitivity import SimulationModel, morris, sobol
+from spchain.experiments.experiment import replication_seed
+from spchain.experiments.selection import select
+from spchain.experiments.sensitivity import SimulationModel, morris, sobol
 
 #: Twenty levers and uncertainties of the workshop, with ranges around the preset's values.
 FACTORS_20 = {

@@ -1,7 +1,7 @@
 """The workshop server: wall time of one round for 30 teams, and memory after 8 rounds.
 
 A session of the ``workshop`` preset with 30 teams plays 8 rounds through
-:func:`spchain.webapp.app.close_round` (what the facilitator's "Close round"
+:func:`spchain.apps.webapp.app.close_round` (what the facilitator's "Close round"
 button runs: read the decisions from SQLite, simulate one quarter per team
 from its saved state, store the results).  Each team sets different levers
 every round.  Measured, side by side in one run:
@@ -39,10 +39,10 @@ import time
 from pathlib import Path
 
 from spchain import preset, simulate
-from spchain.webapp.app import close_round
-from spchain.webapp.sim import RoundRunner
-from spchain.webapp.state import WorkshopStore
-from spchain.workshop import LEVERS, QUARTER
+from spchain.apps.webapp.app import close_round
+from spchain.apps.webapp.sim import RoundRunner
+from spchain.apps.webapp.state import WorkshopStore
+from spchain.apps.workshop import LEVERS, QUARTER
 
 
 def _levers(team, rnd):

@@ -8,10 +8,10 @@ right after the other:
 
 reference
     what the panel did before: re-run the model, then redraw the whole
-    dashboard from scratch (:func:`spchain.plotting.plot_chain` into the
+    dashboard from scratch (:func:`spchain.viz.plotting.plot_chain` into the
     cleared figure, its layout computed again, ``savefig`` to PNG);
 panel
-    :class:`spchain.workshop.WhatIf` as it is: the figure built once, the
+    :class:`spchain.apps.workshop.WhatIf` as it is: the figure built once, the
     "what if" lines set in place and drawn over a saved image of the rest,
     a panel drawn again on its own only when its value range must change,
     runs of lever combinations seen before kept.
@@ -47,8 +47,8 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from spchain import preset, simulate  # noqa: E402
-from spchain.plotting import CHAIN_METRICS, plot_chain  # noqa: E402
-from spchain.workshop import WhatIf  # noqa: E402
+from spchain.viz.plotting import CHAIN_METRICS, plot_chain  # noqa: E402
+from spchain.apps.workshop import WhatIf  # noqa: E402
 
 #: The participant's slider moves, in order: (lever path, new value).
 MOVES = (

@@ -10,8 +10,8 @@ The same as ``spchain run FILE --out DIR`` on the command line.
 import argparse
 from pathlib import Path
 
-from spchain.report import write_report
-from spchain.scenario_file import load_scenario_file
+from spchain.apps.report import write_report
+from spchain.apps.scenario_file import load_scenario_file
 
 HERE = Path(__file__).resolve().parent
 

@@ -9,7 +9,7 @@ does: raise prices, then invest in internal service, then people.
 
 import argparse
 
-from spchain.workshop import Game, regimes
+from spchain.apps.workshop import Game, regimes
 
 PLAN = [
     {"economics.price_index": 1.1},

@@ -5,30 +5,39 @@ replication with :func:`simulate`, read KPIs from the :class:`RunResult`;
 compare scenarios with replications and confidence intervals with an
 :class:`Experiment`; fit to data with :func:`fit_distribution`,
 :func:`fit_links` and :func:`calibrate`.
-Plotting lives in :mod:`spchain.plotting` and is imported only when used.
+
+The package is layered (``docs/architecture.md``): the specification and
+records every layer shares (:mod:`spchain.params`, :mod:`spchain.links`,
+:mod:`spchain.metrics`, :mod:`spchain.presets`, :mod:`spchain.records`,
+:mod:`spchain.result`, :mod:`spchain.panel`, :mod:`spchain.theory`), then
+:mod:`spchain.engine`, :mod:`spchain.experiments`, :mod:`spchain.fitting`,
+:mod:`spchain.viz` (the only place Matplotlib is imported) and
+:mod:`spchain.apps` (command line, scenario files, report, workshop).
+The names below are imported when first used, so ``import spchain`` is light.
 """
 
-from .analysis import ExperimentResult
-from .calibration import Target, calibrate, sears_targets
-from .distributions import fit_distribution
-from .estimation import Equation, fit_links
-from .experiment import Experiment
-from .fitresult import DataError, FitResult
-from .metrics import METRICS
-from .optimise import optimise_levers
-from .panel import Panel, read_panel, structural_panel, synthetic_panel
-from .params import Change, ParamError, Params
-from .presets import PRESETS, preset
-from .result import RunResult
-from .run import simulate
-from .scenarios import Scenario, full_factorial, latin_hypercube, one_at_a_time
-from .store import StoreError
+from .lazy import attach, install_moved_modules
 
 __version__ = "0.1.0"
 
-__all__ = ["Params", "Change", "ParamError", "simulate", "RunResult", "preset", "PRESETS",
-           "METRICS", "Scenario", "full_factorial", "one_at_a_time", "latin_hypercube",
-           "Experiment", "ExperimentResult", "StoreError", "optimise_levers",
-           "fit_distribution", "fit_links", "Equation", "calibrate", "Target", "sears_targets",
-           "FitResult", "DataError", "Panel", "synthetic_panel", "structural_panel", "read_panel",
-           "__version__"]
+__getattr__, __dir__, __all__ = attach(__name__, {
+    "Params": "params", "Change": "params", "ParamError": "params",
+    "simulate": "engine.run", "RunResult": "result", "preset": "presets", "PRESETS": "presets",
+    "METRICS": "metrics",
+    "Scenario": "experiments.scenarios", "full_factorial": "experiments.scenarios",
+    "one_at_a_time": "experiments.scenarios", "latin_hypercube": "experiments.scenarios",
+    "Experiment": "experiments.experiment", "ExperimentResult": "experiments.analysis",
+    "StoreError": "experiments.store", "optimise_levers": "experiments.optimise",
+    "fit_distribution": "fitting.distributions", "fit_links": "fitting.estimation",
+    "Equation": "fitting.estimation", "calibrate": "fitting.calibration",
+    "Target": "fitting.calibration", "sears_targets": "fitting.calibration",
+    "FitResult": "fitting.result", "DataError": "panel", "Panel": "panel", "read_panel": "panel",
+    "synthetic_panel": "fitting.synthetic", "structural_panel": "fitting.synthetic",
+    # the layer subpackages and the shared modules, as attributes
+    "engine": None, "experiments": None, "fitting": None, "viz": None, "apps": None,
+    "params": None, "links": None, "metrics": None, "presets": None, "records": None,
+    "result": None, "panel": None, "theory": None,
+})
+__all__ = [*__all__, "__version__"]
+
+install_moved_modules()

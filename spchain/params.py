@@ -65,8 +65,8 @@ def check_schedulable(path: str, at_week: int, *, context: str = "") -> None:
     """Refuse a scheduled change to a parameter fixed for a whole run.
 
     The one rule every entry point applies (:func:`spchain.simulate`,
-    :class:`~spchain.scenarios.Scenario`,
-    :class:`~spchain.experiment.Experiment`, scenario files): a path in
+    :class:`~spchain.experiments.scenarios.Scenario`,
+    :class:`~spchain.experiments.experiment.Experiment`, scenario files): a path in
     :data:`RUN_FIXED_PATHS` -- or below an entry ending in ``"."`` -- cannot
     be in a schedule at any week, because the engine reads it once, at the
     start of a run.  Set it in the base parameters instead
@@ -175,7 +175,7 @@ class Organisation(_Stage):
                                doc="Open hours per week; one period is one week of open hours.")
     manager_sd: float = _p(0.0, "0-1", ge=0, le=0.5,
                            doc="Spread (sd) across units of the manager's effect on employees' base "
-                               "satisfaction (0 = identical units; spchain.units).")
+                               "satisfaction (0 = identical units; spchain.engine.units).")
     market_size_sd: float = _p(0.0, "log", ge=0, le=2,
                                doc="Spread (sd of the log) across units of local market size, which "
                                    "multiplies the initial customer base and marketing acquisition.")

@@ -118,14 +118,14 @@ PRESETS = {
     "retail_chain": (
         "Retail chain of 250 stores of 4 front-line staff each, heterogeneous: stores differ "
         "by manager, local market size, attractiveness, competition, local expectations, "
-        "processes and staffing (spchain.units), with weekly footfall shocks, and customers "
+        "processes and staffing (spchain.engine.units), with weekly footfall shocks, and customers "
         "differ lastingly (expectations, churn propensity, spend). Built for cross-sectional "
         "studies: unit-level correlations of employee satisfaction with customer satisfaction "
         "(about .45), turnover (-.33), productivity (.37) and profit (.32) fall in the moderate "
         "region unit-level studies report (Harter, Schmidt & Hayes 2002 meta-analysis; "
         "Brown & Lam 2008), not the near-deterministic one of identical units. Spreads are "
         "assumptions chosen for that; shared IT, HR and back office sized for an offered load "
-        "of about 0.7 (spchain.units.size_departments).",
+        "of about 0.7 (spchain.engine.units.size_departments).",
         {
             "organisation.n_units": 250,
             "organisation.hours_per_week": 50.0,

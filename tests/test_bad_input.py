@@ -1,7 +1,7 @@
 """Bad input, all of it (issue 15, item 4): every malformed input is refused before any work is
 done, with an error naming the key or argument, the value and what was expected.
 
-The command line is called in-process (``spchain.cli.main``) so the module stays fast; the last
+The command line is called in-process (``spchain.apps.cli.main``) so the module stays fast; the last
 test fuzzes the scenario-file loader with hypothesis.
 """
 
@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spchain import Params, simulate
-from spchain.cli import main
-from spchain.experiment import DEFAULT_MAX_HOURS, Experiment
+from spchain.apps.cli import main
+from spchain.experiments.experiment import DEFAULT_MAX_HOURS, Experiment
 from spchain.params import Links, ParamError
 from spchain.presets import queue_only
-from spchain.scenario_file import ScenarioFileError, dumps_toml, load_scenario_file
+from spchain.apps.scenario_file import ScenarioFileError, dumps_toml, load_scenario_file
 
 TINY = """
 [base]

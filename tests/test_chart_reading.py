@@ -19,8 +19,8 @@ from scipy import stats  # noqa: E402
 
 from chart_checks import assert_texts_readable  # noqa: E402
 from spchain import Experiment, ExperimentResult, Scenario, preset  # noqa: E402
-from spchain import plotting as sp  # noqa: E402
-from spchain.diagram import MIN_FONTSIZE, STAGES  # noqa: E402
+from spchain.viz import plotting as sp  # noqa: E402
+from spchain.viz.diagram import MIN_FONTSIZE, STAGES  # noqa: E402
 from spchain.metrics import FIELDS, METRICS  # noqa: E402
 
 F = {name: i for i, name in enumerate(FIELDS)}
@@ -226,7 +226,7 @@ def test_diagram_labels_say_what_the_numbers_are(experiment):
 
 
 def test_unit_words_follow_the_registry():
-    from spchain.diagram import unit_words
+    from spchain.viz.diagram import unit_words
 
     assert unit_words("turnover") == "per year, lower is better"
     assert unit_words("revenue") == "money per week"

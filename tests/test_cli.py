@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from spchain.scenario_file import ScenarioFileError, dumps_toml, load_scenario_file, read_parameter_file
+from spchain.apps.scenario_file import ScenarioFileError, dumps_toml, load_scenario_file, read_parameter_file
 
 try:
     import tomllib
@@ -435,7 +435,7 @@ def test_presets_list_show_and_toml(tmp_path):
 
 def test_fit_writes_a_file_that_run_accepts(tmp_path):
     from spchain import preset
-    from spchain.estimation import fit_links
+    from spchain.fitting.estimation import fit_links
     from spchain.panel import read_panel
 
     args = ["fit", CSV_EXAMPLE, "--unit", "branch", "--period", "week", "--preset", "workshop",

@@ -34,7 +34,7 @@ def _written(path):
 
 def test_estimator_and_isq_smoothing_are_passed_to_fit_links_and_their_bias_is_named(tmp_path):
     from spchain import preset
-    from spchain.estimation import fit_links
+    from spchain.fitting.estimation import fit_links
     from spchain.panel import read_panel
 
     out = spchain("fit", CSV_EXAMPLE, *BRANCHES, "--estimator", "anderson-hsiao", "--isq-smoothing", "0.3",

@@ -1,10 +1,10 @@
 """``spchain sensitivity FILE`` and ``spchain select FILE`` (issue 12, item 4): scenario-file sections,
 the commands and their report folders.
 
-The commands are called in-process (:func:`spchain.cli.main`) on tiny files (the ``workshop``
+The commands are called in-process (:func:`spchain.apps.cli.main`) on tiny files (the ``workshop``
 preset, runs of a few weeks) and their CSV files are compared with calling
-:func:`spchain.sensitivity.morris`, :func:`spchain.sensitivity.sobol` and
-:func:`spchain.selection.select_best` directly with the same settings: the same seeds give the
+:func:`spchain.experiments.sensitivity.morris`, :func:`spchain.experiments.sensitivity.sobol` and
+:func:`spchain.experiments.selection.select_best` directly with the same settings: the same seeds give the
 same numbers, to the last digit.
 """
 
@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from spchain import Scenario, preset
-from spchain.cli import main
-from spchain.scenario_file import ScenarioFileError, load_scenario_file
+from spchain.apps.cli import main
+from spchain.apps.scenario_file import ScenarioFileError, load_scenario_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,8 +112,8 @@ def _text(page: Path) -> str:
 
 
 def test_morris_file_writes_the_indices_of_a_direct_call(tmp_path, capsys):
-    from spchain.sensitivity import SimulationModel, morris
-    from spchain.store import SensitivityStore
+    from spchain.experiments.sensitivity import SimulationModel, morris
+    from spchain.experiments.store import SensitivityStore
 
     out = tmp_path / "levers"
     assert main(["sensitivity", str(_write(tmp_path, MORRIS)), "--out", str(out)]) == 0
@@ -149,7 +149,7 @@ def test_morris_file_writes_the_indices_of_a_direct_call(tmp_path, capsys):
 
 
 def test_sensitivity_resumes_from_its_store_and_refuses_to_overwrite_it(tmp_path, capsys):
-    from spchain.store import SensitivityStore
+    from spchain.experiments.store import SensitivityStore
 
     path, out = _write(tmp_path, MORRIS), tmp_path / "levers"
     assert main(["sensitivity", str(path), "--out", str(out)]) == 0
@@ -175,8 +175,8 @@ def test_sensitivity_resumes_from_its_store_and_refuses_to_overwrite_it(tmp_path
 
 
 def test_an_interrupted_analysis_keeps_its_runs_and_says_how_to_resume(tmp_path, capsys, monkeypatch):
-    import spchain.sensitivity as sa
-    from spchain.store import SensitivityStore
+    import spchain.experiments.sensitivity as sa
+    from spchain.experiments.store import SensitivityStore
 
     original, done = sa._run_point, []
 
@@ -202,7 +202,7 @@ def test_an_interrupted_analysis_keeps_its_runs_and_says_how_to_resume(tmp_path,
 
 
 def test_sobol_file_with_groups_and_windows_matches_a_direct_call(tmp_path):
-    from spchain.sensitivity import SimulationModel, sobol
+    from spchain.experiments.sensitivity import SimulationModel, sobol
 
     out = tmp_path / "sobol"
     assert main(["sensitivity", str(_write(tmp_path, SOBOL)), "--out", str(out)]) == 0
@@ -228,7 +228,7 @@ def test_sobol_file_with_groups_and_windows_matches_a_direct_call(tmp_path):
 
 
 def test_select_chooses_the_clearly_better_plan_and_states_the_guarantee(tmp_path, capsys):
-    from spchain.selection import select_best
+    from spchain.experiments.selection import select_best
 
     out = tmp_path / "best"
     assert main(["select", str(_write(tmp_path, SELECT)), "--out", str(out)]) == 0

@@ -132,7 +132,7 @@ def test_docs_build_with_warnings_as_errors(tmp_path):
     assert (html / "_static" / "mathjax" / "input" / "tex" / "extensions" / "ams.js").is_file()
 
     # the workshop's what-if panel is drawn from its saved state: sliders, the figure, no widget scripts
-    from spchain.workshop import LEVERS
+    from spchain.apps.workshop import LEVERS
 
     workshop = (html / "tutorials" / "_generated" / "workshop.html").read_text(encoding="utf-8")
     assert "application/vnd.jupyter.widget" not in workshop, "a widget is left to a widget manager"

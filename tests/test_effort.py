@@ -14,7 +14,7 @@ import pytest
 from spchain import Change, ParamError, Params, preset, simulate
 from spchain import links as L
 from spchain.metrics import FIELDS
-from spchain.stats import paired_difference
+from spchain.experiments.statistics import paired_difference
 
 #: The mechanism on, at Oliva & Sterman's estimates.
 OLIVA_STERMAN = {"links.effort_from_pressure": 0.64, "workforce.standard_erosion_weeks": 18.8,

@@ -127,8 +127,8 @@ def test_more_positions_are_recruited_and_fewer_shrink_by_attrition():
     (dict(params={"workforce": {}}), "params must be a spchain.Params"),
 ])
 def test_invalid_run_arguments_fail_before_any_work(monkeypatch, kwargs, message):
-    import spchain.run
-    monkeypatch.setattr(spchain.run, "Engine", lambda *a, **k: pytest.fail("engine was built"))
+    import spchain.engine.run
+    monkeypatch.setattr(spchain.engine.run, "Engine", lambda *a, **k: pytest.fail("engine was built"))
     kwargs = {"params": preset("workshop"), "horizon": 2, **kwargs}
     with pytest.raises(ParamError, match=message):
         simulate(**kwargs)

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from spchain import Change, preset, simulate
-from spchain import streams
-from spchain.weekly import sequential_update
+from spchain.engine import streams
+from spchain.engine.weekly import sequential_update
 
 
 # ------------------------------------------------------------------ streams

@@ -2,7 +2,7 @@
 
 Each script accepts ``--quick`` (a smaller run) and is run in a fresh
 working directory, so whatever it writes by default lands there.  Every
-scenario file must load and validate (``spchain.scenario_file``); the
+scenario file must load and validate (``spchain.apps.scenario_file``); the
 command line runs one of them end to end in ``tests/test_cli.py``.
 """
 
@@ -44,7 +44,7 @@ def test_example_scripts_have_a_docstring_and_quick_mode():
 
 @pytest.mark.parametrize("path", SCENARIO_FILES, ids=lambda p: p.name)
 def test_example_scenario_file_is_valid(path):
-    from spchain.scenario_file import load_scenario_file
+    from spchain.apps.scenario_file import load_scenario_file
 
     plan = load_scenario_file(path)
     experiment = plan.experiment

@@ -6,11 +6,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-import spchain.experiment as experiment_module
+import spchain.experiments.experiment as experiment_module
 from spchain import METRICS, ParamError, preset, simulate
-from spchain.experiment import Experiment, replication_seed
+from spchain.experiments.experiment import Experiment, replication_seed
 from spchain.presets import queue_only
-from spchain.scenarios import Scenario
+from spchain.experiments.scenarios import Scenario
 
 INVEST = Scenario("invest", levers={"internal.tools_spend_per_week": 3000.0}, at_week=4)
 STAFF = Scenario("staff", levers={"workforce.n_employees": 11})
@@ -233,7 +233,7 @@ def test_importing_sets_nothing_and_pulls_in_no_extras():
     import sys
 
     code = ("import multiprocessing, sys\n"
-            "import spchain.experiment, spchain.analysis, spchain.store, spchain.scenarios, spchain.stats\n"
+            "import spchain.experiments.experiment, spchain.experiments.analysis, spchain.experiments.store, spchain.experiments.scenarios, spchain.experiments.statistics\n"
             "assert not {'pandas', 'tqdm', 'dask', 'distributed'} & set(sys.modules), sys.modules.keys()\n"
             "assert multiprocessing.get_start_method(allow_none=True) is None\n")
     subprocess.run([sys.executable, "-c", code], check=True)

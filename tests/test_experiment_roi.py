@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from spchain import Change, preset
-from spchain.experiment import Experiment
-from spchain.scenarios import Scenario
+from spchain.experiments.experiment import Experiment
+from spchain.experiments.scenarios import Scenario
 
 LEVER_WEEK, WARMUP, HORIZON = 2, 10, 20
 

@@ -10,10 +10,10 @@ import pytest
 from scipy import stats
 
 from spchain import preset
-from spchain.experiment import Experiment
+from spchain.experiments.experiment import Experiment
 from spchain.presets import queue_only
-from spchain.scenarios import Scenario
-from spchain.stats import paired_difference, t_interval
+from spchain.experiments.scenarios import Scenario
+from spchain.experiments.statistics import paired_difference, t_interval
 
 
 def erlang_c_wait(lam, mu, c):

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 import spchain
-import spchain.experiment as experiment_module
-from spchain.analysis import ExperimentResult
-from spchain.experiment import Experiment, run_task
+import spchain.experiments.experiment as experiment_module
+from spchain.experiments.analysis import ExperimentResult
+from spchain.experiments.experiment import Experiment, run_task
 from spchain.presets import queue_only
-from spchain.scenarios import Scenario
-from spchain.store import Store, StoreError
+from spchain.experiments.scenarios import Scenario
+from spchain.experiments.store import Store, StoreError
 
 
 def _exp(**kw):
@@ -159,7 +159,7 @@ def test_loading_an_unfinished_store_says_what_is_missing(tmp_path, monkeypatch)
 
 SCRIPT = textwrap.dedent("""
     import json, sys
-    from spchain.experiment import Experiment
+    from spchain.experiments.experiment import Experiment
     if __name__ == "__main__":
         Experiment.from_dict(json.loads(sys.argv[1])).run(store=sys.argv[2])
 """)

@@ -2,13 +2,13 @@
 
 import pytest
 
-import spchain.experiment as experiment_module
-import spchain.model
-from spchain.analysis import ExperimentResult
-from spchain.experiment import Experiment
+import spchain.experiments.experiment as experiment_module
+import spchain.engine.model
+from spchain.experiments.analysis import ExperimentResult
+from spchain.experiments.experiment import Experiment
 from spchain.presets import queue_only
-from spchain.scenarios import Scenario
-from spchain.store import Store, StoreError
+from spchain.experiments.scenarios import Scenario
+from spchain.experiments.store import Store, StoreError
 
 
 def _exp(**kw):
@@ -27,8 +27,8 @@ def store_of_this_engine(tmp_path):
 @pytest.fixture
 def another_engine(monkeypatch):
     """This engine's sample path, changed; fails the test if a run starts."""
-    current = spchain.model.SAMPLE_PATH_VERSION
-    monkeypatch.setattr(spchain.model, "SAMPLE_PATH_VERSION", current + 997)
+    current = spchain.engine.model.SAMPLE_PATH_VERSION
+    monkeypatch.setattr(spchain.engine.model, "SAMPLE_PATH_VERSION", current + 997)
 
     def refuse(task):
         raise AssertionError(f"a run started: {task[:2]}")
@@ -37,7 +37,7 @@ def another_engine(monkeypatch):
 
 
 def test_the_version_is_part_of_the_definition_and_the_manifest(store_of_this_engine):
-    version = spchain.model.SAMPLE_PATH_VERSION
+    version = spchain.engine.model.SAMPLE_PATH_VERSION
     assert _exp().definition()["sample_path_version"] == version
     manifest = ExperimentResult.load(store_of_this_engine).manifest
     assert manifest["sample_path_version"] == version
@@ -65,7 +65,7 @@ def test_the_stored_runs_of_another_engine_can_still_be_loaded(store_of_this_eng
 
 
 def test_a_store_from_before_versioning_is_refused_as_such(tmp_path, monkeypatch):
-    from spchain.store import definition_hash
+    from spchain.experiments.store import definition_hash
 
     path = tmp_path / "old.sqlite"
     manifest = _exp().manifest()
@@ -75,5 +75,5 @@ def test_a_store_from_before_versioning_is_refused_as_such(tmp_path, monkeypatch
         store.begin(manifest, {"executor": "serial"})
     monkeypatch.setattr(experiment_module, "run_task", lambda task: pytest.fail("a run started"))
     with pytest.raises(StoreError, match=r"older than sample-path versions; this engine's sample-path version is "
-                                         rf"{spchain.model.SAMPLE_PATH_VERSION}\b"):
+                                         rf"{spchain.engine.model.SAMPLE_PATH_VERSION}\b"):
         _exp().run(store=path)

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 import spchain
-from spchain.calibration import Target, calibrate
-from spchain.distributions import fit_distribution
-from spchain.estimation import fit_links
-from spchain.fitresult import FitResult
-from spchain.panel import panel_params, structural_panel, synthetic_panel
+from spchain.fitting.calibration import Target, calibrate
+from spchain.fitting.distributions import fit_distribution
+from spchain.fitting.estimation import fit_links
+from spchain.fitting.result import FitResult
+from spchain.fitting.synthetic import panel_params, structural_panel, synthetic_panel
 from spchain.params import Params
 
 
@@ -155,7 +155,7 @@ def test_calibration_parts_are_the_targets(fits):
 
 
 def test_select_overrides_rule():
-    from spchain.fitresult import build
+    from spchain.fitting.result import build
 
     fit = build("links", ["links.a", "links.b", "links.c", "links.d"], [2.0, 0.1, 1.0, 1.0],
                 np.diag([0.25, 1.0, 0.3 ** 2, np.nan]),
@@ -175,7 +175,7 @@ def test_select_overrides_rule():
 
 
 def test_fitplots_imports_no_private_names():
-    """spchain.fitplots draws from public results: no underscore name from another spchain module."""
+    """spchain.viz.fitplots draws from public results: no underscore name from another spchain module."""
     import ast
     from pathlib import Path
 

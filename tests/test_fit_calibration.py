@@ -6,12 +6,12 @@ import math
 import numpy as np
 import pytest
 
-import spchain.calibration as calibration
-from spchain.calibration import Target, calibrate, sears_targets
-from spchain.fitresult import DataError, FitResult
-from spchain.panel import panel_params
+import spchain.fitting.calibration as calibration
+from spchain.fitting.calibration import Target, calibrate, sears_targets
+from spchain.fitting.result import DataError, FitResult
+from spchain.fitting.synthetic import panel_params
 from spchain.params import Change, ParamError
-from spchain.run import simulate
+from spchain.engine.run import simulate
 
 
 def _window(result, name, a, b):

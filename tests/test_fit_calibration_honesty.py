@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import spchain.calibration as calibration
-from spchain.calibration import Target, calibrate
-from spchain.panel import panel_params
+import spchain.fitting.calibration as calibration
+from spchain.fitting.calibration import Target, calibrate
+from spchain.fitting.synthetic import panel_params
 from spchain.params import ParamError
 
 # one small unit whose visits do not depend on satisfaction: arrivals move with the visit rate only

@@ -13,12 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-import spchain.calibration as calibration
-from spchain.calibration import Target, calibrate, calibration_definition
-from spchain.experiment import Experiment
-from spchain.panel import panel_params
+import spchain.fitting.calibration as calibration
+from spchain.fitting.calibration import Target, calibrate, calibration_definition
+from spchain.experiments.experiment import Experiment
+from spchain.fitting.synthetic import panel_params
 from spchain.params import ParamError
-from spchain.store import CalibrationStore, Store, StoreError, definition_hash, point_id
+from spchain.experiments.store import CalibrationStore, Store, StoreError, definition_hash, point_id
 
 # one small unit whose visits do not depend on satisfaction (as in test_fit_calibration_honesty)
 SMALL = panel_params().override({"organisation.n_units": 1, "customers.n_customers": 200,
@@ -182,7 +182,7 @@ def test_a_store_of_another_definition_is_refused_before_any_run(tmp_path, no_ru
 
 
 def test_a_stale_engine_store_is_refused_naming_both_versions(tmp_path, no_runs):
-    from spchain.model import SAMPLE_PATH_VERSION
+    from spchain.engine.model import SAMPLE_PATH_VERSION
 
     path = tmp_path / "calibration.sqlite"
     seeds = [int(s.generate_state(1, dtype=np.uint64)[0]) for s in np.random.SeedSequence(4).spawn(4)]
@@ -265,7 +265,7 @@ def test_bad_workers_executor_and_store_are_refused_before_any_run(tmp_path, no_
 SCRIPT = textwrap.dedent("""
     import sys
     from test_fit_calibration_store import SMALL, KW
-    from spchain.calibration import calibrate
+    from spchain.fitting.calibration import calibrate
     if __name__ == "__main__":
         calibrate(SMALL, store=sys.argv[1], **KW)
 """)

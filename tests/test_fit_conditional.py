@@ -16,10 +16,10 @@ import pytest
 from scipy import stats
 
 import spchain
-import spchain.calibration as calibration
-from spchain.calibration import Target, calibrate, evaluate_target
-from spchain.experiment import replication_seed
-from spchain.fitresult import DataError
+import spchain.fitting.calibration as calibration
+from spchain.fitting.calibration import Target, calibrate, evaluate_target
+from spchain.experiments.experiment import replication_seed
+from spchain.fitting.result import DataError
 
 HORIZON = 40
 RECORD = ("surveys", "churn")
@@ -167,13 +167,13 @@ def test_with_the_churn_link_off_answers_do_not_predict_retention(workshop):
 # ------------------------------------------------------------ calibrate
 def test_calibrate_asks_for_records_only_when_a_target_needs_them(workshop, monkeypatch):
     asked = []
-    simulate = spchain.run.simulate
+    simulate = spchain.engine.run.simulate
 
     def spy(*args, record=None, **kwargs):
         asked.append(record)
         return simulate(*args, record=record, **kwargs)
 
-    monkeypatch.setattr(spchain.run, "simulate", spy)
+    monkeypatch.setattr(spchain.engine.run, "simulate", spy)
     horizon = 30
     retention = Target.retention_ratio(1.05, within=13, start=4, sd=0.05)
     fit = calibrate(workshop, free={"links.churn_from_satisfaction": (0.0, 20.0)},

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from spchain.estimation import ESTIMATORS, Equation, fit_links, perceived
-from spchain.fitresult import DataError
-from spchain.panel import Panel, structural_panel
+from spchain.fitting.estimation import ESTIMATORS, Equation, fit_links, perceived
+from spchain.fitting.result import DataError
+from spchain.panel import Panel
+from spchain.fitting.synthetic import structural_panel
 from spchain.params import ParamError
 
 pytest.importorskip("linearmodels")
@@ -213,7 +214,7 @@ def test_isq_smoothing_on_a_model_panel_halves_the_first_links_bias_but_does_not
     """On a panel simulated by the model, the documented picture: the weekly reading puts the first link
     at about half its value (or less) and the delay at 2-3 times; the model's smoothing brings the link
     to 0.7-1.0 of the truth and shortens the delay, without reaching it (docs/fitting.md, section 6)."""
-    from spchain.panel import synthetic_panel
+    from spchain.fitting.synthetic import synthetic_panel
 
     panel = synthetic_panel(n_units=60, horizon=30, warmup=10, seed=1)
     w = panel.meta["params"]["workforce"]["isq_smoothing"]
@@ -316,7 +317,7 @@ def test_isq_instruments_is_2sls_of_the_default_equation_with_its_links_mapped()
     by c smoothed the same way: the same numbers as that Equation by hand, and the links mapped."""
     import dataclasses
 
-    from spchain.estimation import EQUATIONS, maps_like_default
+    from spchain.fitting.estimation import EQUATIONS, maps_like_default
 
     panel = structural_panel(n_units=200, n_periods=12, isq_smoothing=0.3, seed=8)
     cols = panel.to_dict()
@@ -361,7 +362,7 @@ def test_the_satisfaction_links_are_exact_on_heterogeneous_model_panels():
     link on every panel, while today's estimators miss them (benchmarks/bench_fit_coverage.py --model
     measures 100 panels)."""
     from spchain import preset
-    from spchain.panel import panel_params, synthetic_panel
+    from spchain.fitting.synthetic import panel_params, synthetic_panel
 
     spreads = ("manager_sd", "market_size_sd", "attractiveness_sd", "competition_sd", "expectations_sd",
                "process_sd", "staffing_sd", "footfall_sd")

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from spchain.distributions import fit_distribution
-from spchain.fitresult import DataError, FitResult
+from spchain.fitting.distributions import fit_distribution
+from spchain.fitting.result import DataError, FitResult
 from spchain.params import ParamError, Params
 from spchain.presets import queue_only
-from spchain.run import simulate
+from spchain.engine.run import simulate
 
 
 def _binom_ok(k, n, p=0.95, level=1e-3):

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from spchain.estimation import EQUATIONS, Equation, fit_links
-from spchain.fitresult import DataError
-from spchain.panel import Panel, read_panel, structural_panel, synthetic_panel
+from spchain.fitting.estimation import EQUATIONS, Equation, fit_links
+from spchain.fitting.result import DataError
+from spchain.panel import Panel, read_panel
+from spchain.fitting.synthetic import structural_panel, synthetic_panel
 
 #: equations whose regressors are strictly exogenous in structural_panel, so the
 #: within (unit fixed effects) estimator is exact there (see structural_panel's docstring)

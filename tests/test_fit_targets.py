@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 import spchain
-import spchain.calibration as calibration
-from spchain.calibration import Target, calibrate, evaluate_target
-from spchain.experiment import replication_seed
-from spchain.fitresult import DataError
+import spchain.fitting.calibration as calibration
+from spchain.fitting.calibration import Target, calibrate, evaluate_target
+from spchain.experiments.experiment import replication_seed
+from spchain.fitting.result import DataError
 
 HORIZON = 20
 START = 4

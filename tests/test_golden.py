@@ -1,7 +1,7 @@
 """Golden run: a fixed preset, horizon and seed give exactly the recorded KPIs.
 
 Any change to the engine's sample path shows up here, and it must come with
-a new ``spchain.model.SAMPLE_PATH_VERSION`` (the golden file records the
+a new ``spchain.engine.model.SAMPLE_PATH_VERSION`` (the golden file records the
 version it was made with; experiment stores are keyed on it).  When a
 change is intended, bump the version, regenerate with
 ``SPCHAIN_REGEN_GOLDEN=1 python -m pytest tests/test_golden.py`` and say
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from spchain import METRICS, preset, simulate
-from spchain.model import SAMPLE_PATH_VERSION
+from spchain.engine.model import SAMPLE_PATH_VERSION
 
 GOLDEN = Path(__file__).parent / "golden" / "bank_branches_seed7.json"
 
@@ -39,7 +39,7 @@ def test_golden_run():
     version, golden = stored.pop("sample_path_version", None), stored.get("kpis", stored)
     if os.environ.get("SPCHAIN_REGEN_GOLDEN"):
         if version == SAMPLE_PATH_VERSION and not _same(golden, current):
-            pytest.fail(f"the sample path changed: bump spchain.model.SAMPLE_PATH_VERSION "
+            pytest.fail(f"the sample path changed: bump spchain.engine.model.SAMPLE_PATH_VERSION "
                         f"(now {SAMPLE_PATH_VERSION}) before regenerating the golden run")
         GOLDEN.write_text(json.dumps({"sample_path_version": SAMPLE_PATH_VERSION, "kpis": current}, indent=1))
         pytest.skip("golden file regenerated")

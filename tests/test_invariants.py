@@ -14,7 +14,7 @@ from hypothesis import given, settings, strategies as st
 
 from spchain import Change, Params, simulate
 from spchain.metrics import DEPARTMENT_FIELDS, FIELDS
-from spchain.model import Engine
+from spchain.engine.model import Engine
 from spchain.params import Links
 
 EPS = 1e-9

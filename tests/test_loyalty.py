@@ -6,8 +6,8 @@ from hypothesis import given, settings, strategies as st
 
 from spchain import ParamError, Params, preset, simulate
 from spchain import links as L
-from spchain import weekly
-from spchain.model import Engine
+from spchain.engine import weekly
+from spchain.engine.model import Engine
 
 
 @settings(max_examples=60, deadline=None)

@@ -15,11 +15,11 @@ import pytest
 
 from spchain import Change, Params, simulate
 from spchain import links as L
-from spchain import survey
+from spchain.engine import survey
 from spchain.metrics import DEPARTMENT_FIELDS, FIELDS, METRICS
-from spchain.model import Engine
+from spchain.engine.model import Engine
 from spchain.params import Links
-from spchain.weekly import sequential_update
+from spchain.engine.weekly import sequential_update
 
 Z = 4.0  # standard errors allowed in statistical comparisons
 

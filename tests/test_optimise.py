@@ -1,4 +1,4 @@
-"""Lever optimisation under noise (spchain.optimise): analytic optima, budgets, fresh replications, the simulator.
+"""Lever optimisation under noise (spchain.experiments.optimise): analytic optima, budgets, fresh replications, the simulator.
 
 The synthetic objectives are quadratics with noise that depends on the
 replication (and, multiplicatively, on how far the point is from the
@@ -19,8 +19,8 @@ import pytest
 
 import spchain
 from spchain import ParamError, Scenario, preset
-from spchain.experiment import Experiment, replication_seed
-from spchain.optimise import OptimisationResult, optimise, optimise_levers
+from spchain.experiments.experiment import Experiment, replication_seed
+from spchain.experiments.optimise import OptimisationResult, optimise, optimise_levers
 
 
 class Quadratic:
@@ -281,7 +281,7 @@ def test_simulator_levers_take_effect_at_at_week():
 ])
 def test_simulator_bad_input_is_refused_before_any_run(monkeypatch, levers, kwargs, error, match):
     ran = []
-    monkeypatch.setattr(spchain.run, "simulate", lambda *a, **k: ran.append(1))
+    monkeypatch.setattr(spchain.engine.run, "simulate", lambda *a, **k: ran.append(1))
     with pytest.raises(error, match=match):
         optimise_levers(preset("workshop"), levers, delta=1.0, horizon=8, seed=1, **kwargs)
     assert ran == []

@@ -16,7 +16,7 @@ from scipy import stats
 
 import spchain
 from spchain import Experiment, ExperimentResult, Scenario
-from spchain.analysis import Payback
+from spchain.experiments.analysis import Payback
 from spchain.metrics import DEPARTMENT_FIELDS, FIELDS
 
 HORIZON, WARMUP, AT = 12, 2, 4
@@ -160,7 +160,7 @@ def test_the_default_demo_pays_back_as_getting_started_says():
     """The demo's intervention shows costs first and benefits later, with the numbers the docs print."""
     from pathlib import Path
 
-    from spchain.cli import DEMO_SCENARIO, demo_plan
+    from spchain.apps.cli import DEMO_SCENARIO, demo_plan
     from spchain.result import format_value
 
     page = (Path(__file__).resolve().parents[1] / "docs" / "getting-started.md").read_text(encoding="utf-8")
@@ -194,7 +194,7 @@ def test_a_tools_budget_does_not_pay_back_in_the_workshop_preset():
 def test_print_comparison_prints_the_checkpoints_and_the_payback():
     import io
 
-    from spchain.cli import print_comparison
+    from spchain.apps.cli import print_comparison
     from spchain.result import format_value
 
     paid = _result(_weekly([-5, -5, 3, 3, 3, 3, 3, 3], [-1, 2, 2, 2, 2, 2, 2, 2], [0, 1, 1, 1, 1, 1, 1, 1]))
@@ -231,7 +231,7 @@ def test_print_comparison_prints_the_checkpoints_and_the_payback():
 def test_print_comparison_refuses_bad_arguments_before_printing(kwargs, error, message):
     import io
 
-    from spchain.cli import print_comparison
+    from spchain.apps.cli import print_comparison
 
     out = io.StringIO()
     with pytest.raises(error, match=message):
@@ -243,7 +243,7 @@ def test_print_comparison_words_changes_as_the_report_does():
     """Scores and shares change in points (x points_scale), levels in percent; the reading follows the KPI's direction."""
     import io
 
-    from spchain.cli import print_comparison
+    from spchain.apps.cli import print_comparison
     from spchain.metrics import METRICS
 
     e = Experiment(spchain.preset("workshop"), scenarios=[

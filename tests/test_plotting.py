@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.testing.compare import compare_images  # noqa: E402
 
 from spchain import Experiment, Scenario, one_at_a_time, preset, simulate  # noqa: E402
-from spchain import plotting as sp  # noqa: E402
+from spchain.viz import plotting as sp  # noqa: E402
 from spchain.metrics import METRICS  # noqa: E402
 
 BASELINES = Path(__file__).resolve().parent / "baseline_images"
@@ -40,10 +40,10 @@ def _close_figures():
 @pytest.fixture(scope="module")
 def data():
     """Small seeded results of every kind the helpers draw."""
-    from spchain.calibration import Target, calibrate
-    from spchain.distributions import fit_distribution
-    from spchain.estimation import fit_links
-    from spchain.panel import structural_panel
+    from spchain.fitting.calibration import Target, calibrate
+    from spchain.fitting.distributions import fit_distribution
+    from spchain.fitting.estimation import fit_links
+    from spchain.fitting.synthetic import structural_panel
 
     base = preset("workshop")
     experiment = Experiment(base, scenarios=[
@@ -257,7 +257,7 @@ def test_clear_errors(data):
 
 def test_link_predictions_reproduce_the_fit(data):
     """Fitted values from the stored coefficients give back the regression's R^2."""
-    from spchain.fitplots import link_predictions
+    from spchain.viz.fitplots import link_predictions
 
     p = link_predictions(data["links"], data["panel"], "service_quality")
     r2 = 1 - np.sum(p["residuals"] ** 2) / np.sum((p["observed"] - p["observed"].mean()) ** 2)
@@ -269,6 +269,6 @@ def test_importing_spchain_does_not_import_matplotlib():
     import subprocess
     import sys
 
-    code = "import sys, spchain, spchain.plotting, spchain.report, spchain.cli; print('matplotlib' in sys.modules)"
+    code = "import sys, spchain, spchain.viz.plotting, spchain.apps.report, spchain.apps.cli; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr

@@ -15,7 +15,7 @@ import pytest
 
 from spchain import Change, ParamError, fit_links, preset, read_panel, simulate
 from spchain.records import RECORDS, record_kinds
-from spchain.run import Simulation
+from spchain.engine.run import Simulation
 
 HORIZON = 12
 
@@ -73,7 +73,7 @@ def test_bad_record_requests_fail_before_the_run(monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("the engine was started")
 
-    monkeypatch.setattr("spchain.run.Engine", boom)
+    monkeypatch.setattr("spchain.engine.run.Engine", boom)
     with pytest.raises(ParamError, match=r"unknown record kind 'survey'.*'surveys'"):
         simulate(_params(), horizon=2, seed=1, record=("survey",))
     with pytest.raises(ParamError, match="record must be True, 'all', a record kind"):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from spchain import preset, simulate
-from spchain.model import Engine
+from spchain.engine.model import Engine
 
 REL = {"customers.relationship_share": 1.0, "customers.relationship_loss": 0.1,
        "customers.relationship_churn_prob": 0.3, "links.value_from_relationship": 0.3}

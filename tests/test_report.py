@@ -12,7 +12,7 @@ import pytest
 
 from spchain import Experiment, Scenario, preset
 from spchain.metrics import METRICS
-from spchain.report import format_number, rebuild_report, write_report
+from spchain.apps.report import format_number, rebuild_report, write_report
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
@@ -185,7 +185,7 @@ def test_rebuild_from_the_store_gives_the_same_report(report, tmp_path):
 
 
 def test_rebuild_needs_a_store(tmp_path):
-    from spchain.store import StoreError
+    from spchain.experiments.store import StoreError
 
     with pytest.raises(StoreError, match="no experiment store"):
         rebuild_report(tmp_path)

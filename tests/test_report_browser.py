@@ -25,7 +25,7 @@ from browser import artifacts_dir, chromium
 from matplotlib import image as mpimg
 
 from spchain import Experiment, Scenario, preset
-from spchain.report import write_report
+from spchain.apps.report import write_report
 
 #: Runs in the page: every image, inline SVG and figure, scrolled to the middle
 #: of the screen in turn, with what a person would see of it.

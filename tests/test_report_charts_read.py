@@ -1,5 +1,5 @@
 """The report's charts as a person sees them (issue 15, item 1): every chart the report draws,
-laid out and saved as :func:`spchain.report.write_report` saves it, has no text outside the
+laid out and saved as :func:`spchain.apps.report.write_report` saves it, has no text outside the
 figure, no texts on each other, no label on a marker or across a box's edge, and no tick label
 in a neighbouring panel (``tests/chart_checks.py``).
 
@@ -21,9 +21,9 @@ from matplotlib.patches import FancyBboxPatch  # noqa: E402
 
 from chart_checks import assert_texts_readable, readability_problems  # noqa: E402
 from spchain import Experiment, Scenario, one_at_a_time, preset  # noqa: E402
-from spchain import plotting as sp  # noqa: E402
-from spchain.cli import DEMO_SCENARIO, demo_plan  # noqa: E402
-from spchain.report import report_charts  # noqa: E402
+from spchain.viz import plotting as sp  # noqa: E402
+from spchain.apps.cli import DEMO_SCENARIO, demo_plan  # noqa: E402
+from spchain.apps.report import report_charts  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -207,8 +207,8 @@ def test_a_fitted_diagram_reads_cleanly(tmp_path):
     """Fitted arrows carry two lines ("9.93" over "±17.95"): wider than the gap between two boxes, the label
     runs along the outer box's side instead of across an edge; on connector lines it takes one line."""
     from spchain import simulate
-    from spchain.estimation import fit_links
-    from spchain.panel import structural_panel
+    from spchain.fitting.estimation import fit_links
+    from spchain.fitting.synthetic import structural_panel
 
     links = fit_links(structural_panel(n_units=30, n_periods=12, seed=3), unit_effects=False)
     with sp.style():

@@ -14,7 +14,7 @@ from browser import chromium
 
 from spchain import Experiment, Scenario, preset
 from spchain.metrics import METRICS
-from spchain.report import write_report
+from spchain.apps.report import write_report
 
 pypdf = pytest.importorskip("pypdf", reason="reading the printed PDF needs pypdf (in the test extra)")
 

@@ -16,8 +16,8 @@ import pytest
 
 from spchain import Experiment, Scenario, preset
 from spchain.metrics import METRICS
-from spchain.report import format_number, money_unit, report_charts, write_report
-from spchain.scenario_file import ScenarioFileError, load_scenario_file
+from spchain.apps.report import format_number, money_unit, report_charts, write_report
+from spchain.apps.scenario_file import ScenarioFileError, load_scenario_file
 
 KPIS = ["wait_time", "service_level", "nps", "utilisation", "time_per_customer", "costs", "profit"]
 MINUS = "\u2212"

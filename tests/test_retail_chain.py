@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from spchain import preset, simulate
-from spchain.units import department_loads, unit_profiles
+from spchain.engine.units import department_loads, unit_profiles
 
 
 def _fisher(r, n, level_z=2.576):

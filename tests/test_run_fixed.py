@@ -2,12 +2,12 @@
 
 import pytest
 
-import spchain.run
+import spchain.engine.run
 from spchain import Change, ParamError, preset, simulate
-from spchain.experiment import Experiment
+from spchain.experiments.experiment import Experiment
 from spchain.params import RUN_FIXED_PATHS, Department, check_schedulable
-from spchain.scenario_file import ScenarioFileError, load_scenario_file
-from spchain.scenarios import Scenario, full_factorial
+from spchain.apps.scenario_file import ScenarioFileError, load_scenario_file
+from spchain.experiments.scenarios import Scenario, full_factorial
 
 BASE = preset("workshop")
 ONE_MORE_DEPARTMENT = dict(BASE.to_dict()["internal"]["departments"], legal=Department(name="legal").to_dict())
@@ -36,12 +36,12 @@ def _message(path, week):
 def counted_runs(monkeypatch):
     """Count every simulate call an experiment makes (run_task imports simulate when called)."""
     calls = []
-    real = spchain.run.simulate
+    real = spchain.engine.run.simulate
 
     def counting(*args, **kwargs):
         calls.append(args)
         return real(*args, **kwargs)
-    monkeypatch.setattr(spchain.run, "simulate", counting)
+    monkeypatch.setattr(spchain.engine.run, "simulate", counting)
     return calls
 
 

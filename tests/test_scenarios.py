@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from spchain import Change, ParamError, Params
-from spchain.scenarios import Scenario, full_factorial, latin_hypercube, one_at_a_time
+from spchain.experiments.scenarios import Scenario, full_factorial, latin_hypercube, one_at_a_time
 
 
 def test_apply_returns_new_params_and_leaves_base_alone():

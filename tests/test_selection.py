@@ -1,4 +1,4 @@
-"""Ranking and selection (spchain.selection): constants, guarantees on synthetic data, the simulator.
+"""Ranking and selection (spchain.experiments.selection): constants, guarantees on synthetic data, the simulator.
 
 The procedures take a sampler ``sample(scenario, replication) -> float``,
 so their probability of correct selection (PCS) is checked here on normal
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from spchain import ParamError, Scenario, preset
-from spchain.experiment import Experiment
-from spchain.selection import kn_eta, ocba_allocation, rinott_h, rinott_pcs, select, select_best
+from spchain.experiments.experiment import Experiment
+from spchain.experiments.selection import kn_eta, ocba_allocation, rinott_h, rinott_pcs, select, select_best
 
 REPETITIONS = 300
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import spchain
-from spchain.sensitivity import (MorrisResult, Point, ReplicationPlan, SensitivityError, SimulationModel,
+from spchain.experiments.sensitivity import (MorrisResult, Point, ReplicationPlan, SensitivityError, SimulationModel,
                                  SobolResult, array_model, morris, plan_replications, sobol)
 
 PI = (-np.pi, np.pi)
@@ -189,7 +189,7 @@ def test_bad_morris_and_plan_input_raises_before_any_run():
 
 
 def test_simulation_model_rejects_unknown_paths_and_bounds_before_any_run(monkeypatch):
-    import spchain.sensitivity as sensitivity
+    import spchain.experiments.sensitivity as sensitivity
 
     monkeypatch.setattr(sensitivity, "_run_point", _Never())
     model = SimulationModel(spchain.preset("workshop"), horizon=4)
@@ -240,7 +240,7 @@ def test_simulation_model_common_random_numbers_and_executors():
     assert sorted(serial) == [3, 7]
     for i in serial:
         np.testing.assert_array_equal(serial[i], pooled[i])
-    seed = spchain.experiment.replication_seed(11, 1)
+    seed = spchain.experiments.experiment.replication_seed(11, 1)
     direct = spchain.simulate(params.override(points[1].values), horizon=3, seed=seed).total("profit")
     assert serial[3][1] == direct
     with pytest.raises(SensitivityError, match="expected"):

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import spchain
-import spchain.sensitivity as sensitivity_module
-from spchain.sensitivity import SensitivityError, SimulationModel, array_model, morris, sobol
-from spchain.store import CalibrationStore, SensitivityStore, Store, StoreError
+import spchain.experiments.sensitivity as sensitivity_module
+from spchain.experiments.sensitivity import SensitivityError, SimulationModel, array_model, morris, sobol
+from spchain.experiments.store import CalibrationStore, SensitivityStore, Store, StoreError
 
 BOX = {"a": (0.0, 1.0), "b": (0.0, 1.0)}
 
@@ -95,13 +95,13 @@ def test_simulation_model_gives_the_kpi_of_each_window():
     out = model([point], 2)[4]
     assert out.shape == (2, 2)
     run = spchain.simulate(params.override(point.values), horizon=7,
-                           seed=spchain.experiment.replication_seed(5, 1))
+                           seed=spchain.experiments.experiment.replication_seed(5, 1))
     assert out[1, 0] == run.total("profit", start=1, stop=4)
     assert out[1, 1] == run.total("profit", start=4, stop=7)
     weekly = SimulationModel(params, kpi="profit", horizon=7, start=1, seed=5, window=1)
     assert weekly.windows == [(w, w + 1) for w in range(1, 7)]
     # profit is a flow: the weeks add up to the run's profit after the warm-up
-    first = spchain.simulate(params.override(point.values), horizon=7, seed=spchain.experiment.replication_seed(5, 0))
+    first = spchain.simulate(params.override(point.values), horizon=7, seed=spchain.experiments.experiment.replication_seed(5, 0))
     assert weekly([point], 1)[4][0].sum() == pytest.approx(first.total("profit", start=1), rel=1e-12)
     assert model.last_call["n_simulated"] == 2 and model.last_call["run_seconds"] > 0
 
@@ -236,7 +236,7 @@ def test_a_store_on_a_pool_gives_the_serial_numbers(tmp_path):
 KILLED_SWEEP = """
 import os, signal, sys
 import spchain
-import spchain.sensitivity as s
+import spchain.experiments.sensitivity as s
 
 run, calls = s._run_point, []
 

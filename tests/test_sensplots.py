@@ -13,9 +13,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from spchain.selection import select  # noqa: E402
-from spchain.sensitivity import MorrisResult, SobolResult, array_model, morris, sobol  # noqa: E402
-from spchain.sensplots import plot_morris, plot_selection, plot_sobol, plot_sobol_over_time  # noqa: E402
+from spchain.experiments.selection import select  # noqa: E402
+from spchain.experiments.sensitivity import MorrisResult, SobolResult, array_model, morris, sobol  # noqa: E402
+from spchain.viz.sensplots import plot_morris, plot_selection, plot_sobol, plot_sobol_over_time  # noqa: E402
 
 BOX = {"a": (0.0, 1.0), "b": (0.0, 1.0), "c": (0.0, 1.0)}
 
@@ -159,7 +159,7 @@ def test_selection_allocation_bars_are_the_runs():
 
 
 def test_charts_save(tmp_path):
-    from spchain.plotting import save_figure
+    from spchain.viz.plotting import save_figure
 
     paths = []
     for i, ax in enumerate([plot_sobol(sobol_result()), plot_sobol_over_time(weekly_result()),

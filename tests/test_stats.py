@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from spchain.stats import mser5, paired_difference, replications_needed, t_interval
+from spchain.experiments.statistics import mser5, paired_difference, replications_needed, t_interval
 
 samples = st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=2, max_size=40)
 

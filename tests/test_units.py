@@ -7,7 +7,7 @@ import pytest
 
 from spchain import ParamError, Params, preset, simulate
 from spchain.metrics import FIELDS
-from spchain.units import (CapacityWarning, department_loads, footfall_shocks, positions, size_departments,
+from spchain.engine.units import (CapacityWarning, department_loads, footfall_shocks, positions, size_departments,
                            unit_profiles)
 
 def _by_unit(result, name):
@@ -96,7 +96,7 @@ def test_characteristics_act_where_documented():
 
 def test_positions_follow_demand():
     p = Params().override({"workforce.n_employees": 6})
-    from spchain.units import UnitProfile
+    from spchain.engine.units import UnitProfile
 
     assert positions(p, UnitProfile()) == 6
     assert positions(p, UnitProfile(market_size=2.0, attractiveness=1.5)) == 18

@@ -21,12 +21,12 @@ pytest.importorskip("starlette")
 from starlette.testclient import TestClient  # noqa: E402
 
 from spchain.params import ParamError  # noqa: E402
-from spchain.webapp import create_app, urls  # noqa: E402
-from spchain.webapp.app import COOKIE, close_due_rounds, close_round, leaderboard  # noqa: E402
-from spchain.webapp.sim import GameSpec, RoundRunner, play_round, team_result  # noqa: E402
-from spchain.webapp.state import (MAX_TEAMS, SubmissionError, WorkshopStore, parse_levers,  # noqa: E402
+from spchain.apps.webapp import create_app, urls  # noqa: E402
+from spchain.apps.webapp.app import COOKIE, close_due_rounds, close_round, leaderboard  # noqa: E402
+from spchain.apps.webapp.sim import GameSpec, RoundRunner, play_round, team_result  # noqa: E402
+from spchain.apps.webapp.state import (MAX_TEAMS, SubmissionError, WorkshopStore, parse_levers,  # noqa: E402
                                   parse_shocks, session_levers)
-from spchain.workshop import LEVERS, QUARTER, Game  # noqa: E402
+from spchain.apps.workshop import LEVERS, QUARTER, Game  # noqa: E402
 
 LEVER_FORM = {"internal.tools_spend_per_week": "4000", "internal.departments.it.n_staff": "3",
               "workforce.training_hours": "2.5", "workforce.recognition": "0.4", "workforce.pay_index": "1.1",
@@ -131,7 +131,7 @@ def test_join_rules(tmp_path):
 
 # ---------------------------------------------------------------- the numbers
 def test_a_team_round_equals_the_notebook_game_with_the_same_levers():
-    """Incremental rounds in the server give exactly the numbers of spchain.workshop.Game."""
+    """Incremental rounds in the server give exactly the numbers of spchain.apps.workshop.Game."""
     spec = GameSpec("workshop", 5, 3, ())
     choices = [{"workforce.training_hours": 3.0, "internal.tools_spend_per_week": 2000.0},
                {"economics.price_index": 1.1, "workforce.recognition": 0.5}]
@@ -343,7 +343,7 @@ def test_urls_name_the_address_bound():
 
 
 def test_cli_refuses_a_bad_port(capsys):
-    from spchain.cli import main
+    from spchain.apps.cli import main
 
     with pytest.raises(SystemExit) as info:
         main(["workshop", "serve", "--port", "70000"])

@@ -25,7 +25,7 @@ uvicorn = pytest.importorskip("uvicorn")
 
 from browser import WatchedPage, chromium  # noqa: E402
 
-from spchain.webapp import create_app  # noqa: E402
+from spchain.apps.webapp import create_app  # noqa: E402
 
 DOCS_SHOTS = Path(__file__).resolve().parent.parent / "docs" / "_static" / "workshop"
 TEAMS = {"Harbour": {"workforce.training_hours": "3", "internal.tools_spend_per_week": "4000"},

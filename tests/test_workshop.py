@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from spchain import ParamError, preset, simulate
-from spchain.workshop import LEVERS, QUARTER, Game, regimes
+from spchain.apps.workshop import LEVERS, QUARTER, Game, regimes
 
 
 def test_importing_the_module_imports_neither_matplotlib_nor_ipywidgets():
-    code = ("import sys, spchain.workshop; "
+    code = ("import sys, spchain.apps.workshop; "
             "bad = [m for m in ('matplotlib', 'ipywidgets', 'pandas') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -32,7 +32,7 @@ def test_regimes_share_the_seed_and_differ_in_internal_service():
 def test_regimes_hide_only_the_failure_runs_expected_capacity_warning():
     import warnings
 
-    from spchain.units import CapacityWarning
+    from spchain.engine.units import CapacityWarning
 
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
@@ -78,7 +78,7 @@ def test_rounds_continue_the_run_and_match_one_run_with_the_whole_schedule():
 
 
 def test_simulation_in_pieces_refuses_run_fixed_changes_before_simulating():
-    from spchain.run import Simulation
+    from spchain.engine.run import Simulation
 
     sim = Simulation(preset("workshop"), horizon=10, seed=1)
     sim.advance(3)
@@ -140,7 +140,7 @@ def test_summary_and_debrief_chart():
 def test_what_if_panel_re_runs_and_redraws_on_a_slider_change():
     pytest.importorskip("ipywidgets")
     pytest.importorskip("matplotlib")
-    from spchain.workshop import WhatIf, what_if_panel
+    from spchain.apps.workshop import WhatIf, what_if_panel
 
     panel = what_if_panel(horizon=8, seed=1)
     state = panel.what_if
@@ -163,7 +163,7 @@ def test_what_if_panel_re_runs_and_redraws_on_a_slider_change():
 def test_what_if_integer_lever_uses_an_integer_slider():
     w = pytest.importorskip("ipywidgets")
     pytest.importorskip("matplotlib")
-    from spchain.workshop import WhatIf
+    from spchain.apps.workshop import WhatIf
 
     state = WhatIf(levers=["internal.departments.it.n_staff"], horizon=4, seed=1,
                    metrics=["internal_service_quality"])
@@ -193,7 +193,7 @@ def _tick_labels(fig):
 
 def test_debrief_draws_4_week_means_labels_rounds_and_writes_money_for_people():
     pytest.importorskip("matplotlib")
-    from spchain.plotting import trailing_kpi
+    from spchain.viz.plotting import trailing_kpi
 
     game = Game(quarters=3, seed=4)
     for choice in ({"economics.price_index": 1.1}, {}, {"internal.tools_spend_per_week": 3000.0}):
@@ -225,8 +225,8 @@ def test_debrief_draws_4_week_means_labels_rounds_and_writes_money_for_people():
 
 
 def test_summary_names_a_levers_department_and_formats_money_and_shares():
-    from spchain.report import format_number
-    from spchain.workshop import lever_change_text
+    from spchain.apps.report import format_number
+    from spchain.apps.workshop import lever_change_text
 
     game = Game(quarters=2, seed=3)
     game.play({"internal.departments.it.n_staff": 4, "internal.tools_spend_per_week": 2500.0})
@@ -244,7 +244,7 @@ def test_summary_names_a_levers_department_and_formats_money_and_shares():
 
 
 def test_tick_text_writes_thousands_and_millions_for_people():
-    from spchain.workshop import tick_text
+    from spchain.apps.workshop import tick_text
 
     assert tick_text(7500.0, 0.0, 9000.0) == "7,500"
     assert tick_text(12500.0, 0.0, 20000.0) == "12.5k"
@@ -256,8 +256,8 @@ def test_tick_text_writes_thousands_and_millions_for_people():
 def test_what_if_redraws_only_the_lines_when_they_stay_in_range_and_matches_a_full_drawing():
     pytest.importorskip("ipywidgets")
     pytest.importorskip("matplotlib")
-    from spchain.plotting import trailing_kpi
-    from spchain.workshop import WhatIf
+    from spchain.viz.plotting import trailing_kpi
+    from spchain.apps.workshop import WhatIf
 
     metrics = ["employee_satisfaction", "active_customers", "profit"]
     state = WhatIf(horizon=12, seed=2, metrics=metrics)
@@ -299,7 +299,7 @@ def _shown_and_full(state):
 def test_what_if_a_change_out_of_range_redraws_that_panel_alone():
     pytest.importorskip("ipywidgets")
     pytest.importorskip("matplotlib")
-    from spchain.workshop import WhatIf
+    from spchain.apps.workshop import WhatIf
 
     state = WhatIf(horizon=12, seed=2, metrics=["employee_satisfaction", "active_customers", "revenue"])
     (sat, *_), (customers, *_), (revenue, *_, revenue_line) = state._panels
@@ -322,7 +322,7 @@ def test_what_if_draws_everything_again_when_a_panel_would_reach_into_another():
     pytest.importorskip("matplotlib")
     from matplotlib.transforms import Bbox
 
-    from spchain.workshop import WhatIf
+    from spchain.apps.workshop import WhatIf
 
     state = WhatIf(horizon=8, seed=2, metrics=["revenue", "profit"])
     revenue = state._panels[0][0]
@@ -335,7 +335,7 @@ def test_what_if_draws_everything_again_when_a_panel_would_reach_into_another():
 
 def test_what_if_refuses_bad_settings_before_running():
     pytest.importorskip("ipywidgets")
-    from spchain.workshop import WhatIf
+    from spchain.apps.workshop import WhatIf
 
     with pytest.raises(ParamError, match="horizon must be an integer >= 1"):
         WhatIf(horizon=0)

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from spchain import Experiment, Scenario, one_at_a_time, preset, simulate  # noqa: E402
-from spchain import plotting as sp  # noqa: E402
+from spchain.viz import plotting as sp  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DPI = 80
@@ -30,10 +30,10 @@ def save(obj, name):
 
 
 def main():
-    from spchain.calibration import Target, calibrate
-    from spchain.distributions import fit_distribution
-    from spchain.estimation import fit_links
-    from spchain.panel import structural_panel
+    from spchain.fitting.calibration import Target, calibrate
+    from spchain.fitting.distributions import fit_distribution
+    from spchain.fitting.estimation import fit_links
+    from spchain.fitting.synthetic import structural_panel
 
     base = preset("workshop")
     result = Experiment(base, scenarios=[
@@ -79,11 +79,11 @@ def main():
 
 
 def sensitivity_charts():
-    """The charts of spchain.sensplots: Morris, Sobol' (whole run and week by week), a selection."""
+    """The charts of spchain.viz.sensplots: Morris, Sobol' (whole run and week by week), a selection."""
     from spchain import Scenario as S
-    from spchain.selection import select_best
-    from spchain.sensitivity import SimulationModel, morris, sobol
-    from spchain.sensplots import plot_morris, plot_selection, plot_sobol, plot_sobol_over_time
+    from spchain.experiments.selection import select_best
+    from spchain.experiments.sensitivity import SimulationModel, morris, sobol
+    from spchain.viz.sensplots import plot_morris, plot_selection, plot_sobol, plot_sobol_over_time
 
     base = preset("workshop")
     levers = {"economics.price_index": (0.9, 1.1), "internal.tools_spend_per_week": (0, 6000),
