@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FIELDS", "DEPARTMENT_FIELDS", "STOCK_FIELDS", "DIRECTIONS", "Metric", "METRICS", "metric"]
+__all__ = ["FIELDS", "DEPARTMENT_FIELDS", "FIELD_INDEX", "DEPARTMENT_FIELD_INDEX", "STOCK_FIELDS", "DIRECTIONS", "Metric", "METRICS", "metric"]
 
 #: The values of :attr:`Metric.better`.
 DIRECTIONS = ("higher", "lower", "neither")
@@ -45,6 +45,10 @@ FIELDS = (
 #: Additive quantities recorded per period and internal department.
 DEPARTMENT_FIELDS = ("raised", "resolved", "reworked", "overdue", "resolution_hours_sum", "sla_due",
                      "sla_met", "busy_hours", "staff_hours", "backlog", "cost")
+
+#: Column of each field in a run's ``sums`` (and of each department field in ``department_sums``).
+FIELD_INDEX = {name: i for i, name in enumerate(FIELDS)}
+DEPARTMENT_FIELD_INDEX = {name: i for i, name in enumerate(DEPARTMENT_FIELDS)}
 
 
 #: Fields recorded as end-of-period stocks (or sums over people at the period's

@@ -37,6 +37,7 @@ __all__ = [
     "RUN_FIXED_PATHS",
     "STAGE_CLASSES",
     "suggest",
+    "check_integer",
     "check_schedulable",
     "describe",
 ]
@@ -793,6 +794,27 @@ def suggest(word, options) -> str:
     import difflib
     close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_integer(name: str, value, low: int, high: int | None = None, *, error: type = ParamError) -> int:
+    """``value`` as an ``int``, or ``error`` naming ``name``, the value and the allowed range.
+
+    Booleans are refused; NumPy integers are accepted.
+
+    >>> check_integer("n_replications", 4, 2)
+    4
+    >>> check_integer("n_replications", 1, 2)
+    Traceback (most recent call last):
+    ...
+    spchain.params.ParamError: n_replications must be an integer >= 2, got 1
+    """
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low \
+            or high is not None and value > high:
+        bound = f">= {low}" if high is None else f"from {low} to {high}"
+        raise error(f"{name} must be an integer {bound}, got {value!r}")
+    return int(value)
 
 
 def _unknown_path(path, depth, node) -> str:
