@@ -1,0 +1,128 @@
+"""Import time of spchain, before and after the layer subpackages, side by side in one run.
+
+Each statement runs in a fresh interpreter (``python -c ...``, the same
+Python and virtual environment for both trees, the working directory a
+temporary folder so that only ``PYTHONPATH`` decides which spchain is
+imported), repeated ``--repeats`` times with the trees and statements
+interleaved, so drifts in machine speed hit both alike.  Reported: the best
+and the median wall time of each, the bare interpreter start-up
+(``python -c pass``) and the import cost net of it, and the ratio
+before / after.
+
+The statements:
+
+* ``import spchain``: what every user pays;
+* ``import spchain; spchain.simulate``: the first run of a script;
+* the modules a worker process of an experiment loads
+  (``spchain.engine.run`` and ``spchain.experiments.experiment``; before the
+  move ``spchain.run`` and ``spchain.experiment``).
+
+"Before" is the commit before the move (``dd0d19d`` by default), checked out
+with ``git worktree add --detach`` into ``--before-dir`` when that folder is
+missing.
+
+Run: ``python benchmarks/bench_import.py`` (``--quick`` for a smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Statement label -> (code in the tree after the move, code in the tree before it).
+STATEMENTS = {
+    "python -c pass": ("pass", "pass"),
+    "import spchain": ("import spchain", "import spchain"),
+    "import spchain; spchain.simulate": ("import spchain; spchain.simulate", "import spchain; spchain.simulate"),
+    "a worker's modules": ("import spchain.engine.run, spchain.experiments.experiment",
+                           "import spchain.run, spchain.experiment"),
+}
+#: What the heavy optional imports look like in each tree after ``import spchain``.
+PROBE = ("import sys, spchain; print(len(sys.modules), "
+         "' '.join(m for m in ('scipy', 'pandas', 'matplotlib') if m in sys.modules) or '-')")
+
+
+def before_tree(directory: Path, commit: str) -> Path:
+    """The checkout of ``commit`` in ``directory`` (made with ``git worktree add`` if missing)."""
+    if not (directory / "spchain" / "__init__.py").is_file():
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(directory), commit],
+                       check=True, capture_output=True, text=True)
+    return directory
+
+
+def run_once(code: str, tree: Path, cwd: str) -> float:
+    """Wall seconds of ``python -c code`` with ``tree`` first on the path."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd, check=True,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def measure(trees: dict[str, Path], repeats: int) -> dict[tuple[str, str], list[float]]:
+    """Seconds per (statement, tree), ``repeats`` fresh interpreters each, interleaved."""
+    times = {(label, name): [] for label in STATEMENTS for name in trees}
+    with tempfile.TemporaryDirectory() as cwd:
+        for name, tree in trees.items():  # one warm-up each: the OS caches the files, Python writes .pyc
+            for after, before in STATEMENTS.values():
+                run_once(after if name == "after" else before, tree, cwd)
+        for _ in range(repeats):
+            for label, (after, before) in STATEMENTS.items():
+                for name, tree in trees.items():
+                    times[label, name].append(run_once(after if name == "after" else before, tree, cwd))
+    return times
+
+
+def probe(tree: Path) -> str:
+    """Modules loaded by ``import spchain`` and which of SciPy, pandas, Matplotlib are among them."""
+    with tempfile.TemporaryDirectory() as cwd:
+        done = subprocess.run([sys.executable, "-c", PROBE], env={**os.environ, "PYTHONPATH": str(tree)},
+                              cwd=cwd, check=True, capture_output=True, text=True)
+    n_modules, heavy = done.stdout.split(maxsplit=1)
+    return f"{n_modules} modules in sys.modules, heavy: {heavy.strip()}"
+
+
+def report(times, repeats: int) -> None:
+    """Print best and median of each statement per tree, net of interpreter start-up, and the ratios."""
+    base = {name: min(times["python -c pass", name]) for name in ("after", "before")}
+    print(f"fresh interpreters, {repeats} repeats each (seconds; net = best minus best of `python -c pass`)")
+    print(f"{'statement':<34}{'tree':<8}{'best':>8}{'median':>9}{'net':>8}")
+    for label in STATEMENTS:
+        for name in ("before", "after"):
+            values = times[label, name]
+            net = min(values) - base[name]
+            print(f"{label:<34}{name:<8}{min(values):8.3f}{statistics.median(values):9.3f}{net:8.3f}")
+        if label != "python -c pass":
+            best = min(times[label, "before"]) / min(times[label, "after"])
+            net_before = min(times[label, "before"]) - base["before"]
+            net_after = max(min(times[label, "after"]) - base["after"], 1e-4)
+            print(f"{'':<34}before/after: {best:.2f}x wall, {net_before / net_after:.1f}x net of start-up")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 repeats, for a smoke test")
+    parser.add_argument("--repeats", type=int, default=15, help="fresh interpreters per statement and tree")
+    parser.add_argument("--before-commit", default="dd0d19d", help="the commit before the move")
+    parser.add_argument("--before-dir", type=Path, default=Path(tempfile.gettempdir()) / "spchain_before",
+                        help="where that commit is (or will be) checked out")
+    args = parser.parse_args(argv)
+    repeats = 3 if args.quick else args.repeats
+    trees = {"before": before_tree(args.before_dir, args.before_commit), "after": ROOT}
+    print(f"Python {sys.version.split()[0]} ({sys.executable}); before: {args.before_commit} in "
+          f"{trees['before']}, after: {ROOT}")
+    for name, tree in trees.items():
+        print(f"  import spchain ({name}): {probe(tree)}")
+    report(measure(trees, repeats), repeats)
+
+
+if __name__ == "__main__":
+    main()
