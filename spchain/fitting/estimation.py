@@ -66,7 +66,7 @@ from scipy import differentiate, optimize, stats
 
 from .result import DataError, build
 from ..panel import Panel
-from ..params import ParamError, Params, suggest
+from ..params import ParamError, Params, check_integer, suggest
 
 __all__ = ["Equation", "EQUATIONS", "ESTIMATORS", "fit_links", "maps_like_default", "perceived"]
 
@@ -315,6 +315,64 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
     >>> bool(lo < 0.5 < hi)
     True
     """
+    base, isq_instruments = _check_options(params, cov_type, missing, n_bootstrap, unit_effects, seed, estimator,
+                                           isq_smoothing, isq_instruments, stable_staff)
+    if n_bootstrap and seed is None:
+        seed = int(np.random.SeedSequence().entropy)  # fresh, and recorded on the result
+    panel = _as_panel(panel)
+    data, notes = _prepare(panel, columns or {}, scales or {}, base)
+    lags = _Lags(panel["unit"], panel["period"])
+    notes += _smooth_isq(data, panel, isq_smoothing)
+    equations = _resolve(equations, data)
+    if isq_instruments is not None:
+        equations = _instrument_isq(equations, data, panel, isq_instruments, float(isq_smoothing), notes)
+    staff_changed = _staff_changes(data, lags, notes) if stable_staff else None
+    specs = [_design(eq, data, lags, panel, unit_effects, missing,
+                     exclude=staff_changed if eq.name == "employee_satisfaction" else None) for eq in equations]
+    specs = [_iv_design(spec, data, lags, panel, unit_effects, estimator)
+             if _iv_terms(spec, estimator) else spec for spec in specs]
+    all_units = np.unique(panel["unit"])
+    fits = [_fit(spec, unit_effects, cov_type, want_parts=n_bootstrap > 0) for spec in specs]
+
+    context = dict(employee_reference=base.workforce.reference_satisfaction,
+                   customer_reference=base.customers.reference_satisfaction,
+                   wait_tolerance=base.customers.wait_tolerance_minutes,
+                   spend_link=base.links.spend_from_satisfaction)
+    weights = _bootstrap_weights(all_units.size, n_bootstrap, seed)
+    parts = [_equation_estimates(spec, fit, context, weights, unit_effects) for spec, fit in zip(specs, fits)]
+    equation_diagnostics = [part["diagnostics"] for part in parts]
+    for part in parts:
+        notes += part["notes"]
+    names = [name for part in parts for name in part["names"]]
+    values = [value for part in parts for value in part["values"]]
+    overrides = _valid_overrides(dict(zip(names, values)), base, notes)
+    dfs = [d["n_units"] - 1 for d in equation_diagnostics] if cov_type == "cluster" else \
+        [d["n_obs"] - len(d["terms"]) - (d["n_units"] if unit_effects else 0) for d in equation_diagnostics]
+    return build("links", names, values, _block_diag([part["cov"] for part in parts]), df=float(min(dfs)),
+                 draws=np.column_stack([part["draws"] for part in parts]) if n_bootstrap else None,
+                 interval="bootstrap" if n_bootstrap else "wald", overrides=overrides,
+                 params=base.override(overrides), value=dict(overrides), n_obs=len(panel),
+                 success=all(f["converged"] for f in fits),
+                 message="; ".join(f"{s['eq'].name}: {f['message']}" for s, f in zip(specs, fits)
+                                   if not f["converged"]),
+                 method=_method_text(specs, unit_effects, isq_smoothing, stable_staff, cov_type, n_bootstrap),
+                 seed=seed if n_bootstrap else None,
+                 observed={part["name"]: part["observed"] for part in parts},
+                 fitted={part["name"]: part["fitted"] for part in parts},
+                 data={part["name"]: part["data"] for part in parts},
+                 diagnostics=dict(equations=equation_diagnostics, unit_effects=bool(unit_effects),
+                                  cov_type=cov_type, estimator=estimator,
+                                  isq_smoothing=None if isq_smoothing is None else float(isq_smoothing),
+                                  isq_instruments=None if isq_instruments is None else list(isq_instruments),
+                                  stable_staff=bool(stable_staff),
+                                  n_units=int(all_units.size), n_bootstrap=int(n_bootstrap),
+                                  table=_table(equation_diagnostics), notes=notes))
+
+
+# ---------------------------------------------------------- fit_links' steps
+def _check_options(params, cov_type, missing, n_bootstrap, unit_effects, seed, estimator, isq_smoothing,
+                   isq_instruments, stable_staff):
+    """The base ``Params`` and ``isq_instruments`` as a tuple (or None), after checking every option."""
     base = Params() if params is None else params
     if not isinstance(base, Params):
         raise ParamError(f"params must be a spchain.Params, got {type(base).__name__}")
@@ -322,8 +380,7 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
         raise ValueError(f"cov_type must be 'cluster' or 'classical', got {cov_type!r}")
     if missing not in ("drop", "raise"):
         raise ValueError(f"missing must be 'drop' or 'raise', got {missing!r}")
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:
-        raise ValueError(f"n_bootstrap must be an integer >= 0, got {n_bootstrap!r}")
+    check_integer("n_bootstrap", n_bootstrap, 0, error=ValueError)
     if not isinstance(unit_effects, (bool, np.bool_)):
         raise ValueError(f"unit_effects must be True or False, got {unit_effects!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
@@ -340,126 +397,135 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
                                       or not 0 < isq_smoothing <= 1):
         raise ParamError(f"isq_smoothing must be a weight in (0, 1] or None, got {isq_smoothing!r}")
     if isq_instruments is not None:
-        if isinstance(isq_instruments, str):
-            isq_instruments = (isq_instruments,)
-        try:
-            isq_instruments = tuple(isq_instruments)
-        except TypeError:
-            raise ParamError(f"isq_instruments must be a sequence of column names, got {isq_instruments!r}") from None
-        if not isq_instruments or not all(isinstance(c, str) and _TERM.match(c) and "[" not in c
-                                           for c in isq_instruments):
-            raise ParamError(f"isq_instruments must be a non-empty sequence of column names, "
-                             f"got {isq_instruments!r}")
-        if isq_smoothing is None:
-            raise ParamError(f"isq_instruments={list(isq_instruments)!r} instruments the smoothed ISQ: it needs "
-                             f"isq_smoothing (for panels simulated by the model, workforce.isq_smoothing)")
+        isq_instruments = _check_isq_instruments(isq_instruments, isq_smoothing)
     if not isinstance(stable_staff, (bool, np.bool_)):
         raise ParamError(f"stable_staff must be True or False, got {stable_staff!r}")
     if stable_staff and estimator == "anderson-hsiao":
         raise ParamError("stable_staff=True selects weeks for an equation in levels; first differences "
                          "(estimator='anderson-hsiao') span two weeks: use estimator='ols'")
-    if n_bootstrap and seed is None:
-        seed = int(np.random.SeedSequence().entropy)  # fresh, and recorded on the result
-    panel = _as_panel(panel)
-    data, notes = _prepare(panel, columns or {}, scales or {}, base)
-    lags = _Lags(panel["unit"], panel["period"])
-    if isq_smoothing is not None and "internal_service_quality" in data:
-        data["internal_service_quality"] = perceived(data["internal_service_quality"], panel["unit"],
-                                                     panel["period"], float(isq_smoothing))
-        notes.append(f"internal_service_quality: the smoothed ISQ employees perceive, weight "
-                     f"{float(isq_smoothing):g} on each week's reading (errors-in-variables correction)")
-    elif isq_smoothing is not None:
-        notes.append("isq_smoothing has no effect: the panel has no internal_service_quality column")
-    eqs = _resolve(equations, data)
-    if isq_instruments is not None:
-        lacking = [c for c in isq_instruments if c not in data]
-        if lacking:
-            raise DataError(f"isq_instruments: column(s) {lacking} not in the panel"
-                             f"{''.join(suggest(c, data) for c in lacking)}; the panel has {sorted(data)}")
-        es = EQUATIONS["employee_satisfaction"]
-        if es not in eqs:
-            raise DataError("isq_instruments instruments the default employee_satisfaction equation, "
-                             "which is not among the equations fitted")
-        smoothed = []
-        for c in isq_instruments:
-            name = f"{c}_perceived"
-            data[name] = perceived(data[c], panel["unit"], panel["period"], float(isq_smoothing))
-            smoothed.append(name)
-        iv_es = Equation(es.name, es.y, es.x, es.optional, instruments={"internal_service_quality": tuple(smoothed)})
-        eqs = [iv_es if e is es else e for e in eqs]
-        notes.append(f"internal_service_quality (smoothed) instrumented by {list(isq_instruments)} smoothed the "
-                     f"same way ({', '.join(smoothed)}): two-stage least squares")
+    return base, isq_instruments
 
-    changed = None
-    if stable_staff:
-        lacking = [c for c in ("quits", "headcount") if c not in data]
-        if lacking:
-            raise DataError(f"stable_staff=True needs the column(s) {lacking} (the weeks with a quit or a "
-                             f"hire are left out); the panel has {sorted(data)}")
-        with np.errstate(invalid="ignore"):
-            changed = (data["quits"] > 0) | (data["headcount"] != lags.shift(data["headcount"], 1))
-        notes.append("employee_satisfaction: estimated on the weeks without a quit or a hire (stable_staff=True; "
-                     "the rows left out are counted as 'staff changes' below)")
-    specs = [_design(eq, data, lags, panel, unit_effects, missing,
-                     exclude=changed if eq.name == "employee_satisfaction" else None) for eq in eqs]
-    specs = [_iv_design(spec, data, lags, panel, unit_effects, estimator)
-             if _iv_terms(spec, estimator) else spec for spec in specs]
-    units_all = np.unique(panel["unit"])
-    fits = [_fit(spec, unit_effects, cov_type, want_parts=n_bootstrap > 0) for spec in specs]
 
-    ctx = dict(s_ref=base.workforce.reference_satisfaction, c_ref=base.customers.reference_satisfaction,
-               w_tol=base.customers.wait_tolerance_minutes, k_spend=base.links.spend_from_satisfaction)
-    names, values, blocks, draws_cols, eq_diag = [], [], [], [], []
-    observed, fitted_values, used = {}, {}, {}
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed))) if n_bootstrap else None
-    weights = (rng.multinomial(units_all.size, np.full(units_all.size, 1.0 / units_all.size),
-                               size=n_bootstrap).astype(float) if n_bootstrap else None)
-    for spec, fit in zip(specs, fits):
-        eq = spec["eq"]
-        terms = spec["terms"]
-        mapper = _MAPPERS.get(eq.name) if maps_like_default(eq) else None
-        local = dict(ctx, y_mean=spec["y_mean"], x_mean=spec["x_mean"])
+def _check_isq_instruments(isq_instruments, isq_smoothing) -> tuple:
+    if isinstance(isq_instruments, str):
+        isq_instruments = (isq_instruments,)
+    try:
+        isq_instruments = tuple(isq_instruments)
+    except TypeError:
+        raise ParamError(f"isq_instruments must be a sequence of column names, got {isq_instruments!r}") from None
+    if not isq_instruments or not all(isinstance(c, str) and _TERM.match(c) and "[" not in c
+                                       for c in isq_instruments):
+        raise ParamError(f"isq_instruments must be a non-empty sequence of column names, "
+                         f"got {isq_instruments!r}")
+    if isq_smoothing is None:
+        raise ParamError(f"isq_instruments={list(isq_instruments)!r} instruments the smoothed ISQ: it needs "
+                         f"isq_smoothing (for panels simulated by the model, workforce.isq_smoothing)")
+    return isq_instruments
 
-        def derived(beta, terms=terms, mapper=mapper, local=local):
-            b = {t: beta[i] for i, t in enumerate(terms)}
-            return mapper(b, local) if mapper else {}
 
-        out = derived(fit["beta"])
-        paths = list(out)
-        k = len(terms)
-        if paths:
-            jac = differentiate.jacobian(
-                lambda z: np.stack([np.broadcast_to(np.asarray(v, float), np.shape(z[0]))
-                                    for v in derived(z).values()]), fit["beta"],
-                initial_step=_step(fit["beta"])).df
-            jac = np.atleast_2d(jac)
-            full_j = np.vstack([np.eye(k), jac])
-        else:
-            full_j = np.eye(k)
-        cov = full_j @ fit["cov"] @ full_j.T
-        names += [f"{eq.name}: {t}" for t in terms] + paths
-        values += list(fit["beta"]) + [float(v) for v in out.values()]
-        blocks.append(cov)
-        if n_bootstrap:
-            w = weights[:, spec["cluster_units"]]
-            bdraws = _bootstrap(spec, fit, w, unit_effects)
-            d = derived(bdraws.T)
-            draws_cols.append(np.column_stack([bdraws] + [np.broadcast_to(np.asarray(v, float), (n_bootstrap,))
-                                                          for v in d.values()]))
-        eq_diag.append(dict(name=eq.name, kind=eq.kind, y=spec["y_label"], terms=terms,
-                            n_obs=spec["n"], n_units=spec["n_clusters"], n_periods=spec["n_periods"],
-                            dropped=spec["dropped"], r2=fit.get("r2"), sigma=fit.get("sigma"),
-                            loglik=fit.get("loglik"), converged=fit["converged"],
-                            maps_to=paths, estimator=_eq_method(spec, unit_effects),
-                            instruments=spec["iv"]["instruments"] if "iv" in spec else {},
-                            first_stage_f=fit.get("first_stage_f", {})))
-        notes += _equation_notes(eq, spec, fit, unit_effects)
-        observed[eq.name], fitted_values[eq.name] = spec["y"], _fitted_values(spec, fit["beta"], unit_effects)
-        used[eq.name] = dict(unit=spec["unit"], period=spec["period"],
-                             **{t: spec["X"][:, j] for j, t in enumerate(terms) if t != "const"},
-                             **({} if spec["exposure"] is None else {"exposure": spec["exposure"]}))
-    cov = _block_diag(blocks)
-    estimates = dict(zip(names, values))
+def _smooth_isq(data, panel, isq_smoothing) -> list:
+    """Replace ``data``'s ISQ column by the smoothed ISQ employees perceive; the notes saying so."""
+    if isq_smoothing is None:
+        return []
+    if "internal_service_quality" not in data:
+        return ["isq_smoothing has no effect: the panel has no internal_service_quality column"]
+    data["internal_service_quality"] = perceived(data["internal_service_quality"], panel["unit"],
+                                                 panel["period"], float(isq_smoothing))
+    return [f"internal_service_quality: the smoothed ISQ employees perceive, weight "
+            f"{float(isq_smoothing):g} on each week's reading (errors-in-variables correction)"]
+
+
+def _instrument_isq(equations, data, panel, isq_instruments, isq_smoothing, notes) -> list:
+    """The equations with the default employee-satisfaction one instrumenting its ISQ regressor by the
+    smoothed ``isq_instruments`` columns (added to ``data`` as ``<column>_perceived``)."""
+    lacking = [c for c in isq_instruments if c not in data]
+    if lacking:
+        raise DataError(f"isq_instruments: column(s) {lacking} not in the panel"
+                        f"{''.join(suggest(c, data) for c in lacking)}; the panel has {sorted(data)}")
+    default = EQUATIONS["employee_satisfaction"]
+    if default not in equations:
+        raise DataError("isq_instruments instruments the default employee_satisfaction equation, "
+                        "which is not among the equations fitted")
+    smoothed = []
+    for column in isq_instruments:
+        name = f"{column}_perceived"
+        data[name] = perceived(data[column], panel["unit"], panel["period"], isq_smoothing)
+        smoothed.append(name)
+    instrumented = Equation(default.name, default.y, default.x, default.optional,
+                            instruments={"internal_service_quality": tuple(smoothed)})
+    notes.append(f"internal_service_quality (smoothed) instrumented by {list(isq_instruments)} smoothed the "
+                 f"same way ({', '.join(smoothed)}): two-stage least squares")
+    return [instrumented if eq is default else eq for eq in equations]
+
+
+def _staff_changes(data, lags, notes) -> np.ndarray:
+    """Rows of the weeks with a quit or a hire (``stable_staff=True`` leaves them out)."""
+    lacking = [c for c in ("quits", "headcount") if c not in data]
+    if lacking:
+        raise DataError(f"stable_staff=True needs the column(s) {lacking} (the weeks with a quit or a "
+                        f"hire are left out); the panel has {sorted(data)}")
+    with np.errstate(invalid="ignore"):
+        changed = (data["quits"] > 0) | (data["headcount"] != lags.shift(data["headcount"], 1))
+    notes.append("employee_satisfaction: estimated on the weeks without a quit or a hire (stable_staff=True; "
+                 "the rows left out are counted as 'staff changes' below)")
+    return changed
+
+
+def _bootstrap_weights(n_units, n_bootstrap, seed):
+    """Cluster-bootstrap weights, shape (n_bootstrap, n_units): how often each unit is drawn (None: no bootstrap)."""
+    if not n_bootstrap:
+        return None
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))
+    return rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=n_bootstrap).astype(float)
+
+
+def _equation_estimates(spec, fit, context, weights, unit_effects) -> dict:
+    """One equation's share of the result: coefficients and mapped parameters, their covariance
+    (delta method), bootstrap draws, diagnostics, notes and the rows it used."""
+    eq, terms = spec["eq"], spec["terms"]
+    mapper = _MAPPERS.get(eq.name) if maps_like_default(eq) else None
+    local = dict(context, y_mean=spec["y_mean"], x_mean=spec["x_mean"])
+
+    def derived(beta):
+        coefficients = {t: beta[i] for i, t in enumerate(terms)}
+        return mapper(coefficients, local) if mapper else {}
+
+    mapped = derived(fit["beta"])
+    paths = list(mapped)
+    k = len(terms)
+    if paths:
+        jac = differentiate.jacobian(
+            lambda z: np.stack([np.broadcast_to(np.asarray(v, float), np.shape(z[0]))
+                                for v in derived(z).values()]), fit["beta"],
+            initial_step=_step(fit["beta"])).df
+        full_jacobian = np.vstack([np.eye(k), np.atleast_2d(jac)])
+    else:
+        full_jacobian = np.eye(k)
+    draws = None
+    if weights is not None:
+        coefficient_draws = _bootstrap(spec, fit, weights[:, spec["cluster_units"]], unit_effects)
+        draws = np.column_stack([coefficient_draws]
+                                + [np.broadcast_to(np.asarray(v, float), (weights.shape[0],))
+                                   for v in derived(coefficient_draws.T).values()])
+    diagnostics = dict(name=eq.name, kind=eq.kind, y=spec["y_label"], terms=terms,
+                       n_obs=spec["n"], n_units=spec["n_clusters"], n_periods=spec["n_periods"],
+                       dropped=spec["dropped"], r2=fit.get("r2"), sigma=fit.get("sigma"),
+                       loglik=fit.get("loglik"), converged=fit["converged"],
+                       maps_to=paths, estimator=_eq_method(spec, unit_effects),
+                       instruments=spec["iv"]["instruments"] if "iv" in spec else {},
+                       first_stage_f=fit.get("first_stage_f", {}))
+    rows = dict(unit=spec["unit"], period=spec["period"],
+                **{t: spec["X"][:, j] for j, t in enumerate(terms) if t != "const"},
+                **({} if spec["exposure"] is None else {"exposure": spec["exposure"]}))
+    return dict(name=eq.name, names=[f"{eq.name}: {t}" for t in terms] + paths,
+                values=list(fit["beta"]) + [float(v) for v in mapped.values()],
+                cov=full_jacobian @ fit["cov"] @ full_jacobian.T, draws=draws, diagnostics=diagnostics,
+                notes=_equation_notes(eq, spec, fit, unit_effects), observed=spec["y"],
+                fitted=_fitted_values(spec, fit["beta"], unit_effects), data=rows)
+
+
+def _valid_overrides(estimates, base, notes) -> dict:
+    """The mapped parameters (dotted names) that are valid model values; a note for each other one."""
     overrides, invalid = {}, []
     for name, v in estimates.items():
         if "." not in name or ":" in name:
@@ -475,33 +541,19 @@ def fit_links(panel, *, equations: Sequence | None = None, unit_effects: bool = 
         overrides[name] = float(v)
     for msg in invalid:
         notes.append(f"not applied to params: {msg}")
-    dfs = [d["n_units"] - 1 for d in eq_diag] if cov_type == "cluster" else \
-        [d["n_obs"] - len(d["terms"]) - (d["n_units"] if unit_effects else 0) for d in eq_diag]
-    draws = np.column_stack(draws_cols) if n_bootstrap else None
+    return overrides
+
+
+def _method_text(specs, unit_effects, isq_smoothing, stable_staff, cov_type, n_bootstrap) -> str:
     ivs = [f"{s['eq'].name}: {_eq_method(s, unit_effects)}" for s in specs if "iv" in s]
-    method = (("within (unit fixed effects)" if unit_effects else "pooled") + " least squares / Poisson "
-              "maximum likelihood by equation"
-              + (f"; instrumental variables ({'; '.join(ivs)})" if ivs else "")
-              + (f"; ISQ smoothed (weight {float(isq_smoothing):g})" if isq_smoothing is not None else "")
-              + ("; employee satisfaction on the weeks without a quit or a hire" if stable_staff else "")
-              + "; standard errors "
-              + ("clustered by unit" if cov_type == "cluster" else "classical")
-              + (f"; cluster bootstrap by unit ({n_bootstrap} replicates)" if n_bootstrap else ""))
-    return build("links", names, values, cov, df=float(min(dfs)), draws=draws,
-                 interval="bootstrap" if n_bootstrap else "wald", overrides=overrides,
-                 params=base.override(overrides), value=dict(overrides), n_obs=len(panel),
-                 success=all(f["converged"] for f in fits),
-                 message="; ".join(f"{s['eq'].name}: {f['message']}" for s, f in zip(specs, fits)
-                                   if not f["converged"]),
-                 method=method, seed=seed if n_bootstrap else None,
-                 observed=observed, fitted=fitted_values, data=used,
-                 diagnostics=dict(equations=eq_diag, unit_effects=bool(unit_effects), cov_type=cov_type,
-                                 estimator=estimator,
-                                 isq_smoothing=None if isq_smoothing is None else float(isq_smoothing),
-                                 isq_instruments=None if isq_instruments is None else list(isq_instruments),
-                                 stable_staff=bool(stable_staff),
-                                  n_units=int(units_all.size), n_bootstrap=int(n_bootstrap),
-                                  table=_table(eq_diag), notes=notes))
+    return (("within (unit fixed effects)" if unit_effects else "pooled") + " least squares / Poisson "
+            "maximum likelihood by equation"
+            + (f"; instrumental variables ({'; '.join(ivs)})" if ivs else "")
+            + (f"; ISQ smoothed (weight {float(isq_smoothing):g})" if isq_smoothing is not None else "")
+            + ("; employee satisfaction on the weeks without a quit or a hire" if stable_staff else "")
+            + "; standard errors "
+            + ("clustered by unit" if cov_type == "cluster" else "classical")
+            + (f"; cluster bootstrap by unit ({n_bootstrap} replicates)" if n_bootstrap else ""))
 
 
 # ------------------------------------------------------------- mappings
@@ -511,64 +563,66 @@ def _phi_delay(phi):
                         np.nan)
 
 
-def _map_es(b, c):
-    phi = b["employee_satisfaction[t-1]"]
+def _map_employee_satisfaction(coef, context):
+    phi = coef["employee_satisfaction[t-1]"]
     out = {"workforce.satisfaction_delay_weeks": _phi_delay(phi)}
     for term, path in (("internal_service_quality", "links.satisfaction_from_internal"),
                        ("recognition", "links.satisfaction_from_recognition"),
                        ("pay_index", "links.satisfaction_from_pay"),
                        ("training_hours", "links.satisfaction_from_training"),
                        ("customer_satisfaction", "links.satisfaction_from_customers")):
-        if term in b:
-            out[path] = b[term] / (1.0 - phi)
-    if "overload" in b:  # the target falls by k_load * max(0, work pressure - reference)
-        out["links.satisfaction_from_workload"] = -b["overload"] / (1.0 - phi)
+        if term in coef:
+            out[path] = coef[term] / (1.0 - phi)
+    if "overload" in coef:  # the target falls by k_load * max(0, work pressure - reference)
+        out["links.satisfaction_from_workload"] = -coef["overload"] / (1.0 - phi)
     return out
 
 
-def _map_turnover(b, c):
-    beta = b["employee_satisfaction[t-1]"]
+def _map_turnover(coef, context):
+    beta = coef["employee_satisfaction[t-1]"]
     out = {"links.quit_from_satisfaction": -beta}
-    if "const" in b:
-        out["workforce.base_quit_rate"] = np.exp(b["const"] + beta * c["s_ref"])
+    if "const" in coef:
+        out["workforce.base_quit_rate"] = np.exp(coef["const"] + beta * context["employee_reference"])
     return out
 
 
-def _map_productivity(b, c):
-    beta = b["employee_satisfaction"]
-    level = c["y_mean"] - beta * (c["x_mean"]["employee_satisfaction"] - c["s_ref"])
+def _map_productivity(coef, context):
+    beta = coef["employee_satisfaction"]
+    mean_satisfaction = context["x_mean"]["employee_satisfaction"]
+    level = context["y_mean"] - beta * (mean_satisfaction - context["employee_reference"])
     return {"links.productivity_from_satisfaction": beta / level}
 
 
-def _map_quality(b, c):
-    out = {"links.quality_from_satisfaction": b["employee_satisfaction[t-1]"]}
-    if "skill[t-1]" in b:
-        out["links.quality_from_skill"] = b["skill[t-1]"]
+def _map_quality(coef, context):
+    out = {"links.quality_from_satisfaction": coef["employee_satisfaction[t-1]"]}
+    if "skill[t-1]" in coef:
+        out["links.quality_from_skill"] = coef["skill[t-1]"]
     return out
 
 
-def _map_cs(b, c):
-    phi = b["customer_satisfaction[t-1]"]
-    out = {"links.value_from_quality": b["service_quality"] / (1.0 - phi)}
-    if "wait_time" in b:
-        out["links.value_from_wait"] = -b["wait_time"] * c["w_tol"] / (1.0 - phi)
+def _map_customer_satisfaction(coef, context):
+    phi = coef["customer_satisfaction[t-1]"]
+    out = {"links.value_from_quality": coef["service_quality"] / (1.0 - phi)}
+    if "wait_time" in coef:
+        out["links.value_from_wait"] = -coef["wait_time"] * context["wait_tolerance"] / (1.0 - phi)
     return out
 
 
-def _map_retention(b, c):
-    beta = b["customer_satisfaction"]
+def _map_retention(coef, context):
+    beta = coef["customer_satisfaction"]
     out = {"links.churn_from_satisfaction": -beta}
-    if "const" in b:
-        out["customers.base_churn_rate"] = np.exp(b["const"] + beta * c["c_ref"])
+    if "const" in coef:
+        out["customers.base_churn_rate"] = np.exp(coef["const"] + beta * context["customer_reference"])
     return out
 
 
-def _map_revenue(b, c):
-    return {"links.revisit_from_satisfaction": b["customer_satisfaction[t-1]"] - c["k_spend"]}
+def _map_revenue(coef, context):
+    return {"links.revisit_from_satisfaction": coef["customer_satisfaction[t-1]"] - context["spend_link"]}
 
 
-_MAPPERS = {"employee_satisfaction": _map_es, "turnover": _map_turnover, "productivity": _map_productivity,
-            "service_quality": _map_quality, "customer_satisfaction": _map_cs, "retention": _map_retention,
+_MAPPERS = {"employee_satisfaction": _map_employee_satisfaction, "turnover": _map_turnover,
+            "productivity": _map_productivity, "service_quality": _map_quality,
+            "customer_satisfaction": _map_customer_satisfaction, "retention": _map_retention,
             "revenue": _map_revenue}
 
 
@@ -628,19 +682,20 @@ def _prepare(panel, columns, scales, base):
 
 
 def _rescale(col, x, scale, base):
-    ms = base.measurement
+    measurement = base.measurement
     if isinstance(scale, str):
         ref = base.customers.reference_satisfaction
         if scale == "csat":
-            cuts = np.array([ms.csat_cut_2, ms.csat_cut_3, ms.csat_cut_4, ms.csat_cut_5])
-            sd = max(ms.csat_noise, 1e-9)
+            cuts = np.array([measurement.csat_cut_2, measurement.csat_cut_3, measurement.csat_cut_4,
+                             measurement.csat_cut_5])
+            sd = max(measurement.csat_noise, 1e-9)
             level = 1.0 + stats.norm.cdf((ref - cuts) / sd).sum()
             slope = stats.norm.pdf((ref - cuts) / sd).sum() / sd
         elif scale == "nps":
-            sd = max(ms.ltr_noise, 1e-9)
-            m = ms.ltr_intercept + ms.ltr_slope * ref
+            sd = max(measurement.ltr_noise, 1e-9)
+            m = measurement.ltr_intercept + measurement.ltr_slope * ref
             level = 100 * (stats.norm.cdf((m - 8.5) / sd) - stats.norm.cdf((6.5 - m) / sd))
-            slope = 100 * ms.ltr_slope / sd * (stats.norm.pdf((m - 8.5) / sd) + stats.norm.pdf((6.5 - m) / sd))
+            slope = 100 * measurement.ltr_slope / sd * (stats.norm.pdf((m - 8.5) / sd) + stats.norm.pdf((6.5 - m) / sd))
         else:
             raise DataError(f"scales[{col!r}] must be (low, high), 'csat' or 'nps', got {scale!r}")
         if slope <= 0:
@@ -758,13 +813,45 @@ def _design(eq, data, lags, panel, unit_effects, missing, exclude=None):
     used = [eq.y, *terms] + [t for t in (eq.exposure, eq.per) if t]
     raw = {t: _term(t, data, lags) for t in used}
     unit, period = panel["unit"], panel["period"]
-    # missing values in the data (not the lag boundary)
+    ok, dropped, lag_rows = _usable_rows(eq, data, lags, used, unit, period, missing, exclude)
+    y, y_label, exposure, ok = _transformed_response(eq, raw, ok, dropped, unit, period)
+    n = int(ok.sum())
+    # the derived overload term is left out where it never leaves 0 in the rows used (a user's column is not)
+    terms = [t for t in terms if t != "overload" or t in eq.x or (n and np.ptp(raw[t][ok]) > 0)]
+    X = np.column_stack([raw[t][ok] for t in terms]) if terms else np.zeros((n, 0))
+    row_units = unit[ok]
+    cluster_units, groups = np.unique(row_units, return_inverse=True)
+    G = cluster_units.size
+    if not unit_effects:
+        X = np.column_stack([np.ones(n), X])
+        terms = ["const"] + terms
+    K = X.shape[1]
+    need = K + (G if unit_effects and eq.kind == "ols" else 0) + 1
+    if n < need or G < 2:
+        raise DataError(f"equation {eq.name!r} has {n} usable row(s) from {G} unit(s) after dropping "
+                        f"missing values and the first period(s) of each unit for lags; it needs at least "
+                        f"{need} rows from 2 units ({K} coefficient(s)"
+                        + (f" plus {G} unit effects" if unit_effects and eq.kind == "ols" else "") + ")")
+    spec = dict(eq=eq, terms=terms, y=y[ok], X=X, groups=groups, n_clusters=G,
+                cluster_units=np.searchsorted(np.unique(unit), cluster_units), unit=row_units, period=period[ok],
+                exposure=None if exposure is None else exposure[ok], n=n, dropped=dropped,
+                n_lag_rows=int(lag_rows.sum()), y_label=y_label, exclude=exclude,
+                n_periods=int(np.unique(period[ok]).size),
+                y_mean=float(np.mean(y[ok])),
+                x_mean={t: float(np.mean(raw[t][ok])) for t in terms if t != "const"})
+    _check_design(spec, unit_effects)
+    return spec
+
+
+def _usable_rows(eq, data, lags, used, unit, period, missing, exclude):
+    """``(ok, dropped, lag_rows)``: the rows where every term of ``used`` has a value, past each unit's
+    first period(s) for lags and outside ``exclude``; rows dropped by column; rows without a lag."""
     dropped = {}
     lag_rows = np.zeros(unit.size, bool)
     ok = np.ones(unit.size, bool)
     for t in used:
         col, k = _TERM.match(t).groups()
-        base_nan = ~np.isfinite(data[col])
+        base_nan = ~np.isfinite(data[col])  # missing values in the data (not the lag boundary)
         if k:
             idx = lags.index(int(k))
             lag_rows |= idx < 0
@@ -785,6 +872,12 @@ def _design(eq, data, lags, panel, unit_effects, missing, exclude=None):
         if left_out.any():
             dropped["staff changes"] = int(left_out.sum())
         ok &= ~exclude
+    return ok, dropped, lag_rows
+
+
+def _transformed_response(eq, raw, ok, dropped, unit, period):
+    """``(y, y_label, exposure, ok)``: the response after ``per`` and ``log``, the scaled Poisson
+    exposure (None for least squares), and ``ok`` without the rows they make invalid."""
     y = raw[eq.y].copy()
     y_label = eq.y
     if eq.per:
@@ -795,50 +888,23 @@ def _design(eq, data, lags, panel, unit_effects, missing, exclude=None):
         bad = ok & ~(y > 0)
         if bad.any():
             dropped["non-positive " + eq.y] = int(bad.sum())
-        ok &= y > 0
+        ok = ok & (y > 0)
         with np.errstate(divide="ignore", invalid="ignore"):
             y = np.log(y)
         y_label = f"log({y_label})"
-    expo = None
+    exposure = None
     if eq.kind == "poisson":
-        expo = raw[eq.exposure] * eq.exposure_scale
-        bad = ok & ~(expo > 0)
+        exposure = raw[eq.exposure] * eq.exposure_scale
+        bad = ok & ~(exposure > 0)
         if bad.any():
             dropped["non-positive " + eq.exposure] = int(bad.sum())
-        ok &= expo > 0
-        neg = ok & (y < 0)
-        if neg.any():
-            i = int(np.flatnonzero(neg)[0])
+        ok = ok & (exposure > 0)
+        negative = ok & (y < 0)
+        if negative.any():
+            i = int(np.flatnonzero(negative)[0])
             raise DataError(f"equation {eq.name!r}: {eq.y!r} must be a count >= 0; unit {unit[i]}, "
                             f"period {period[i]} has {float(y[i])!r}")
-    n = int(ok.sum())
-    # the derived overload term is left out where it never leaves 0 in the rows used (a user's column is not)
-    terms = [t for t in terms if t != "overload" or t in eq.x or (n and np.ptp(raw[t][ok]) > 0)]
-    X = np.column_stack([raw[t][ok] for t in terms]) if terms else np.zeros((n, 0))
-    groups_raw = unit[ok]
-    cluster_units, groups = np.unique(groups_raw, return_inverse=True)
-    all_units = np.unique(unit)
-    cluster_idx = np.searchsorted(all_units, cluster_units)
-    G = cluster_units.size
-    if not unit_effects:
-        X = np.column_stack([np.ones(n), X])
-        terms = ["const"] + terms
-    K = X.shape[1]
-    need = K + (G if unit_effects and eq.kind == "ols" else 0) + 1
-    if n < need or G < 2:
-        raise DataError(f"equation {eq.name!r} has {n} usable row(s) from {G} unit(s) after dropping "
-                        f"missing values and the first period(s) of each unit for lags; it needs at least "
-                        f"{need} rows from 2 units ({K} coefficient(s)"
-                        + (f" plus {G} unit effects" if unit_effects and eq.kind == "ols" else "") + ")")
-    spec = dict(eq=eq, terms=terms, y=y[ok], X=X, groups=groups, n_clusters=G, cluster_units=cluster_idx,
-                unit=groups_raw, period=period[ok],
-                exposure=None if expo is None else expo[ok], n=n, dropped=dropped,
-                n_lag_rows=int(lag_rows.sum()), y_label=y_label, exclude=exclude,
-                n_periods=int(np.unique(period[ok]).size),
-                y_mean=float(np.mean(y[ok])),
-                x_mean={t: float(np.mean(raw[t][ok])) for t in terms if t != "const"})
-    _check_design(spec, unit_effects)
-    return spec
+    return y, y_label, exposure, ok
 
 
 def _check_design(spec, unit_effects):
@@ -947,11 +1013,12 @@ def _response(eq, data, lags):
 def _iv_design(spec, data, lags, panel, unit_effects, estimator):
     """The rows and transformed arrays of an instrumental-variables equation (validated)."""
     eq = spec["eq"]
-    endog = _iv_terms(spec, estimator)
-    fd = estimator == "anderson-hsiao"
-    transform = "fd" if fd else ("within" if unit_effects else "pooled")
-    ah = {z for t, zs in endog.items() for z in zs if t not in dict(eq.instruments)} if fd else set()
-    for t, zs in endog.items():
+    instrumented = _iv_terms(spec, estimator)
+    first_differences = estimator == "anderson-hsiao"
+    transform = "fd" if first_differences else ("within" if unit_effects else "pooled")
+    level_instruments = ({z for t, zs in instrumented.items() for z in zs if t not in dict(eq.instruments)}
+                         if first_differences else set())  # the lag instruments, in levels
+    for t, zs in instrumented.items():
         for z in zs:
             col = _TERM.match(z).group(1)
             if col not in data:
@@ -960,11 +1027,11 @@ def _iv_design(spec, data, lags, panel, unit_effects, estimator):
     terms = [t for t in spec["terms"] if t != "const"]
     y_lvl = _response(eq, data, lags)
     x_lvl = {t: _term(t, data, lags) for t in terms}
-    z_lvl = {z: _term(z, data, lags) for zs in endog.values() for z in zs}
-    if fd:
+    z_lvl = {z: _term(z, data, lags) for zs in instrumented.values() for z in zs}
+    if first_differences:
         diff = lambda v: v - lags.shift(v, 1)  # noqa: E731
         y_t, x_t = diff(y_lvl), {t: diff(v) for t, v in x_lvl.items()}
-        z_t = {z: (v if z in ah else diff(v)) for z, v in z_lvl.items()}
+        z_t = {z: (v if z in level_instruments else diff(v)) for z, v in z_lvl.items()}
     else:
         y_t, x_t, z_t = y_lvl, x_lvl, z_lvl
     ok = np.isfinite(y_lvl) & np.isfinite(y_t)
@@ -976,42 +1043,44 @@ def _iv_design(spec, data, lags, panel, unit_effects, estimator):
     n = int(ok.sum())
     cluster_units, groups = np.unique(unit[ok], return_inverse=True)
     G = cluster_units.size
-    z_names = list(dict.fromkeys(z for zs in endog.values() for z in zs))
-    en = [terms.index(t) for t in endog]
-    ex = [j for j in range(len(terms)) if j not in en]
+    z_names = list(dict.fromkeys(z for zs in instrumented.values() for z in zs))
+    endogenous = [terms.index(t) for t in instrumented]
+    exogenous = [j for j in range(len(terms)) if j not in endogenous]
     X = np.column_stack([x_t[t][ok] for t in terms])
-    Zx = np.column_stack([z_t[z][ok] for z in z_names])
+    Z_excluded = np.column_stack([z_t[z][ok] for z in z_names])
     y = y_t[ok]
     X_lvl = np.column_stack([x_lvl[t][ok] for t in terms])
-    max_lag = max(int(_TERM.match(t).group(2) or 0) for t in (eq.y, *terms, *z_names, *([eq.per] if eq.per else [])))
+    max_lag = max(int(_TERM.match(t).group(2) or 0)
+                  for t in (eq.y, *terms, *z_names, *([eq.per] if eq.per else [])))
     if transform == "pooled":
         X, X_lvl = np.column_stack([np.ones(n), X]), np.column_stack([np.ones(n), X_lvl])
-        en, ex = [j + 1 for j in en], [0] + [j + 1 for j in ex]
+        endogenous, exogenous = [j + 1 for j in endogenous], [0] + [j + 1 for j in exogenous]
         terms = ["const"] + terms
     K = X.shape[1]
     if n < K + 1 or G < 2:
         # a first-difference row needs its deepest lag one period further back, unless that lag is an
         # instrument in levels
-        periods = max_lag + 1 + (not any(z in ah for z in z_names))
+        periods = max_lag + 1 + (not any(z in level_instruments for z in z_names))
         need = (f"; first differences with instruments one period further back need at least "
-                f"{periods} consecutive periods per unit") if fd else ""
+                f"{periods} consecutive periods per unit") if first_differences else ""
         raise DataError(f"equation {eq.name!r} ({_eq_method(dict(spec, iv=dict(transform=transform)), unit_effects)})"
                         f" has {n} usable row(s) from {G} unit(s) after lags, differences and missing values; "
                         f"it needs at least {K + 1} rows from 2 units{need}")
     if transform == "within":
-        X, y, Zx = _demean(X, groups, G), _demean(y[:, None], groups, G)[:, 0], _demean(Zx, groups, G)
-    Z = np.column_stack([X[:, ex], Zx])
-    if len(z_names) < len(en) or np.linalg.matrix_rank(_cross(Z, X)) < K:
+        X, y = _demean(X, groups, G), _demean(y[:, None], groups, G)[:, 0]
+        Z_excluded = _demean(Z_excluded, groups, G)
+    Z = np.column_stack([X[:, exogenous], Z_excluded])
+    if len(z_names) < len(endogenous) or np.linalg.matrix_rank(_cross(Z, X)) < K:
         raise DataError(f"equation {eq.name!r}: the instruments {z_names} do not identify the instrumented "
-                        f"regressor(s) {list(endog)} (too few, or collinear with the other regressors)")
+                        f"regressor(s) {list(instrumented)} (too few, or collinear with the other regressors)")
     y_raw = y_lvl[ok]
     return dict(spec, terms=terms, y=y_raw, X=X_lvl, groups=groups, n_clusters=G,
                 cluster_units=np.searchsorted(np.unique(unit), cluster_units), unit=unit[ok], period=period[ok],
                 n=n, n_periods=int(np.unique(period[ok]).size), y_mean=float(np.mean(y_raw)),
                 x_mean={t: float(np.mean(X_lvl[:, j])) for j, t in enumerate(terms) if t != "const"},
-                y_label=("d " if fd else "") + spec["y_label"],
-                iv=dict(y=y, X=X, Z=Zx, exog=ex, endog=en, transform=transform,
-                        instruments={terms[j]: list(endog[terms[j]]) for j in en}))
+                y_label=("d " if first_differences else "") + spec["y_label"],
+                iv=dict(y=y, X=X, Z=Z_excluded, exog=exogenous, endog=endogenous, transform=transform,
+                        instruments={terms[j]: list(instrumented[terms[j]]) for j in endogenous}))
 
 
 # ---------------------------------------------------------- estimation
@@ -1049,28 +1118,28 @@ def _tsls(spec, cov_type, want_parts=False):
         raise ImportError("instrumental-variables estimation needs linearmodels: "
                           "pip install 'spchain[fit]'") from exc
     iv = spec["iv"]
-    y, X, Zx, g, G = iv["y"], iv["X"], iv["Z"], spec["groups"], spec["n_clusters"]
-    ex, en = iv["exog"], iv["endog"]
-    model = IV2SLS(y, X[:, ex] if ex else None, X[:, en], Zx)
+    y, X, Z_excluded, g, G = iv["y"], iv["X"], iv["Z"], spec["groups"], spec["n_clusters"]
+    exogenous, endogenous = iv["exog"], iv["endog"]
+    model = IV2SLS(y, X[:, exogenous] if exogenous else None, X[:, endogenous], Z_excluded)
     if cov_type == "cluster":
-        res = model.fit(cov_type="clustered", clusters=g, debiased=True)
+        result = model.fit(cov_type="clustered", clusters=g, debiased=True)
     else:
-        res = model.fit(cov_type="unadjusted", debiased=True)
-    order = np.argsort(np.array(ex + en))  # linearmodels orders exogenous, then endogenous columns
-    beta = np.asarray(res.params)[order]
-    cov = np.asarray(res.cov)[np.ix_(order, order)]
+        result = model.fit(cov_type="unadjusted", debiased=True)
+    order = np.argsort(np.array(exogenous + endogenous))  # linearmodels orders exogenous, then endogenous columns
+    beta = np.asarray(result.params)[order]
+    cov = np.asarray(result.cov)[np.ix_(order, order)]
     n, K = X.shape
     if cov_type != "cluster" and iv["transform"] == "within":
         cov = cov * (n - K) / max(n - K - G, 1)
     resid = y - X @ beta
     dof = n - K - (G if iv["transform"] == "within" else 0)
     tss = y @ y if iv["transform"] != "pooled" else (y - y.mean()) @ (y - y.mean())
-    first = {spec["terms"][j]: _first_stage_f(X[:, j], X[:, ex], Zx, g, G, cov_type) for j in en}
+    first = {spec["terms"][j]: _first_stage_f(X[:, j], X[:, exogenous], Z_excluded, g, G, cov_type) for j in endogenous}
     out = dict(beta=beta, cov=cov, r2=float(1 - resid @ resid / tss) if tss > 0 else math.nan,
                sigma=float(np.sqrt(resid @ resid / max(dof, 1))), converged=True, message="",
                resid=resid, first_stage_f=first)
     if want_parts:  # per-unit cross products for the bootstrap's 2SLS replicates
-        Z = np.column_stack([X[:, ex], Zx])
+        Z = np.column_stack([X[:, exogenous], Z_excluded])
         starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
         out["A_g"] = np.add.reduceat(Z[:, :, None] * X[:, None, :], starts, axis=0)
         out["b_g"] = np.add.reduceat(Z * y[:, None], starts, axis=0)
@@ -1126,12 +1195,12 @@ def _first_stage_f(x, exog, excluded, g, G, cov_type):
     return stat / q
 
 
-def _poisson_parts(beta, X, y, expo, g, G, w, unit_effects):
+def _poisson_parts(beta, X, y, exposure, g, G, w, unit_effects):
     """Log-likelihood, gradient, Hessian and fitted means (conditional Poisson with unit effects)."""
     eta = X @ beta
     if unit_effects:
-        # concentrated unit effects: alpha_g = log(sum_g y / sum_g expo * exp(eta))
-        m = np.exp(eta - eta.max()) * expo
+        # concentrated unit effects: alpha_g = log(sum_g y / sum_g exposure * exp(eta))
+        m = np.exp(eta - eta.max()) * exposure
         Y = np.bincount(g, weights=y, minlength=G)
         M = np.bincount(g, weights=m, minlength=G)
         mu = np.where(M[g] > 0, Y[g] * m / np.where(M[g] > 0, M[g], 1.0), 0.0)
@@ -1139,7 +1208,7 @@ def _poisson_parts(beta, X, y, expo, g, G, w, unit_effects):
             logmu = np.where(mu > 0, np.log(np.where(mu > 0, mu, 1.0)), 0.0)
         Xc = _demean(X, g, G, w=mu + 1e-300)
     else:
-        logmu = eta + np.log(expo)
+        logmu = eta + np.log(exposure)
         mu = np.exp(logmu)
         Xc = X
     ll = float(np.sum(w * (y * logmu - mu)))
@@ -1149,12 +1218,12 @@ def _poisson_parts(beta, X, y, expo, g, G, w, unit_effects):
 
 
 def _poisson(spec, unit_effects, cov_type, w=None, beta0=None):
-    X, y, expo, g, G = spec["X"], spec["y"], spec["exposure"], spec["groups"], spec["n_clusters"]
+    X, y, exposure, g, G = spec["X"], spec["y"], spec["exposure"], spec["groups"], spec["n_clusters"]
     w = np.ones(y.size) if w is None else w
     if beta0 is None:
         beta0 = np.zeros(X.shape[1])
         if not unit_effects:
-            beta0[0] = math.log(max(np.sum(w * y), 1e-9) / np.sum(w * expo))
+            beta0[0] = math.log(max(np.sum(w * y), 1e-9) / np.sum(w * exposure))
 
     memo = {}
 
@@ -1162,7 +1231,7 @@ def _poisson(spec, unit_effects, cov_type, w=None, beta0=None):
         key = b.tobytes()
         if key not in memo:
             memo.clear()
-            memo[key] = _poisson_parts(b, X, y, expo, g, G, w, unit_effects)
+            memo[key] = _poisson_parts(b, X, y, exposure, g, G, w, unit_effects)
         return memo[key]
 
     def fun(b):
@@ -1172,9 +1241,9 @@ def _poisson(spec, unit_effects, cov_type, w=None, beta0=None):
     def hess(b):
         return -parts(b)[2]
 
-    res = optimize.minimize(fun, beta0, jac=True, hess=hess, method="trust-exact",
+    result = optimize.minimize(fun, beta0, jac=True, hess=hess, method="trust-exact",
                             options=dict(gtol=1e-8, maxiter=200))
-    beta = res.x
+    beta = result.x
     ll, grad, H, mu = parts(beta)
     try:
         h_inv = np.linalg.inv(-H)
@@ -1182,7 +1251,7 @@ def _poisson(spec, unit_effects, cov_type, w=None, beta0=None):
     except np.linalg.LinAlgError:
         h_inv = np.full_like(H, np.nan)
         decrement = math.inf
-    converged = bool(res.success) or decrement < 1e-10
+    converged = bool(result.success) or decrement < 1e-10
     if cov_type == "cluster":
         scores = np.column_stack([np.bincount(g, weights=X[:, j] * (y - mu), minlength=G)
                                   for j in range(X.shape[1])])
@@ -1190,7 +1259,7 @@ def _poisson(spec, unit_effects, cov_type, w=None, beta0=None):
     else:
         cov = h_inv
     return dict(beta=beta, cov=cov, loglik=ll, converged=converged,
-                message="" if converged else str(res.message))
+                message="" if converged else str(result.message))
 
 
 def _fitted_values(spec, beta, unit_effects):
@@ -1289,10 +1358,11 @@ def _eq_method(spec, unit_effects):
             "pooled": "pooled 2SLS"}[spec["iv"]["transform"]]
 
 
-def _table(eq_diag) -> str:
+def _table(equations) -> str:
     lines = [f"{'equation':<24}{'kind':>8}{'rows':>8}{'units':>7}{'R2 / loglik':>14}  maps to"]
-    for d in eq_diag:
-        stat = f"{d['r2']:.3f}" if d.get("r2") is not None else f"{d['loglik']:.1f}"
-        lines.append(f"{d['name']:<24}{d['kind']:>8}{d['n_obs']:>8}{d['n_units']:>7}{stat:>14}  "
-                     f"{', '.join(d['maps_to']) or '-'}")
+    for equation in equations:
+        stat = f"{equation['r2']:.3f}" if equation.get("r2") is not None else f"{equation['loglik']:.1f}"
+        lines.append(f"{equation['name']:<24}{equation['kind']:>8}{equation['n_obs']:>8}"
+                     f"{equation['n_units']:>7}{stat:>14}  "
+                     f"{', '.join(equation['maps_to']) or '-'}")
     return "\n".join(lines)

@@ -21,8 +21,9 @@ from typing import Mapping
 
 import numpy as np
 
+from ..metrics import METRICS
+from ..panel import RAW_FIELDS, Panel, staff_perceived_isq, true_links
 from ..params import Change, ParamError, Params
-from ..panel import RAW_FIELDS, Panel, true_links
 
 __all__ = ["synthetic_panel", "structural_panel", "panel_params", "DEFAULT_LEVERS"]
 
