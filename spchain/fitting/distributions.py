@@ -18,13 +18,11 @@ drops it straight into a run.
 
 from __future__ import annotations
 
-import difflib
-
 import numpy as np
 from scipy import differentiate, stats
 
 from .result import DataError, build
-from ..params import ParamError, Params
+from ..params import ParamError, Params, check_integer, suggest
 
 __all__ = ["fit_distribution", "FAMILIES", "TARGETS"]
 
@@ -120,10 +118,9 @@ def fit_distribution(data, *, censored=None, families=FAMILIES, target: str | No
     >>> round(fit.overrides["workforce.service_time_minutes"])
     12
     """
-    x, cens = _validate(data, censored)
-    fams = _families(families)
-    if isinstance(gof_samples, bool) or not isinstance(gof_samples, (int, np.integer)) or gof_samples < 0:
-        raise ValueError(f"gof_samples must be an integer >= 0, got {gof_samples!r}")
+    durations, censored = _validate(data, censored)
+    families = _families(families)
+    check_integer("gof_samples", gof_samples, 0, error=ValueError)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
         raise ValueError(f"seed must be an integer >= 0 or None, got {seed!r}")
     if gof_samples and seed is None:
@@ -132,14 +129,52 @@ def fit_distribution(data, *, censored=None, families=FAMILIES, target: str | No
     if not isinstance(base, Params):
         raise ParamError(f"params must be a spchain.Params, got {type(base).__name__}")
     mapping = _target(target, base) if target is not None else None
-    need = max(d.numargs + 2 for d in fams.values())
-    if np.count_nonzero(~cens) < need:
-        raise DataError(f"data has {np.count_nonzero(~cens)} uncensored durations; at least {need} "
-                        f"are needed to fit {sorted(fams)}")
-    cdata = stats.CensoredData(uncensored=x[~cens], right=x[cens]) if cens.any() else x
+    need = max(d.numargs + 2 for d in families.values())
+    if np.count_nonzero(~censored) < need:
+        raise DataError(f"data has {np.count_nonzero(~censored)} uncensored durations; at least {need} "
+                        f"are needed to fit {sorted(families)}")
 
+    candidates = _candidates(families, durations, censored)
+    ranked = sorted((c for c in candidates if "aic" in c and np.isfinite(c["aic"])), key=lambda c: c["aic"])
+    if not ranked:
+        raise DataError("no family could be fitted: "
+                        + "; ".join(f"{c['family']}: {c.get('error')}" for c in candidates))
+    best = ranked[0]
+    for c in ranked:
+        c["delta_aic"] = c["aic"] - best["aic"]
+    dist = families[best["family"]]
+    theta = np.array(best["params"])
+    notes = []
+    cov_theta = _parameter_cov(dist, durations, censored, theta, notes)
+    frozen = dist(*theta[:-1], loc=0, scale=theta[-1])
+    names, values, cov, overrides = _derived_estimates(dist, theta, cov_theta, frozen, mapping)
+    gof = _goodness_of_fit(dist, durations, censored, gof_samples, seed, notes)
+    try:
+        fitted_params = base.override(overrides) if overrides else None
+    except ParamError as exc:
+        raise DataError(f"the fitted values do not give valid parameters: {exc}") from None
+    diagnostics = dict(family=best["family"], candidates=candidates, n_censored=int(censored.sum()),
+                       target=target, table=_table(ranked + [c for c in candidates if "aic" not in c]),
+                       notes=notes, **gof)
+    order = np.argsort(durations, kind="stable")
+    return build("distribution", names, values, cov, df=None, overrides=overrides,
+                 params=fitted_params, value=frozen, n_obs=int(durations.size), success=True,
+                 observed={"cdf": _empirical_cdf(durations[order], censored[order])},
+                 fitted={"cdf": frozen.cdf(durations[order])},
+                 data={"cdf": {"duration": durations[order], "censored": censored[order]}},
+                 message="", seed=seed if gof else None,
+                 method=f"maximum likelihood, {best['family']} (loc=0) selected by AIC among "
+                        f"{', '.join(families)}" + (", right-censored data" if censored.any() else ""),
+                 diagnostics=diagnostics)
+
+
+# ------------------------------------------------------ fit_distribution's steps
+def _candidates(families, x, cens) -> list:
+    """Each family fitted by maximum likelihood (loc fixed at 0): its parameters, log-likelihood, AIC,
+    BIC and goodness of fit, or the error that stopped it."""
+    cdata = stats.CensoredData(uncensored=x[~cens], right=x[cens]) if cens.any() else x
     candidates = []
-    for name, dist in fams.items():
+    for name, dist in families.items():
         try:
             theta = np.array(dist.fit(cdata, floc=0), float)
         except Exception as exc:  # noqa: BLE001 - a family that cannot fit is reported, not fatal
@@ -148,30 +183,22 @@ def fit_distribution(data, *, censored=None, families=FAMILIES, target: str | No
         theta = np.delete(theta, dist.numargs)  # drop loc (fixed at 0)
         ll = float(_loglik(dist, x, cens, theta))
         k = theta.size
-        cand = dict(family=name, params=theta.tolist(), loglik=ll, k=k, aic=2 * k - 2 * ll,
-                    bic=k * np.log(x.size) - 2 * ll)
-        cand.update(_gof(dist, theta, x, cens))
-        candidates.append(cand)
-    ok = [c for c in candidates if "aic" in c and np.isfinite(c["aic"])]
-    if not ok:
-        raise DataError("no family could be fitted: "
-                        + "; ".join(f"{c['family']}: {c.get('error')}" for c in candidates))
-    ok.sort(key=lambda c: c["aic"])
-    best = ok[0]
-    for c in ok:
-        c["delta_aic"] = c["aic"] - best["aic"]
-    dist = fams[best["family"]]
-    theta = np.array(best["params"])
-    notes = []
+        candidate = dict(family=name, params=theta.tolist(), loglik=ll, k=k, aic=2 * k - 2 * ll,
+                         bic=k * np.log(x.size) - 2 * ll)
+        candidate.update(_fit_checks(dist, theta, x, cens))
+        candidates.append(candidate)
+    return candidates
 
-    # observed information: Hessian of the log-likelihood at the MLE
+
+def _parameter_cov(dist, x, cens, theta, notes) -> np.ndarray:
+    """Covariance of the MLE ``theta``: the inverse observed information (NaN, with a note, when it is
+    not positive definite)."""
     # differentiate in relative terms (theta = theta_hat * r around r = 1): steps of 1% of each value
     scale_t = np.where(theta != 0, theta, 1.0)
     hess_r = differentiate.hessian(
         lambda r: _loglik(dist, x, cens, r * scale_t.reshape((-1,) + (1,) * (r.ndim - 1))),
         np.ones_like(theta), initial_step=0.01).ddf
     hess = hess_r / np.outer(scale_t, scale_t)
-    step = 0.01 * np.abs(scale_t)
     try:
         cov_theta = np.linalg.inv(-hess)
         if np.any(np.diag(cov_theta) <= 0) or not np.all(np.isfinite(cov_theta)):
@@ -180,12 +207,15 @@ def fit_distribution(data, *, censored=None, families=FAMILIES, target: str | No
         cov_theta = np.full((theta.size, theta.size), np.nan)
         notes.append("the observed information is not positive definite at the optimum; "
                      "standard errors are not available")
+    return cov_theta
 
+
+def _derived_estimates(dist, theta, cov_theta, frozen, mapping):
+    """``(names, values, cov, overrides)``: the shapes and scale, the mean and cv, and the target
+    parameters, with their covariance by the delta method."""
     shape_names = [s.strip() for s in dist.shapes.split(",")] if dist.shapes else []
-    names = shape_names + ["scale", "mean", "cv"]
-    frozen = dist(*theta[:-1], loc=0, scale=theta[-1])
     paths = [] if mapping is None else list(mapping[1](np.array([frozen.mean(), 1.0])))
-    names += paths
+    names = shape_names + ["scale", "mean", "cv"] + paths
 
     def derived(t):
         shapes, scale = t[:-1], t[-1]
@@ -197,9 +227,15 @@ def fit_distribution(data, *, censored=None, families=FAMILIES, target: str | No
         return np.stack([np.broadcast_to(np.asarray(v, float), np.shape(mean)) for v in out])
 
     values = derived(theta)
+    step = 0.01 * np.abs(np.where(theta != 0, theta, 1.0))
     jac = differentiate.jacobian(derived, theta, initial_step=step).df
-    cov = jac @ cov_theta @ jac.T
     overrides = {p: float(v) for p, v in zip(paths, values[len(names) - len(paths):])}
+    return names, values, jac @ cov_theta @ jac.T, overrides
+
+
+def _goodness_of_fit(dist, x, cens, gof_samples, seed, notes) -> dict:
+    """The Monte Carlo Anderson-Darling test of the selected family (``gof_samples`` > 0, uncensored
+    data), and the notes on how to read the fit checks."""
     gof = {}
     if gof_samples:
         if cens.any():
@@ -216,23 +252,7 @@ def fit_distribution(data, *, censored=None, families=FAMILIES, target: str | No
     elif not gof:
         notes.append("KS and CvM p-values use parameters estimated from the same data and are "
                      "conservative; pass gof_samples=999 for a calibrated Anderson-Darling test")
-    try:
-        fitted_params = base.override(overrides) if overrides else None
-    except ParamError as exc:
-        raise DataError(f"the fitted values do not give valid parameters: {exc}") from None
-    table = _table(ok + [c for c in candidates if "aic" not in c])
-    diagnostics = dict(family=best["family"], candidates=candidates, n_censored=int(cens.sum()),
-                       target=target, table=table, notes=notes, **gof)
-    order = np.argsort(x, kind="stable")
-    return build("distribution", names, values, cov, df=None, overrides=overrides,
-                 params=fitted_params, value=frozen, n_obs=int(x.size), success=True,
-                 observed={"cdf": _empirical_cdf(x[order], cens[order])},
-                 fitted={"cdf": frozen.cdf(x[order])},
-                 data={"cdf": {"duration": x[order], "censored": cens[order]}},
-                 message="", seed=seed if gof else None,
-                 method=f"maximum likelihood, {best['family']} (loc=0) selected by AIC among "
-                        f"{', '.join(fams)}" + (", right-censored data" if cens.any() else ""),
-                 diagnostics=diagnostics)
+    return gof
 
 
 # --------------------------------------------------------------- helpers
@@ -262,33 +282,31 @@ def _validate(data, censored):
         raise DataError(f"data are all equal ({float(x[0])!r}); a distribution needs varying durations")
     if censored is None:
         return x, np.zeros(x.size, bool)
-    c = np.asarray(censored)
-    if c.shape != x.shape:
-        raise DataError(f"censored must have one flag per duration: shape {x.shape}, got {c.shape}")
-    if c.dtype != bool:
-        if not np.all(np.isin(c, (0, 1))):
+    flags = np.asarray(censored)
+    if flags.shape != x.shape:
+        raise DataError(f"censored must have one flag per duration: shape {x.shape}, got {flags.shape}")
+    if flags.dtype != bool:
+        if not np.all(np.isin(flags, (0, 1))):
             raise DataError("censored must hold booleans (True = right-censored), got values "
-                            f"{np.unique(c)[:5].tolist()}")
-        c = c.astype(bool)
-    return x, c
+                            f"{np.unique(flags)[:5].tolist()}")
+        flags = flags.astype(bool)
+    return x, flags
 
 
 def _families(families):
     if isinstance(families, str):
         families = (families,)
     out = {}
-    for f in families:
-        if isinstance(f, stats.rv_continuous):
-            out[f.name] = f
+    for family in families:
+        if isinstance(family, stats.rv_continuous):
+            out[family.name] = family
             continue
-        dist = getattr(stats, f, None) if isinstance(f, str) else None
+        dist = getattr(stats, family, None) if isinstance(family, str) else None
         if not isinstance(dist, stats.rv_continuous):
             names = [n for n in dir(stats) if isinstance(getattr(stats, n), stats.rv_continuous)]
-            close = difflib.get_close_matches(str(f), names, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"unknown distribution family {f!r}{hint}; expected scipy.stats "
-                             f"continuous distribution names such as {list(FAMILIES)}")
-        out[f] = dist
+            raise ValueError(f"unknown distribution family {family!r}{suggest(family, names)}; expected "
+                             f"scipy.stats continuous distribution names such as {list(FAMILIES)}")
+        out[family] = dist
     if not out:
         raise ValueError("families must name at least one distribution")
     return out
@@ -305,7 +323,9 @@ def _loglik(dist, x, cens, theta):
     return ll
 
 
-def _gof(dist, theta, x, cens):
+def _fit_checks(dist, theta, x, cens):
+    """Kolmogorov-Smirnov and Cramer-von Mises statistics, or under censoring the largest distance
+    between the fitted CDF and the Kaplan-Meier estimate."""
     frozen = dist(*theta[:-1], loc=0, scale=theta[-1])
     if cens.any():
         km = stats.ecdf(stats.CensoredData(uncensored=x[~cens], right=x[cens])).cdf
@@ -329,9 +349,8 @@ def _target(target, base):
             raise ParamError(f"target {target!r}: unknown department {parts[2]!r}; expected one of {names}")
         key = "internal.departments.<name>.service_time_hours"
     if key not in TARGETS:
-        close = difflib.get_close_matches(target, list(TARGETS), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ParamError(f"unknown fit target {target!r}{hint}; expected one of {list(TARGETS)}")
+        raise ParamError(f"unknown fit target {target!r}{suggest(target, TARGETS)}; "
+                         f"expected one of {list(TARGETS)}")
     unit = TARGETS[key][0]
     if key == "workforce.service_time_minutes":
         return unit, lambda m: {target: m[0], "workforce.service_time_cv": m[1]}
