@@ -23,7 +23,7 @@ import numpy as np
 
 from ..metrics import METRICS
 from ..panel import RAW_FIELDS, Panel, staff_perceived_isq, true_links
-from ..params import Change, ParamError, Params
+from ..params import Change, ParamError, Params, check_integer
 
 __all__ = ["synthetic_panel", "structural_panel", "panel_params", "DEFAULT_LEVERS"]
 
@@ -97,80 +97,100 @@ def synthetic_panel(params: Params | None = None, *, n_units: int = 40, horizon:
         part).  ``truth`` holds every link coefficient and the reference
         levels of the data-generating parameters.
     """
+    base, levers = _check_synthetic_options(params, n_units, horizon, warmup, n_lever_changes, seed,
+                                            employee_survey_sd, levers)
+    base = base.override({"organisation.n_units": 1})
+    lever_seeds, survey_seeds, *unit_seeds = np.random.SeedSequence(seed).spawn(2 + n_units)
+    lever_rng = np.random.Generator(np.random.PCG64(lever_seeds))
+    lever_columns = {path: path.rsplit(".", 1)[-1] for path in levers}
+    tasks, lever_values = [], []
+    for unit_seed in unit_seeds:
+        task, values = _unit_task(base, levers, lever_columns, lever_rng, unit_seed, warmup, horizon,
+                                  n_lever_changes)
+        tasks.append(task)
+        lever_values.append(values)
+    results = list(executor.map(_simulate_task, tasks) if executor is not None
+                   else map(_simulate_task, tasks))
+    columns = _simulated_columns(results, lever_values, lever_columns, warmup, horizon)
+    if employee_survey_sd > 0:
+        noise = np.random.Generator(np.random.PCG64(survey_seeds)).standard_normal(len(columns["unit"]))
+        columns["employee_satisfaction"] = (np.asarray(columns["employee_satisfaction"])
+                                            + employee_survey_sd * noise).tolist()
+    meta = dict(kind="synthetic_panel", n_units=n_units, horizon=horizon, warmup=warmup, seed=seed,
+                levers={p: list(r) for p, r in levers.items()}, lever_columns=lever_columns,
+                n_lever_changes=n_lever_changes, employee_survey_sd=employee_survey_sd,
+                params=base.to_dict())
+    return Panel(columns, truth=true_links(base), meta=meta)
+
+
+def _check_synthetic_options(params, n_units, horizon, warmup, n_lever_changes, seed, employee_survey_sd,
+                             levers):
+    """The base ``Params`` and the levers (path -> (low, high)) of :func:`synthetic_panel`, checked."""
     base = panel_params() if params is None else params
     if not isinstance(base, Params):
         raise ParamError(f"params must be a spchain.Params, got {type(base).__name__}")
-    for name, v, lo in (("n_units", n_units, 2), ("horizon", horizon, 2), ("warmup", warmup, 0),
-                        ("n_lever_changes", n_lever_changes, 0), ("seed", seed, 0)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+    for name, value, low in (("n_units", n_units, 2), ("horizon", horizon, 2), ("warmup", warmup, 0),
+                             ("n_lever_changes", n_lever_changes, 0), ("seed", seed, 0)):
+        check_integer(name, value, low, error=ValueError)
     if not isinstance(employee_survey_sd, (int, float)) or employee_survey_sd < 0:
         raise ValueError(f"employee_survey_sd must be a number >= 0, got {employee_survey_sd!r}")
     levers = dict(DEFAULT_LEVERS if levers is None else levers)
-    for path, rng_ in levers.items():
+    for path, bounds in levers.items():
         base.get(path)  # ParamError for an unknown path
-        if not (isinstance(rng_, (tuple, list)) and len(rng_) == 2 and rng_[0] <= rng_[1]):
-            raise ParamError(f"lever {path}: range must be (low, high) with low <= high, got {rng_!r}")
-    base = base.override({"organisation.n_units": 1})
+        if not (isinstance(bounds, (tuple, list)) and len(bounds) == 2 and bounds[0] <= bounds[1]):
+            raise ParamError(f"lever {path}: range must be (low, high) with low <= high, got {bounds!r}")
+    return base, levers
+
+
+def _draw_levers(base, levers, rng) -> dict:
+    """One value per lever, uniform on its range (integer parameters as integers)."""
+    out = {}
+    for path, (low, high) in levers.items():
+        if isinstance(base.get(path), int) and not isinstance(base.get(path), bool):
+            out[path] = int(rng.integers(int(math.ceil(low)), int(math.floor(high)) + 1))
+        else:
+            out[path] = float(rng.uniform(low, high))
+    return out
+
+
+def _unit_task(base, levers, lever_columns, rng, unit_seed, warmup, horizon, n_lever_changes):
+    """One unit's simulation task ``(params, weeks, seed)``, its levers drawn at the start and re-drawn at
+    ``n_lever_changes`` random weeks, and the lever values in force each recorded week, by column."""
     total = int(warmup) + int(horizon)
-    root = np.random.SeedSequence(seed)
-    lever_ss, survey_ss, *unit_ss = root.spawn(2 + n_units)
-    rng = np.random.Generator(np.random.PCG64(lever_ss))
-    names = {path: path.rsplit(".", 1)[-1] for path in levers}
+    start = _draw_levers(base, levers, rng)
+    candidates = np.arange(max(1, warmup), total)  # change weeks inside the recorded horizon
+    weeks = sorted(rng.choice(candidates, size=min(n_lever_changes, candidates.size),
+                              replace=False).tolist()) if n_lever_changes else []
+    changes = [Change(at_week=int(w), path=path, value=v) for w in weeks
+               for path, v in _draw_levers(base, levers, rng).items()]
+    unit_params = base.override(start).with_changes(*changes)
+    seed = int(unit_seed.generate_state(1, dtype=np.uint64)[0])
+    values, current = {column: [] for column in lever_columns.values()}, dict(start)
+    for week in range(total):
+        current.update({c.path: c.value for c in changes if c.at_week == week})
+        if week >= warmup:
+            for path, column in lever_columns.items():
+                values[column].append(current[path])
+    return (unit_params, total, seed), values
 
-    def draw():
-        out = {}
-        for path, (lo, hi) in levers.items():
-            if isinstance(base.get(path), int) and not isinstance(base.get(path), bool):
-                out[path] = int(rng.integers(int(math.ceil(lo)), int(math.floor(hi)) + 1))
-            else:
-                out[path] = float(rng.uniform(lo, hi))
-        return out
 
-    tasks, lever_paths = [], []
-    for u in range(n_units):
-        start = draw()
-        p = base.override(start)
-        candidates = np.arange(max(1, warmup), total)  # change weeks inside the recorded horizon
-        weeks = sorted(rng.choice(candidates, size=min(n_lever_changes, candidates.size),
-                                  replace=False).tolist()) if n_lever_changes else []
-        changes = [Change(at_week=int(w), path=path, value=v) for w in weeks for path, v in draw().items()]
-        p = p.with_changes(*changes)
-        seed_u = int(unit_ss[u].generate_state(1, dtype=np.uint64)[0])
-        tasks.append((p, total, seed_u))
-        path_values, current = {col: [] for col in names.values()}, dict(start)
-        for w in range(total):  # the lever values in force each week
-            current.update({c.path: c.value for c in changes if c.at_week == w})
-            if w >= warmup:
-                for path, col in names.items():
-                    path_values[col].append(current[path])
-        lever_paths.append(path_values)
-    results = list(executor.map(_simulate_task, tasks) if executor is not None
-                   else map(_simulate_task, tasks))
-    cols: dict = {"unit": [], "period": []}
-    kpis = list(METRICS)
-    for name in kpis + list(RAW_FIELDS) + ["perceived_isq"] + list(names.values()):
-        cols[name] = []
-    for u, (res, path_values) in enumerate(zip(results, lever_paths)):
-        cols["unit"] += [u] * horizon
-        cols["period"] += list(range(horizon))
-        for name in kpis:
-            cols[name] += res.kpi(name)[warmup:].tolist()
+def _simulated_columns(results, lever_values, lever_columns, warmup, horizon) -> dict:
+    """The panel's columns from the units' runs: every KPI, the raw counts, the staff's perceived ISQ
+    and the levers, from week ``warmup`` on."""
+    columns: dict = {"unit": [], "period": []}
+    for name in list(METRICS) + list(RAW_FIELDS) + ["perceived_isq"] + list(lever_columns.values()):
+        columns[name] = []
+    for unit, (result, values) in enumerate(zip(results, lever_values)):
+        columns["unit"] += [unit] * horizon
+        columns["period"] += list(range(horizon))
+        for name in METRICS:
+            columns[name] += result.kpi(name)[warmup:].tolist()
         for name in RAW_FIELDS:
-            cols[name] += res.field(name)[warmup:].tolist()
-        cols["perceived_isq"] += staff_perceived_isq(res)[warmup:, 0].tolist()
-        for col, values in path_values.items():
-            cols[col] += values
-    if employee_survey_sd > 0:
-        noise = np.random.Generator(np.random.PCG64(survey_ss)).standard_normal(len(cols["unit"]))
-        cols["employee_satisfaction"] = (np.asarray(cols["employee_satisfaction"])
-                                         + employee_survey_sd * noise).tolist()
-    truth = true_links(base)
-    meta = dict(kind="synthetic_panel", n_units=n_units, horizon=horizon, warmup=warmup, seed=seed,
-                levers={p: list(r) for p, r in levers.items()}, lever_columns=names,
-                n_lever_changes=n_lever_changes, employee_survey_sd=employee_survey_sd,
-                params=base.to_dict())
-    return Panel(cols, truth=truth, meta=meta)
+            columns[name] += result.field(name)[warmup:].tolist()
+        columns["perceived_isq"] += staff_perceived_isq(result)[warmup:, 0].tolist()
+        for column, column_values in values.items():
+            columns[column] += column_values
+    return columns
 
 
 def _simulate_task(task):
@@ -246,103 +266,142 @@ def structural_panel(params: Params | None = None, *, n_units: int = 50, n_perio
         coefficients of :func:`spchain.fit_links`' default equations
         (``"equation: term"``) that generated the data.
     """
-    p = Params() if params is None else params
-    if not isinstance(p, Params):
-        raise ParamError(f"params must be a spchain.Params, got {type(p).__name__}")
-    for name, v, lo in (("n_units", n_units, 2), ("n_periods", n_periods, 3),
-                        ("n_employees", n_employees, 1), ("n_customers", n_customers, 1), ("seed", seed, 0)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
-    for name, v in (("noise_sd", noise_sd), ("unit_sd", unit_sd)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
-            raise ValueError(f"{name} must be a number >= 0, got {v!r}")
-    if isinstance(isq_smoothing, bool) or not isinstance(isq_smoothing, (int, float)) or not 0 < isq_smoothing <= 1:
-        raise ValueError(f"isq_smoothing must be a weight in (0, 1], got {isq_smoothing!r}")
-    lk, wf, cu, ec = p.links, p.workforce, p.customers, p.economics
+    params = _check_structural_options(params, n_units, n_periods, n_employees, n_customers, seed, noise_sd,
+                                       unit_sd, isq_smoothing)
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))
-    phi = math.exp(-1.0 / wf.satisfaction_delay_weeks)
-    phi_c = 0.93
-    s_ref, c_ref, isq_ref = wf.reference_satisfaction, cu.reference_satisfaction, wf.reference_isq
-    k_rev = lk.revisit_from_satisfaction + lk.spend_from_satisfaction
-    # intercepts: neutral drivers keep every satisfaction at its reference
-    a_s = (1 - phi) * (s_ref - lk.satisfaction_from_internal * isq_ref - lk.satisfaction_from_customers * c_ref)
-    a_c = (1 - phi_c) * (c_ref - lk.value_from_quality * wf.base_quality)
-    q0 = wf.base_quality
-    T = n_periods
-    N = n_units
-    isq_mean = np.clip(rng.normal(isq_ref - 0.05, 0.05, N), 0.5, 1.0)
-    rec_mean = rng.uniform(-0.5, 0.5, N)
-    pay_mean = rng.uniform(0.9, 1.1, N)
-    isq = np.clip(isq_mean[:, None] + 0.05 * rng.standard_normal((N, T)), 0, 1)
-    rec = np.clip(rec_mean[:, None] + 0.2 * rng.standard_normal((N, T)), -1, 1)
-    pay = pay_mean[:, None] + 0.02 * rng.standard_normal((N, T))
-    ue = unit_sd * rng.standard_normal((7, N)) if unit_sd > 0 else np.zeros((7, N))
-    es, cs, sq, prod, quits, churned, revenue = (np.empty((N, T)) for _ in range(7))
-    es_prev = s_ref + ue[0] + 0.02 * rng.standard_normal(N)  # the period before the first
-    cs_prev = c_ref + ue[2] + 0.02 * rng.standard_normal(N)
-    ue[0] *= 1 - phi  # dynamic equations: unit_sd is the long-run shift of the unit's level
-    ue[2] *= 1 - phi_c
-    e = lambda: noise_sd * rng.standard_normal(N)  # noqa: E731
-    h0, c0 = wf.base_quit_rate, cu.base_churn_rate
-    spend = ec.spend_per_visit * cu.visit_rate
-    felt = isq[:, 0].copy()  # perceived ISQ, from the first reading
-    for t in range(T):
-        felt = felt + isq_smoothing * (isq[:, t] - felt)
-        sq[:, t] = q0 + lk.quality_from_satisfaction * (es_prev - s_ref) + ue[1] + e()
-        cs[:, t] = a_c + phi_c * cs_prev + (1 - phi_c) * lk.value_from_quality * sq[:, t] + ue[2] + e()
-        es[:, t] = (a_s + phi * es_prev
-                    + (1 - phi) * (lk.satisfaction_from_internal * felt
-                                   + lk.satisfaction_from_recognition * rec[:, t]
-                                   + lk.satisfaction_from_pay * (pay[:, t] - 1.0)
-                                   + lk.satisfaction_from_customers * cs[:, t])
-                    + ue[0] + e())
-        prod[:, t] = 1.0 + lk.productivity_from_satisfaction * (es[:, t] - s_ref) + ue[3] + 20 * e()
-        quits[:, t] = rng.poisson(n_employees / 52.0 * h0 * np.exp(
-            -lk.quit_from_satisfaction * (es_prev - s_ref) + ue[4]))
-        churned[:, t] = rng.poisson(n_customers / 52.0 * c0 * np.exp(
-            -lk.churn_from_satisfaction * (cs[:, t] - c_ref) + ue[5]))
-        revenue[:, t] = n_customers * spend * np.exp(k_rev * (cs_prev - c_ref) + ue[6] + 20 * e())
-        es_prev, cs_prev = es[:, t], cs[:, t]
-    cols = {
-        "unit": np.repeat(np.arange(N), T), "period": np.tile(np.arange(T), N),
-        "internal_service_quality": isq, "employee_satisfaction": es, "recognition": rec,
-        "pay_index": pay, "service_quality": sq, "customer_satisfaction": cs, "productivity": prod,
-        "quits": quits, "headcount": np.full((N, T), float(n_employees)),
-        "turnover": 52.0 * quits / n_employees, "churned": churned,
-        "customers_start": np.full((N, T), float(n_customers)),
-        "active_customers": np.full((N, T), float(n_customers)), "revenue": revenue,
+    phi = math.exp(-1.0 / params.workforce.satisfaction_delay_weeks)
+    drivers = _exogenous_drivers(rng, params.workforce.reference_isq, n_units, n_periods)
+    series = _structural_series(params, rng, drivers, phi, noise_sd, unit_sd, n_employees, n_customers,
+                                isq_smoothing)
+    shape = (n_units, n_periods)
+    columns = {
+        "unit": np.repeat(np.arange(n_units), n_periods), "period": np.tile(np.arange(n_periods), n_units),
+        "internal_service_quality": drivers["isq"], "employee_satisfaction": series["employee_satisfaction"],
+        "recognition": drivers["recognition"], "pay_index": drivers["pay"],
+        "service_quality": series["service_quality"], "customer_satisfaction": series["customer_satisfaction"],
+        "productivity": series["productivity"], "quits": series["quits"],
+        "headcount": np.full(shape, float(n_employees)),
+        "turnover": 52.0 * series["quits"] / n_employees, "churned": series["churned"],
+        "customers_start": np.full(shape, float(n_customers)),
+        "active_customers": np.full(shape, float(n_customers)), "revenue": series["revenue"],
     }
-    cols = {k: (np.ravel(v) if np.ndim(v) == 2 else v) for k, v in cols.items()}
+    columns = {k: (np.ravel(v) if np.ndim(v) == 2 else v) for k, v in columns.items()}
+    meta = dict(kind="structural_panel", n_units=n_units, n_periods=n_periods, noise_sd=noise_sd,
+                unit_sd=unit_sd, isq_smoothing=isq_smoothing, seed=seed, phi_customers=_PHI_CUSTOMERS,
+                params=params.to_dict())
+    return Panel(columns, truth=_structural_truth(params, phi, unit_sd), meta=meta)
+
+
+#: Weekly persistence of customer satisfaction in :func:`structural_panel`.
+_PHI_CUSTOMERS = 0.93
+
+
+def _check_structural_options(params, n_units, n_periods, n_employees, n_customers, seed, noise_sd, unit_sd,
+                              isq_smoothing) -> Params:
+    """The ``Params`` of :func:`structural_panel` after checking every option."""
+    params = Params() if params is None else params
+    if not isinstance(params, Params):
+        raise ParamError(f"params must be a spchain.Params, got {type(params).__name__}")
+    for name, value, low in (("n_units", n_units, 2), ("n_periods", n_periods, 3),
+                             ("n_employees", n_employees, 1), ("n_customers", n_customers, 1), ("seed", seed, 0)):
+        check_integer(name, value, low, error=ValueError)
+    for name, value in (("noise_sd", noise_sd), ("unit_sd", unit_sd)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+    if isinstance(isq_smoothing, bool) or not isinstance(isq_smoothing, (int, float)) \
+            or not 0 < isq_smoothing <= 1:
+        raise ValueError(f"isq_smoothing must be a weight in (0, 1], got {isq_smoothing!r}")
+    return params
+
+
+def _exogenous_drivers(rng, reference_isq, n_units, n_periods) -> dict:
+    """Weekly ISQ, recognition and pay index, shape (n_units, n_periods): unit means drawn once,
+    weekly noise around them."""
+    isq_mean = np.clip(rng.normal(reference_isq - 0.05, 0.05, n_units), 0.5, 1.0)
+    recognition_mean = rng.uniform(-0.5, 0.5, n_units)
+    pay_mean = rng.uniform(0.9, 1.1, n_units)
+    shape = (n_units, n_periods)
+    return dict(isq=np.clip(isq_mean[:, None] + 0.05 * rng.standard_normal(shape), 0, 1),
+                recognition=np.clip(recognition_mean[:, None] + 0.2 * rng.standard_normal(shape), -1, 1),
+                pay=pay_mean[:, None] + 0.02 * rng.standard_normal(shape))
+
+
+def _structural_series(params, rng, drivers, phi, noise_sd, unit_sd, n_employees, n_customers,
+                       isq_smoothing) -> dict:
+    """The chain's series, shape (n_units, n_periods), drawn period by period from the linear
+    estimating equations of :func:`structural_panel`'s docstring."""
+    links, workforce, customers = params.links, params.workforce, params.customers
+    isq, recognition, pay = drivers["isq"], drivers["recognition"], drivers["pay"]
+    n_units, n_periods = isq.shape
+    phi_c = _PHI_CUSTOMERS
+    s_ref, c_ref = workforce.reference_satisfaction, customers.reference_satisfaction
+    k_rev = links.revisit_from_satisfaction + links.spend_from_satisfaction
+    # intercepts: neutral drivers keep every satisfaction at its reference
+    a_s = (1 - phi) * (s_ref - links.satisfaction_from_internal * workforce.reference_isq
+                       - links.satisfaction_from_customers * c_ref)
+    a_c = (1 - phi_c) * (c_ref - links.value_from_quality * workforce.base_quality)
+    # unit effects by equation: ES, SQ, CS, productivity, quits, churn, revenue
+    unit_effect = unit_sd * rng.standard_normal((7, n_units)) if unit_sd > 0 else np.zeros((7, n_units))
+    es, cs, sq, productivity, quits, churned, revenue = (np.empty((n_units, n_periods)) for _ in range(7))
+    es_prev = s_ref + unit_effect[0] + 0.02 * rng.standard_normal(n_units)  # the period before the first
+    cs_prev = c_ref + unit_effect[2] + 0.02 * rng.standard_normal(n_units)
+    unit_effect[0] *= 1 - phi  # dynamic equations: unit_sd is the long-run shift of the unit's level
+    unit_effect[2] *= 1 - phi_c
+
+    def noise():
+        return noise_sd * rng.standard_normal(n_units)
+
+    spend = params.economics.spend_per_visit * customers.visit_rate
+    felt = isq[:, 0].copy()  # perceived ISQ, from the first reading
+    for t in range(n_periods):
+        felt = felt + isq_smoothing * (isq[:, t] - felt)
+        sq[:, t] = (workforce.base_quality + links.quality_from_satisfaction * (es_prev - s_ref)
+                    + unit_effect[1] + noise())
+        cs[:, t] = (a_c + phi_c * cs_prev + (1 - phi_c) * links.value_from_quality * sq[:, t]
+                    + unit_effect[2] + noise())
+        es[:, t] = (a_s + phi * es_prev
+                    + (1 - phi) * (links.satisfaction_from_internal * felt
+                                   + links.satisfaction_from_recognition * recognition[:, t]
+                                   + links.satisfaction_from_pay * (pay[:, t] - 1.0)
+                                   + links.satisfaction_from_customers * cs[:, t])
+                    + unit_effect[0] + noise())
+        productivity[:, t] = (1.0 + links.productivity_from_satisfaction * (es[:, t] - s_ref) + unit_effect[3]
+                              + 20 * noise())
+        quits[:, t] = rng.poisson(n_employees / 52.0 * workforce.base_quit_rate * np.exp(
+            -links.quit_from_satisfaction * (es_prev - s_ref) + unit_effect[4]))
+        churned[:, t] = rng.poisson(n_customers / 52.0 * customers.base_churn_rate * np.exp(
+            -links.churn_from_satisfaction * (cs[:, t] - c_ref) + unit_effect[5]))
+        revenue[:, t] = n_customers * spend * np.exp(k_rev * (cs_prev - c_ref) + unit_effect[6] + 20 * noise())
+        es_prev, cs_prev = es[:, t], cs[:, t]
+    return dict(employee_satisfaction=es, customer_satisfaction=cs, service_quality=sq,
+                productivity=productivity, quits=quits, churned=churned, revenue=revenue)
+
+
+def _structural_truth(params, phi, unit_sd) -> dict:
+    """The coefficients of the default equations and the link parameters that generated the panel."""
+    links, workforce = params.links, params.workforce
+    phi_c = _PHI_CUSTOMERS
     truth = {
         "employee_satisfaction: employee_satisfaction[t-1]": phi,
-        "employee_satisfaction: internal_service_quality": (1 - phi) * lk.satisfaction_from_internal,
-        "employee_satisfaction: recognition": (1 - phi) * lk.satisfaction_from_recognition,
-        "employee_satisfaction: pay_index": (1 - phi) * lk.satisfaction_from_pay,
-        "employee_satisfaction: customer_satisfaction": (1 - phi) * lk.satisfaction_from_customers,
-        "turnover: employee_satisfaction[t-1]": -lk.quit_from_satisfaction,
-        "productivity: employee_satisfaction": lk.productivity_from_satisfaction,
-        "service_quality: employee_satisfaction[t-1]": lk.quality_from_satisfaction,
+        "employee_satisfaction: internal_service_quality": (1 - phi) * links.satisfaction_from_internal,
+        "employee_satisfaction: recognition": (1 - phi) * links.satisfaction_from_recognition,
+        "employee_satisfaction: pay_index": (1 - phi) * links.satisfaction_from_pay,
+        "employee_satisfaction: customer_satisfaction": (1 - phi) * links.satisfaction_from_customers,
+        "turnover: employee_satisfaction[t-1]": -links.quit_from_satisfaction,
+        "productivity: employee_satisfaction": links.productivity_from_satisfaction,
+        "service_quality: employee_satisfaction[t-1]": links.quality_from_satisfaction,
         "customer_satisfaction: customer_satisfaction[t-1]": phi_c,
-        "customer_satisfaction: service_quality": (1 - phi_c) * lk.value_from_quality,
-        "retention: customer_satisfaction": -lk.churn_from_satisfaction,
-        "revenue: customer_satisfaction[t-1]": k_rev,
-        "workforce.satisfaction_delay_weeks": wf.satisfaction_delay_weeks,
-        "links.satisfaction_from_internal": lk.satisfaction_from_internal,
-        "links.satisfaction_from_recognition": lk.satisfaction_from_recognition,
-        "links.satisfaction_from_pay": lk.satisfaction_from_pay,
-        "links.satisfaction_from_customers": lk.satisfaction_from_customers,
-        "links.quit_from_satisfaction": lk.quit_from_satisfaction,
-        "links.productivity_from_satisfaction": lk.productivity_from_satisfaction,
-        "links.quality_from_satisfaction": lk.quality_from_satisfaction,
-        "links.value_from_quality": lk.value_from_quality,
-        "links.churn_from_satisfaction": lk.churn_from_satisfaction,
-        "links.revisit_from_satisfaction": lk.revisit_from_satisfaction,
-        "workforce.base_quit_rate": h0,
-        "customers.base_churn_rate": c0,
+        "customer_satisfaction: service_quality": (1 - phi_c) * links.value_from_quality,
+        "retention: customer_satisfaction": -links.churn_from_satisfaction,
+        "revenue: customer_satisfaction[t-1]": links.revisit_from_satisfaction + links.spend_from_satisfaction,
+        "workforce.satisfaction_delay_weeks": workforce.satisfaction_delay_weeks,
     }
-    if unit_sd > 0:
-        for k in ("workforce.base_quit_rate", "customers.base_churn_rate"):
-            truth.pop(k)  # unit effects shift each unit's base rate
-    meta = dict(kind="structural_panel", n_units=N, n_periods=T, noise_sd=noise_sd, unit_sd=unit_sd,
-                isq_smoothing=isq_smoothing, seed=seed, phi_customers=phi_c, params=p.to_dict())
-    return Panel(cols, truth=truth, meta=meta)
+    truth.update({f"links.{name}": getattr(links, name) for name in (
+        "satisfaction_from_internal", "satisfaction_from_recognition", "satisfaction_from_pay",
+        "satisfaction_from_customers", "quit_from_satisfaction", "productivity_from_satisfaction",
+        "quality_from_satisfaction", "value_from_quality", "churn_from_satisfaction",
+        "revisit_from_satisfaction")})
+    if unit_sd == 0:  # unit effects shift each unit's base rate
+        truth.update({"workforce.base_quit_rate": workforce.base_quit_rate,
+                      "customers.base_churn_rate": params.customers.base_churn_rate})
+    return truth
