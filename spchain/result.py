@@ -12,14 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .metrics import DEPARTMENT_FIELDS, FIELDS, METRICS, STOCK_FIELDS, metric
+from .metrics import DEPARTMENT_FIELD_INDEX, DEPARTMENT_FIELDS, FIELD_INDEX, FIELDS, METRICS, STOCK_FIELDS, metric
 from .params import Params
 from .records import RECORDS, to_columns
 
-__all__ = ["RunResult", "format_value"]
-
-_FI = {name: i for i, name in enumerate(FIELDS)}
-_DI = {name: i for i, name in enumerate(DEPARTMENT_FIELDS)}
+__all__ = ["RunResult", "FieldView", "format_value"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,9 +70,9 @@ class RunResult:
 
     def field(self, name: str, unit: int | None = None) -> np.ndarray:
         """A recorded field per period: one unit, or summed over units."""
-        if name not in _FI:
+        if name not in FIELD_INDEX:
             raise KeyError(f"unknown field {name!r}; expected one of {list(FIELDS)}")
-        data = self.sums[:, :, _FI[name]]
+        data = self.sums[:, :, FIELD_INDEX[name]]
         return data.sum(axis=1) if unit is None else data[:, self._unit(unit)]
 
     def kpi(self, name: str, unit: int | None = None, *, by_unit: bool = False) -> np.ndarray:
@@ -90,11 +87,11 @@ class RunResult:
         by_unit : bool
             Return shape ``(horizon, n_units)`` instead.
         """
-        m = metric(name)
+        kpi = metric(name)
         if by_unit:
-            return m.evaluate(_View(self.sums))
+            return kpi.evaluate(FieldView(self.sums))
         data = self.sums.sum(axis=1) if unit is None else self.sums[:, self._unit(unit)]
-        return m.evaluate(_View(data))
+        return kpi.evaluate(FieldView(data))
 
     def total(self, name: str, *, start: int = 0, stop: int | None = None, unit: int | None = None) -> float:
         """A KPI over periods ``start`` to ``stop - 1`` (ratios of summed fields).
@@ -123,21 +120,21 @@ class RunResult:
                              f"got {stop!r}")
         data = self.sums[start:stop]
         data = data.sum(axis=1) if unit is None else data[:, self._unit(unit)]
-        agg = {name_: (data[:, i].mean() if name_ in STOCK_FIELDS else data[:, i].sum())
-               for name_, i in _FI.items()}
-        m = metric(name)
-        if m.denominator is not None and m.denominator in STOCK_FIELDS and m.numerator not in STOCK_FIELDS:
-            agg[m.numerator] = agg[m.numerator] / data.shape[0]  # flow per period over a stock
-        return float(m.evaluate(agg))
+        window = {field_name: (data[:, i].mean() if field_name in STOCK_FIELDS else data[:, i].sum())
+                  for field_name, i in FIELD_INDEX.items()}
+        kpi = metric(name)
+        if kpi.denominator is not None and kpi.denominator in STOCK_FIELDS and kpi.numerator not in STOCK_FIELDS:
+            window[kpi.numerator] = window[kpi.numerator] / data.shape[0]  # flow per period over a stock
+        return float(kpi.evaluate(window))
 
     def department(self, name: str, field_name: str) -> np.ndarray:
         """A department's recorded field per period (see ``DEPARTMENT_FIELDS``)."""
         names = [d.name for d in self.params.internal.departments]
         if name not in names:
             raise KeyError(f"unknown department {name!r}; expected one of {names}")
-        if field_name not in _DI:
+        if field_name not in DEPARTMENT_FIELD_INDEX:
             raise KeyError(f"unknown department field {field_name!r}; expected one of {list(DEPARTMENT_FIELDS)}")
-        return self.department_sums[:, names.index(name), _DI[field_name]]
+        return self.department_sums[:, names.index(name), DEPARTMENT_FIELD_INDEX[field_name]]
 
     # ------------------------------------------------- per-event records
     @property
@@ -273,16 +270,16 @@ class RunResult:
         """
         from .theory import customer_lifetime_value
 
-        ec = self.params.economics
+        economics = self.params.economics
         retention = min(self.total("retention", start=start), 1.0 - 1e-9)  # also checks start
         weeks = self.horizon - start
         customers = self.field("active_customers")[start:].mean()
-        margin = self.field("revenue")[start:].sum() * ec.gross_margin / max(customers, 1e-12) * 52.0 / weeks
+        margin = self.field("revenue")[start:].sum() * economics.gross_margin / max(customers, 1e-12) * 52.0 / weeks
         acquired = self.field("acquired")[start:].sum()
         referred = self.field("referred")[start:].sum()
         marketing_share = (acquired - referred) / acquired if acquired > 0 else 1.0
-        return float(customer_lifetime_value(margin, retention, ec.discount_rate,
-                                             ec.acquisition_cost * marketing_share,
+        return float(customer_lifetime_value(margin, retention, economics.discount_rate,
+                                             economics.acquisition_cost * marketing_share,
                                              first_period=first_period))
 
     def _unit(self, unit):
@@ -307,11 +304,10 @@ class RunResult:
                  + (f", {self.wall_seconds:.2f} s" if np.isfinite(self.wall_seconds) else ""),
                  f"{'KPI':<36}{first:>14}{last:>14}{span:>14}  unit "
                  f"({span}: flows summed, stocks and ratios averaged; weeks numbered from 1)"]
-        for name, m in METRICS.items():
+        for name, kpi in METRICS.items():
             series = self.kpi(name)
-            flow = m.is_flow
-            unit = m.unit.replace("/week", "") + " (sum)" if flow else m.unit
-            lines.append(f"{m.label:<36}{format_value(series[start]):>14}{format_value(series[-1]):>14}"
+            unit = kpi.unit.replace("/week", "") + " (sum)" if kpi.is_flow else kpi.unit
+            lines.append(f"{kpi.label:<36}{format_value(series[start]):>14}{format_value(series[-1]):>14}"
                          f"{format_value(self.total(name, start=start)):>14}  {unit}")
         try:
             clv, note = format_value(self.customer_lifetime_value(start=start)), ""
@@ -388,14 +384,30 @@ class RunResult:
         return rows
 
 
-class _View:
-    """Field-name access to the last axis of a sums array."""
+class FieldView:
+    """Field-name access to the last axis of a sums array, as :meth:`spchain.metrics.Metric.evaluate` reads it.
+
+    Parameters
+    ----------
+    data : ndarray
+        Sums whose last axis runs over :data:`spchain.metrics.FIELDS`, of any
+        leading shape (weeks; weeks and units; replications and weeks).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from spchain.metrics import FIELDS
+    >>> sums = np.zeros((3, len(FIELDS)))
+    >>> sums[:, FIELDS.index("served")] = [4.0, 5.0, 6.0]
+    >>> FieldView(sums)["served"]
+    array([4., 5., 6.])
+    """
 
     def __init__(self, data):
         self.data = data
 
     def __getitem__(self, name):
-        return self.data[..., _FI[name]]
+        return self.data[..., FIELD_INDEX[name]]
 
 
 def format_value(x) -> str:

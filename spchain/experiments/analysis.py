@@ -29,23 +29,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..metrics import FIELDS, METRICS, metric
+from ..metrics import METRICS, metric
+from ..result import FieldView, RunResult, format_value
+from .spec import ExperimentSpec
 from .statistics import Difference, Interval, mser5, paired_difference, replications_needed, t_interval
 
 __all__ = ["ExperimentResult", "Payback", "Return"]
-
-_FI = {name: i for i, name in enumerate(FIELDS)}
-
-
-class _Fields:
-    """Field-name access to the last axis of a sums array."""
-
-    def __init__(self, data):
-        self.data = data
-
-    def __getitem__(self, name):
-        return self.data[..., _FI[name]]
-
 
 @dataclass(frozen=True)
 class Return:
@@ -150,8 +139,6 @@ class Payback:
         return t_interval(self.cumulative[:, weeks - 1], level=self.level)
 
     def __str__(self) -> str:
-        from ..result import format_value
-
         n, k, pct = self.n_replications, self.n_paid_back, f"{self.level:.0%}"
         what = (f"payback of {self.scenario!r} against {self.baseline!r} ({self.metric} summed from the "
                 f"change at week {self.start})")
@@ -233,10 +220,9 @@ class ExperimentResult:
         StoreError
             If the store is not an experiment store or is not finished.
         """
-        from .experiment import Experiment
         from .store import Store
 
-        experiment = Experiment.from_store(path)
+        experiment = ExperimentSpec.from_store(path)
         with Store(path) as store:
             runs = {(s, r): (a, d, w) for s, r, a, d, w in store.runs()}
             manifest = store.manifest()
@@ -282,8 +268,6 @@ class ExperimentResult:
 
     def run(self, scenario: str, replication: int):
         """One run as a :class:`~spchain.RunResult` (its seed reproduces it with ``simulate``)."""
-        from ..result import RunResult
-
         s = self._scenario(scenario)
         if not isinstance(replication, (int, np.integer)) or not 0 <= replication < self.n_replications:
             raise IndexError(f"replication must be an integer in [0, {self.n_replications}), got {replication!r}")
@@ -302,7 +286,7 @@ class ExperimentResult:
         if unit is not None and (not isinstance(unit, (int, np.integer)) or not 0 <= unit < data.shape[2]):
             raise IndexError(f"unit must be an integer in [0, {data.shape[2]}), got {unit!r}")
         data = data.sum(axis=2) if unit is None else data[:, :, unit]
-        return m.evaluate(_Fields(data))
+        return m.evaluate(FieldView(data))
 
     def totals(self, name: str, *, scenario: str | None = None, start: int | None = None) -> np.ndarray:
         """Each replication's KPI over the weeks from ``start`` (default: the warm-up).
@@ -515,8 +499,6 @@ class ExperimentResult:
         level : float
             Confidence level.
         """
-        from ..result import format_value
-
         metrics = list(METRICS) if metrics is None else [metric(m).name for m in metrics]
         e, pct = self.experiment, f"{level:.0%}"
         width = min(max(len(s) for s in self.scenarios) + 2, 28)

@@ -1,19 +1,12 @@
-"""What-if experiments: scenarios x replications, run anywhere, stored as they finish.
+"""What-if experiments that run: scenarios x replications, anywhere, stored as they finish.
 
-An :class:`Experiment` is a specification -- base parameters, scenarios,
-replications, horizon, warm-up, seed -- validated when it is made, before
-anything runs.  :meth:`Experiment.run` executes it and returns an
-:class:`~spchain.experiments.analysis.ExperimentResult`.
-
-**Seeds and common random numbers.**  Replication ``i`` runs with the
-integer seed ``SeedSequence(seed, spawn_key=(i,)).generate_state(1, uint64)``
-in *every* scenario; inside a run the engine spawns one child of that seed
-per stochastic stream (arrivals, service, patience, requests, internal
-service, workforce, customers, surveys), so a lever change does not
-reshuffle the randomness of unrelated streams.  Seeds do not depend on the
-number of replications: asking for more adds replications and keeps the
-first ones.  With ``crn=False`` scenario ``j`` uses ``spawn_key=(i, j + 1)``
-instead (independent streams, for comparison).
+An :class:`Experiment` is an :class:`~spchain.experiments.spec.ExperimentSpec`
+-- base parameters, scenarios, replications, horizon, warm-up, seed,
+validated when it is made, before anything runs -- that can run itself:
+:meth:`Experiment.run` executes it and returns an
+:class:`~spchain.experiments.analysis.ExperimentResult`.  Each run's seed,
+and how common random numbers share them between scenarios, is described in
+:mod:`spchain.experiments.spec` (:func:`replication_seed`).
 
 **Where it runs.**  Serially by default; ``workers=N`` uses a local process
 pool started with the ``spawn`` method (the same on Linux, macOS and
@@ -45,16 +38,12 @@ True
 from __future__ import annotations
 
 import concurrent.futures as cf
-import platform
-import sys
 import time
 import warnings
-from dataclasses import KW_ONLY, dataclass, field
 
-import numpy as np
-
-from ..params import ParamError, Params, check_schedulable
-from .scenarios import Scenario
+from ..params import ParamError, Params, check_integer
+from .analysis import ExperimentResult
+from .spec import ExperimentSpec, replication_seed
 
 __all__ = ["Experiment", "run_task", "replication_seed", "execute", "check_executor", "process_pool",
            "DEFAULT_MAX_HOURS", "UNPROBED_RUN_WEEKS"]
@@ -66,16 +55,6 @@ DEFAULT_MAX_HOURS = 24.0
 _PROBE_WEEKS = 2
 #: Experiments of at most this many run-weeks (runs x horizon) start without a probe run.
 UNPROBED_RUN_WEEKS = 1000
-
-
-def replication_seed(seed: int, replication: int, scenario_index: int | None = None) -> int:
-    """The integer seed of one run (see the module docstring).
-
-    ``scenario_index=None`` gives the common-random-numbers seed shared by
-    every scenario.
-    """
-    key = (replication,) if scenario_index is None else (replication, scenario_index + 1)
-    return int(np.random.SeedSequence(seed, spawn_key=key).generate_state(1, np.uint64)[0])
 
 
 def run_task(task: tuple) -> tuple:
@@ -98,15 +77,13 @@ def run_task(task: tuple) -> tuple:
     return scenario, replication, result.sums, result.department_sums, result.wall_seconds
 
 
-def _int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ParamError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-@dataclass(frozen=True)
-class Experiment:
+class Experiment(ExperimentSpec):
     """Scenarios run side by side with replications and common random numbers.
+
+    An :class:`~spchain.experiments.spec.ExperimentSpec` that runs: it
+    takes the same parameters, validated the same way before anything
+    runs, and adds :meth:`run` and its budget (:meth:`estimate_seconds`,
+    :meth:`check_budget`).
 
     Parameters
     ----------
@@ -121,163 +98,20 @@ class Experiment:
         Weeks per run, longer than the warm-up.
     warmup : int
         Initial weeks left out of every statistic (the runs still simulate
-        them); see :meth:`ExperimentResult.mser5
-        <spchain.experiments.analysis.ExperimentResult.mser5>` for a data-driven choice.
+        them).
     seed : int, optional
         Root seed; ``None`` draws fresh entropy, recorded on the experiment.
     crn : bool
-        Common random numbers across scenarios (default).  ``False`` gives
-        every scenario independent streams.
+        Common random numbers across scenarios (default).
     baseline : str, optional
         Scenario that differences are taken against; default the first.
 
     Raises
     ------
     ParamError
-        Before anything runs, naming the problem: an unknown parameter
-        path or a value out of range in a scenario, duplicate names, zero
-        replications, a horizon not longer than the warm-up, a scheduled
-        change beyond the horizon, or a scheduled change (in a scenario or
-        in the base's schedule) to a parameter fixed for a whole run
-        (:func:`spchain.params.check_schedulable`).
+        As :class:`~spchain.experiments.spec.ExperimentSpec`, naming the
+        problem before anything runs.
     """
-
-    base: Params = field(default_factory=Params)
-    _: KW_ONLY
-    scenarios: tuple = (Scenario("baseline"),)
-    n_replications: int = 10
-    horizon: int = 52
-    warmup: int = 0
-    seed: int | None = None
-    crn: bool = True
-    baseline: str | None = None
-    params: dict = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self):
-        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
-        if not isinstance(self.base, Params):
-            raise ParamError(f"base must be a spchain.Params, got {type(self.base).__name__}")
-        scenarios = self.scenarios
-        if isinstance(scenarios, Scenario) or not isinstance(scenarios, (list, tuple)) or not scenarios:
-            raise ParamError(f"scenarios must be a non-empty list of spchain Scenario, got {scenarios!r}")
-        for s in scenarios:
-            if not isinstance(s, Scenario):
-                raise ParamError(f"scenarios must hold Scenario objects, got {s!r}")
-        names = [s.name for s in scenarios]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise ParamError(f"scenario names must be unique, {dup[0]!r} appears {names.count(dup[0])} times")
-        set_("scenarios", tuple(scenarios))
-        set_("n_replications", _int("n_replications", self.n_replications, 1))
-        set_("horizon", _int("horizon", self.horizon, 1))
-        set_("warmup", _int("warmup", self.warmup, 0))
-        if self.warmup >= self.horizon:
-            raise ParamError(f"horizon ({self.horizon} weeks) must be longer than the warm-up "
-                             f"({self.warmup} weeks)")
-        seed = int(np.random.SeedSequence().entropy) if self.seed is None else self.seed
-        set_("seed", _int("seed", seed, 0))
-        if not isinstance(self.crn, bool):
-            raise ParamError(f"crn must be True or False, got {self.crn!r}")
-        baseline = names[0] if self.baseline is None else self.baseline
-        if baseline not in names:
-            raise ParamError(f"baseline {baseline!r} is not a scenario; expected one of {names}")
-        set_("baseline", baseline)
-        params = {}
-        for s in self.scenarios:  # every run's schedule, checked before any run starts
-            p = s.apply(self.base)
-            for c in p.schedule:
-                check_schedulable(c.path, c.at_week, context=f"scenario {s.name!r}: ")
-            late = [c for c in p.schedule if c.at_week >= self.horizon]
-            if late:
-                raise ParamError(f"scenario {s.name!r}: change at week {late[0].at_week} "
-                                 f"({late[0].path}) is beyond the horizon of {self.horizon} weeks")
-            params[s.name] = p
-        set_("params", params)
-
-    # ------------------------------------------------------------ definition
-    @property
-    def names(self) -> list:
-        """Scenario names, in order."""
-        return [s.name for s in self.scenarios]
-
-    def seed_of(self, scenario: str, replication: int) -> int:
-        """Integer seed of one run; the same for every scenario when ``crn``."""
-        return replication_seed(self.seed, replication, None if self.crn else self.names.index(scenario))
-
-    def definition(self) -> dict:
-        """Everything that decides the runs' numbers, as JSON-able data (see :mod:`spchain.experiments.store`).
-
-        It includes the engine's sample-path version,
-        :data:`spchain.engine.model.SAMPLE_PATH_VERSION` (read when called), so a
-        store written by an engine whose runs give other numbers is refused.
-        """
-        from .. import __version__
-        from ..engine.model import SAMPLE_PATH_VERSION
-
-        return {"spchain_version": __version__, "sample_path_version": SAMPLE_PATH_VERSION,
-                "base": self.base.to_dict(),
-                "scenarios": [s.to_dict() for s in self.scenarios], "horizon": self.horizon,
-                "seed": self.seed, "crn": self.crn}
-
-    def to_dict(self) -> dict:
-        """The definition plus replications, warm-up and baseline; :meth:`from_dict` reads it."""
-        return dict(self.definition(), n_replications=self.n_replications, warmup=self.warmup,
-                    baseline=self.baseline)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "Experiment":
-        """The experiment written by :meth:`to_dict`.
-
-        Its ``spchain_version`` and ``sample_path_version`` are not checked:
-        the experiment is rebuilt with this engine, and running it into the
-        store it came from is refused if the sample-path versions differ.
-        """
-        return cls(Params.from_dict(data["base"]),
-                   scenarios=[Scenario.from_dict(s) for s in data["scenarios"]],
-                   n_replications=data["n_replications"], horizon=data["horizon"],
-                   warmup=data["warmup"], seed=data["seed"], crn=data["crn"], baseline=data["baseline"])
-
-    @classmethod
-    def from_store(cls, path) -> "Experiment":
-        """The experiment a store was written for, to resume or extend it.
-
-        A store written by an engine of another sample-path version still
-        gives its experiment (and :meth:`ExperimentResult.load
-        <spchain.experiments.analysis.ExperimentResult.load>` its runs), but running it
-        into that store is refused (:meth:`spchain.experiments.store.Store.check`).
-        """
-        from pathlib import Path
-
-        from .store import Store, StoreError
-
-        if not Path(path).is_file():
-            raise StoreError(f"no experiment store at {str(path)!r}")
-        with Store(path) as store:
-            manifest = store.manifest()
-        if "definition" not in manifest:
-            raise StoreError(f"{path} holds no experiment yet")
-        return cls.from_dict(dict(manifest["definition"], n_replications=manifest["n_replications"],
-                                  warmup=manifest["warmup"], baseline=manifest["baseline"]))
-
-    def manifest(self) -> dict:
-        """Manifest entries for a store: versions, definition, hash, seeds, design, platform."""
-        from .store import definition_hash
-
-        definition = self.definition()
-        rows = [{"scenario": s.name, "kind": kind, **c.to_dict()}
-                for s in self.scenarios for kind, c in s.changes]
-        return {
-            "spchain_version": definition["spchain_version"],
-            "sample_path_version": definition["sample_path_version"],
-            "definition": definition,
-            "definition_hash": definition_hash(definition),
-            "n_replications": self.n_replications,
-            "warmup": self.warmup,
-            "baseline": self.baseline,
-            "seeds": {s: [self.seed_of(s, r) for r in range(self.n_replications)] for s in self.names},
-            "design": rows,
-            "platform": _platform(),
-        }
 
     # --------------------------------------------------------------- budget
     def estimate_seconds(self, *, store=None) -> tuple:
@@ -398,7 +232,6 @@ class Experiment:
             When ``store`` belongs to another experiment, or was written by
             an engine of another sample-path version, before anything runs.
         """
-        from .analysis import ExperimentResult
         from .store import Store
 
         workers = check_executor(workers, executor)
@@ -462,7 +295,7 @@ def check_executor(workers, executor):
         not a :class:`concurrent.futures.Executor`.
     """
     if workers is not None:
-        workers = _int("workers", workers, 1)
+        workers = check_integer("workers", workers, 1)
         if executor is not None:
             raise ParamError("give workers or executor, not both")
     if executor is not None and not isinstance(executor, cf.Executor):
@@ -541,11 +374,3 @@ def _bar(progress, *, initial, total):
         return None
     return tqdm(total=total, initial=initial, unit="run", desc="spchain", smoothing=0.1)
 
-
-def _platform() -> dict:
-    import scipy
-    import simpy
-
-    return {"python": sys.version.split()[0], "implementation": platform.python_implementation(),
-            "system": platform.platform(), "machine": platform.machine(),
-            "numpy": np.__version__, "scipy": scipy.__version__, "simpy": simpy.__version__}
