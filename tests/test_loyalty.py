@@ -74,7 +74,7 @@ def test_unit_employee_satisfaction_scales_the_visit_link():
     unit.c_satisfaction[:] = 0.9
     for es in (0.65, 0.85):
         unit.satisfaction[:] = es
-        weekly.update_loyalty_rates(engine, unit)
+        unit.update_loyalty_rates()
         k = p.links.revisit_from_satisfaction * (1 + 3.0 * (es - p.workforce.reference_satisfaction))
         expected = p.customers.visit_rate * np.exp(k * (0.9 - p.customers.reference_satisfaction))
         np.testing.assert_allclose(unit.c_rate[unit.c_active], expected)
