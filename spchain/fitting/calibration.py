@@ -73,7 +73,7 @@ from scipy import optimize, stats
 from ..experiments.experiment import check_executor, execute, process_pool
 from .result import DataError, build
 from ..metrics import METRICS
-from ..params import Change, ParamError, Params
+from ..params import Change, ParamError, Params, check_integer, suggest
 from ..records import RECORDS
 from ..experiments.store import CalibrationStore, definition_hash, point_id
 
@@ -179,8 +179,8 @@ class Target:
         """
         v = _values(metric, values)
         if windows is None:
-            _int("every", every, 1)
-            _int("start", start, 0)
+            check_integer("every", every, 1, error=ValueError)
+            check_integer("start", start, 0, error=ValueError)
             windows = tuple((start + i * every, start + (i + 1) * every) for i in range(v.size))
         else:
             windows = tuple((int(a), int(b)) for a, b in windows)
@@ -506,9 +506,9 @@ def sears_targets(params: Params, *, at_week: int = 26, settle_weeks: int = 13, 
     """
     if not isinstance(params, Params):
         raise ParamError(f"params must be a spchain.Params, got {type(params).__name__}")
-    _int("at_week", at_week, 1)
-    _int("weeks", weeks, 1)
-    _int("settle_weeks", settle_weeks, 0)
+    check_integer("at_week", at_week, 1, error=ValueError)
+    check_integer("weeks", weeks, 1, error=ValueError)
+    check_integer("settle_weeks", settle_weeks, 0, error=ValueError)
     if weeks > at_week:
         raise DataError(f"sears_targets: weeks ({weeks}) must not exceed at_week ({at_week}): revenue "
                         f"growth compares with the weeks before the intervention")
@@ -676,19 +676,7 @@ def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Ta
     started = time.perf_counter()
     base, names, lo, hi, u0 = _check_free(params, free, x0)
     targets = _check_targets(base, targets, horizon)
-    _int("n_replications", n_replications, 2)
-    _int("maxfev", maxfev, 1)
-    _int("seed", seed, 0)
-    if method not in ("Nelder-Mead", "Powell", "least_squares"):
-        raise ValueError(f"method must be 'Nelder-Mead', 'Powell' or 'least_squares', got {method!r}")
-    if not 0 < jacobian_step <= 0.5:
-        raise ValueError(f"jacobian_step must be in (0, 0.5], got {jacobian_step!r}")
-    if not 0 < xtol < 1:
-        raise ValueError(f"xtol must be in (0, 1), got {xtol!r}")
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 < tolerance < math.inf:
-        raise ValueError(f"tolerance must be a positive number (largest |z| of a met target), got {tolerance!r}")
-    if not isinstance(standard_errors, bool):
-        raise ValueError(f"standard_errors must be True or False, got {standard_errors!r}")
+    _check_options(n_replications, maxfev, seed, method, jacobian_step, xtol, tolerance, standard_errors)
     seeds = [int(s.generate_state(1, dtype=np.uint64)[0])
              for s in np.random.SeedSequence(seed).spawn(n_replications)]
     workers = check_executor(workers, executor)
@@ -721,6 +709,23 @@ def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Ta
             pool.shutdown(wait=True, cancel_futures=True)
         if db is not None:
             db.close()
+
+
+def _check_options(n_replications, maxfev, seed, method, jacobian_step, xtol, tolerance, standard_errors):
+    """The optimiser's options of :func:`calibrate`, checked before any simulation."""
+    check_integer("n_replications", n_replications, 2, error=ValueError)
+    check_integer("maxfev", maxfev, 1, error=ValueError)
+    check_integer("seed", seed, 0, error=ValueError)
+    if method not in ("Nelder-Mead", "Powell", "least_squares"):
+        raise ValueError(f"method must be 'Nelder-Mead', 'Powell' or 'least_squares', got {method!r}")
+    if not 0 < jacobian_step <= 0.5:
+        raise ValueError(f"jacobian_step must be in (0, 0.5], got {jacobian_step!r}")
+    if not 0 < xtol < 1:
+        raise ValueError(f"xtol must be in (0, 1), got {xtol!r}")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 < tolerance < math.inf:
+        raise ValueError(f"tolerance must be a positive number (largest |z| of a met target), got {tolerance!r}")
+    if not isinstance(standard_errors, bool):
+        raise ValueError(f"standard_errors must be True or False, got {standard_errors!r}")
 
 
 def calibration_definition(params: Params, names: Sequence[str], targets: Sequence[Target], horizon: int,
@@ -762,19 +767,19 @@ def calibration_definition(params: Params, names: Sequence[str], targets: Sequen
             "seeds": [int(v) for v in seeds], "targets": [_target_definition(t) for t in targets]}
 
 
-def _target_definition(t) -> dict:
-    out = {"kind": t.kind, "n_values": t.n_values,
-           "windows": [[a, b] for a, b in t.windows]}
+def _target_definition(target) -> dict:
+    out = {"kind": target.kind, "n_values": target.n_values,
+           "windows": [[a, b] for a, b in target.windows]}
     for name in ("metric", "other", "by", "top", "unit", "within"):
-        if getattr(t, name) is not None:
-            out[name] = getattr(t, name)
-    if t.kind == "effect":
-        out.update(changes=[c.to_dict() for c in t.changes], scale=t.scale,
-                   relative_to=None if t.relative_to is None else list(t.relative_to))
-    if t.answers:
-        out["answers"] = list(t.answers)
-    if t.function is not None:
-        f = t.function
+        if getattr(target, name) is not None:
+            out[name] = getattr(target, name)
+    if target.kind == "effect":
+        out.update(changes=[c.to_dict() for c in target.changes], scale=target.scale,
+                   relative_to=None if target.relative_to is None else list(target.relative_to))
+    if target.answers:
+        out["answers"] = list(target.answers)
+    if target.function is not None:
+        f = target.function
         try:
             source = inspect.getsource(f)
         except (OSError, TypeError):
@@ -796,9 +801,56 @@ def _calibrate(sim, base, names, lo, hi, u0, targets, horizon, n_replications, s
     sim.budget = maxfev  # every point the optimiser simulates counts, finite differences included
     target_vec = np.concatenate([t.value for t in targets])
     keep = np.isfinite(target_vec)
-
     to_theta = lambda u: lo + np.clip(u, 0, 1) * (hi - lo)  # noqa: E731
-    first = sim.moments(to_theta(u0))
+    sd, default_sd = _moment_sd(sim.moments(to_theta(u0)), targets, target_vec, keep)
+    objective = _Objective(sim, to_theta, target_vec, sd, keep, u0)
+    u_hat, converged, optimiser_message, jac_u = _optimise(objective, method, u0, maxfev, xtol)
+    sim.budget = None
+    n_opt = sim.n_evaluations
+    theta = to_theta(u_hat)
+    reps = sim.moments(theta)
+    m_hat = reps.mean(axis=0)
+    q = objective(u_hat)
+    moment_cov = np.atleast_2d(np.cov(reps, rowvar=False, ddof=1)) / n_replications  # of the simulated means
+
+    notes = []
+    G, jac_from = _moment_jacobian(sim, theta, lo, hi, jacobian_step, standard_errors, jac_u, sd)
+    cov = _estimate_cov(G, sd, keep, moment_cov, names, standard_errors, notes)
+    ident = _identifiability(G[keep] if G is not None else None, sd[keep], hi - lo, names, jac_from)
+    notes.append(ident["summary"])
+    at_bound = [n for n, v, a, b in zip(names, theta, lo, hi) if np.isclose(v, a) or np.isclose(v, b)]
+    if at_bound:
+        notes.append(f"estimate(s) at a bound: {at_bound}; their standard errors and the targets' "
+                     f"fit are unreliable - widen the bounds if the model allows")
+    n_m, dof = int(keep.sum()), int(keep.sum()) - len(names)
+    j_stat, chi2_p = _misfit(m_hat, target_vec, sd, moment_cov, keep, n_replications, dof, notes)
+    rows, missed = _target_rows(targets, target_vec, sd, m_hat, moment_cov, keep, tolerance)
+    overrides = {n: float(v) for n, v in zip(names, theta)}
+    fitted = base.override(overrides)
+    diagnostics = dict(objective=q, n_moments=n_m, misfit=j_stat, dof=dof, chi2_pvalue=chi2_p,
+                       converged=converged, optimiser_message=optimiser_message, tolerance=float(tolerance),
+                       missed_targets=[n for n, _ in missed], identifiability=ident,
+                       n_evaluations=n_opt, maxfev=maxfev, n_evaluations_total=sim.n_evaluations,
+                       n_runs=sim.n_runs, n_points_simulated=sim.n_simulated, n_points_reused=sim.n_reused,
+                       runs_per_evaluation=sim.runs_per_evaluation, wall_seconds=time.perf_counter() - started,
+                       bounds={n: [float(a), float(b)] for n, a, b in zip(names, lo, hi)},
+                       start={n: float(v) for n, v in zip(names, to_theta(u0))},
+                       n_replications=n_replications, horizon=horizon, seeds=seeds,
+                       targets=rows, jacobian=None if G is None else G.tolist(),
+                       moment_cov=moment_cov.tolist(), table=_table(rows), notes=notes,
+                       sd_from_simulation=[bool(d) for d in default_sd])
+    return build("calibration", names, theta, cov, df=None, overrides=overrides, params=fitted,
+                 value=fitted, n_obs=n_m, success=converged and not missed,
+                 message=_outcome_message(missed, converged, optimiser_message, tolerance), seed=seed,
+                 method=f"simulated method of moments, {method} on bounded ranges, "
+                        f"{n_replications} common-random-number replications, "
+                        + ("sandwich standard errors" if standard_errors else "no standard errors"),
+                 diagnostics=diagnostics)
+
+
+def _moment_sd(first, targets, target_vec, keep):
+    """``(sd, default_sd)``: each statistic's ``sd``, the spread between replications at the start
+    (``first``, shape (R, n_moments)) where a target gives none, and which ones are such defaults."""
     sd = np.concatenate([t.sd if t.sd is not None else np.full(t.n_values, np.nan) for t in targets])
     rep_sd = first.std(axis=0, ddof=1)
     default_sd = np.isnan(sd)
@@ -808,27 +860,41 @@ def _calibrate(sim, base, names, lo, hi, u0, targets, horizon, n_replications, s
         bad = [n for n, d in zip(_moment_names(targets), default_sd & keep & (rep_sd <= floor)) if d]
         raise DataError(f"targets {bad} have no simulation noise at the start, so no default sd; "
                         f"give them an sd")
+    return sd, default_sd
 
-    best = [math.inf, np.asarray(u0, float)]  # the best point simulated so far: (objective, u)
 
-    def resid(u):
-        m = sim.moments(to_theta(u)).mean(axis=0)
-        r = (m - target_vec) / sd
-        r = np.where(keep & np.isfinite(r), r, np.where(keep, 1e3, 0.0))
-        if float(r @ r) < best[0]:
-            best[0], best[1] = float(r @ r), np.array(u, float)
+class _Objective:
+    """Standardised residuals of the simulated statistics at rescaled parameters ``u``, their sum of
+    squares (``objective(u)``), and the best point simulated so far."""
+
+    def __init__(self, sim, to_theta, target_vec, sd, keep, u0):
+        self.sim, self.to_theta, self.target_vec, self.sd, self.keep = sim, to_theta, target_vec, sd, keep
+        self.best_value, self.best_u = math.inf, np.asarray(u0, float)
+
+    def residuals(self, u):
+        m = self.sim.moments(self.to_theta(u)).mean(axis=0)
+        r = (m - self.target_vec) / self.sd
+        r = np.where(self.keep & np.isfinite(r), r, np.where(self.keep, 1e3, 0.0))
+        if float(r @ r) < self.best_value:
+            self.best_value, self.best_u = float(r @ r), np.array(u, float)
         return r
 
-    def objective(u):
-        r = resid(u)
+    def __call__(self, u):
+        r = self.residuals(u)
         return float(r @ r)
 
-    k = len(names)
+
+def _optimise(objective, method, u0, maxfev, xtol):
+    """``(u_hat, converged, message, jac_u)``: the optimiser's point on the [0, 1] ranges (the best
+    point simulated when the budget ran out or the optimiser's own was not simulated), and the
+    least-squares Jacobian of the residuals there (None for the other methods)."""
+    k = u0.size
     jac_u = None
     try:
         if method == "least_squares":
-            res = optimize.least_squares(resid, u0, bounds=(np.zeros(k), np.ones(k)), diff_step=0.05,
-                                         x_scale=np.ones(k), xtol=xtol, max_nfev=maxfev, method="trf")
+            res = optimize.least_squares(objective.residuals, u0, bounds=(np.zeros(k), np.ones(k)),
+                                         diff_step=0.05, x_scale=np.ones(k), xtol=xtol, max_nfev=maxfev,
+                                         method="trf")
             u_hat, converged, message = res.x, bool(res.success), str(res.message)
             jac_u = np.asarray(res.jac, float)
         elif method == "Nelder-Mead":
@@ -845,57 +911,54 @@ def _calibrate(sim, base, names, lo, hi, u0, targets, horizon, n_replications, s
                                     options=dict(maxfev=maxfev, xtol=xtol, ftol=1e-4))
             u_hat, converged, message = np.clip(res.x, 0, 1), bool(res.success), str(res.message)
     except _BudgetSpent:
-        u_hat, converged = best[1], False
+        u_hat, converged = objective.best_u, False
         message = (f"stopped after maxfev = {maxfev} simulated parameter points (finite-difference points "
                    f"included) before converging; the best point simulated is reported")
-    if tuple(float(v) for v in to_theta(u_hat)) not in sim.cache:  # not simulated: the best point that was
-        u_hat, jac_u = best[1], None
-    elif jac_u is not None and not np.array_equal(u_hat, best[1]) and objective(u_hat) > best[0]:
+    if tuple(float(v) for v in objective.to_theta(u_hat)) not in objective.sim.cache:
+        u_hat, jac_u = objective.best_u, None  # not simulated: the best point that was
+    elif jac_u is not None and not np.array_equal(u_hat, objective.best_u) \
+            and objective(u_hat) > objective.best_value:
         jac_u = None
-    sim.budget = None
-    n_opt = sim.n_evaluations
-    theta = to_theta(u_hat)
-    reps = sim.moments(theta)
-    m_hat = reps.mean(axis=0)
-    q = objective(u_hat)
-    R = n_replications
-    moment_cov = np.atleast_2d(np.cov(reps, rowvar=False, ddof=1)) / R  # covariance of the simulated means
+    return u_hat, converged, message, jac_u
 
-    notes = []
-    G, jac_from = None, None
+
+def _moment_jacobian(sim, theta, lo, hi, jacobian_step, standard_errors, jac_u, sd):
+    """``(G, source)``: the Jacobian of the simulated means in the parameters and how it was computed
+    (``(None, None)`` without standard errors from a derivative-free method)."""
     if standard_errors:  # central differences on the same seeds
-        G = np.zeros((target_vec.size, k))
-        for i in range(k):
+        G = np.zeros((sd.size, theta.size))
+        for i in range(theta.size):
             h = jacobian_step * (hi[i] - lo[i])
             up, down = theta.copy(), theta.copy()
             up[i] = min(theta[i] + h, hi[i])
             down[i] = max(theta[i] - h, lo[i])
             G[:, i] = (sim.moments(up).mean(axis=0) - sim.moments(down).mean(axis=0)) / (up[i] - down[i])
-        jac_from = f"central differences of {jacobian_step:g} of each range"
-    elif jac_u is not None:  # the optimiser's forward differences: r = (m - t) / sd, u = (theta - lo) / (hi - lo)
-        G = jac_u * sd[:, None] / (hi - lo)[None, :]
-        jac_from = "the least-squares optimiser's forward differences"
-    cov = np.full((k, k), np.nan)
+        return G, f"central differences of {jacobian_step:g} of each range"
+    if jac_u is not None:  # the optimiser's forward differences: r = (m - t) / sd, u = (theta - lo) / (hi - lo)
+        return jac_u * sd[:, None] / (hi - lo)[None, :], "the least-squares optimiser's forward differences"
+    return None, None
+
+
+def _estimate_cov(G, sd, keep, moment_cov, names, standard_errors, notes) -> np.ndarray:
+    """The sandwich covariance of the estimates; NaN, with a note, without standard errors or when
+    the targets do not pin down every free parameter."""
+    cov = np.full((len(names), len(names)), np.nan)
     if not standard_errors:
         notes.append("standard errors not computed (standard_errors=False): std_errors, cov and "
                      "conf_int() are NaN")
-    else:
-        try:
-            cov = _sandwich(G[keep], sd[keep], moment_cov[np.ix_(keep, keep)])
-        except np.linalg.LinAlgError:
-            flat = [n for n, col in zip(names, G[keep].T) if np.allclose(col, 0)]
-            notes.append("the targets do not pin down every free parameter (singular G'WG)"
-                         + (f"; no target moves {flat}" if flat else "") + "; standard errors unavailable")
-    ident = _identifiability(G[keep] if G is not None else None, sd[keep], hi - lo, names, jac_from)
-    notes.append(ident["summary"])
-    at_bound = [n for n, v, a, b in zip(names, theta, lo, hi) if np.isclose(v, a) or np.isclose(v, b)]
-    if at_bound:
-        notes.append(f"estimate(s) at a bound: {at_bound}; their standard errors and the targets' "
-                     f"fit are unreliable - widen the bounds if the model allows")
-    n_m, dof = int(keep.sum()), int(keep.sum()) - k
-    mc_se = np.sqrt(np.diag(moment_cov))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = (m_hat - target_vec) / np.sqrt(sd ** 2 + mc_se ** 2)
+        return cov
+    try:
+        return _sandwich(G[keep], sd[keep], moment_cov[np.ix_(keep, keep)])
+    except np.linalg.LinAlgError:
+        flat = [n for n, col in zip(names, G[keep].T) if np.allclose(col, 0)]
+        notes.append("the targets do not pin down every free parameter (singular G'WG)"
+                     + (f"; no target moves {flat}" if flat else "") + "; standard errors unavailable")
+        return cov
+
+
+def _misfit(m_hat, target_vec, sd, moment_cov, keep, n_replications, dof, notes):
+    """``(J, chi-square p-value)`` of the residuals, with notes on how to read them."""
+    n_m = int(keep.sum())
     full_rank = n_replications > n_m  # a sample covariance of R replications has rank <= R - 1
     j_cov = moment_cov[np.ix_(keep, keep)]
     j_stat, chi2_p = _j_statistic(m_hat[keep] - target_vec[keep], sd[keep],
@@ -907,39 +970,32 @@ def _calibrate(sim, base, names, lo, hi, u0, targets, horizon, n_replications, s
         notes.append(f"misfit J = {j_stat:.3g} on {dof} over-identifying degree(s) of freedom: "
                      f"chi-square p = {chi2_p:.3g}, approximate, and meaningful when the targets' sd are "
                      f"their standard errors; a small p says the model cannot match every target")
+    return j_stat, chi2_p
+
+
+def _target_rows(targets, target_vec, sd, m_hat, moment_cov, keep, tolerance):
+    """``(rows, missed)``: simulated versus target per statistic with its ``z``, and the
+    ``(name, z)`` of the statistics beyond ``tolerance``."""
+    mc_se = np.sqrt(np.diag(moment_cov))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (m_hat - target_vec) / np.sqrt(sd ** 2 + mc_se ** 2)
     rows = []
     for name, t_val, s, sim_v, se, zz in zip(_moment_names(targets), target_vec, sd, m_hat, mc_se, z):
         rows.append(dict(target=name, value=t_val, simulated=sim_v, sd=s, mc_se=se,
                          z=zz if np.isfinite(t_val) else math.nan))
     missed = [(r["target"], r["z"]) for r, kept in zip(rows, keep)
               if kept and not abs(r["z"]) <= tolerance]
-    optimiser_message = message
+    return rows, missed
+
+
+def _outcome_message(missed, converged, optimiser_message, tolerance) -> str:
     if missed:
-        message = (f"targets missed (|z| > {tolerance:g}): "
-                   + "; ".join(f"{n} (z = {zz:.2f})" for n, zz in missed)
-                   + f". Optimiser: {optimiser_message}")
-    elif not converged:
-        message = f"every target met, but the optimiser did not converge: {optimiser_message}"
-    overrides = {n: float(v) for n, v in zip(names, theta)}
-    fitted = base.override(overrides)
-    wall = time.perf_counter() - started
-    diagnostics = dict(objective=q, n_moments=n_m, misfit=j_stat, dof=dof, chi2_pvalue=chi2_p,
-                       converged=converged, optimiser_message=optimiser_message, tolerance=float(tolerance),
-                       missed_targets=[n for n, _ in missed], identifiability=ident,
-                       n_evaluations=n_opt, maxfev=maxfev, n_evaluations_total=sim.n_evaluations,
-                       n_runs=sim.n_runs, n_points_simulated=sim.n_simulated, n_points_reused=sim.n_reused, runs_per_evaluation=sim.runs_per_evaluation, wall_seconds=wall,
-                       bounds={n: [float(a), float(b)] for n, a, b in zip(names, lo, hi)},
-                       start={n: float(v) for n, v in zip(names, to_theta(u0))},
-                       n_replications=n_replications, horizon=horizon, seeds=seeds,
-                       targets=rows, jacobian=None if G is None else G.tolist(),
-                       moment_cov=moment_cov.tolist(), table=_table(rows), notes=notes,
-                       sd_from_simulation=[bool(d) for d in default_sd])
-    return build("calibration", names, theta, cov, df=None, overrides=overrides, params=fitted,
-                 value=fitted, n_obs=n_m, success=converged and not missed, message=message, seed=seed,
-                 method=f"simulated method of moments, {method} on bounded ranges, "
-                        f"{n_replications} common-random-number replications, "
-                        + ("sandwich standard errors" if standard_errors else "no standard errors"),
-                 diagnostics=diagnostics)
+        return (f"targets missed (|z| > {tolerance:g}): "
+                + "; ".join(f"{n} (z = {zz:.2f})" for n, zz in missed)
+                + f". Optimiser: {optimiser_message}")
+    if not converged:
+        return f"every target met, but the optimiser did not converge: {optimiser_message}"
+    return optimiser_message
 
 
 def _sandwich(G, sd, moment_cov) -> np.ndarray:
@@ -1162,7 +1218,7 @@ def _window_total(result, name, a, b, unit=None):
     return part.total(name, unit=unit)
 
 
-def _statistic(t, by, R) -> np.ndarray:
+def _statistic(target, runs_by_scenario, R) -> np.ndarray:
     """Per-replication values of a target's statistic, shape (R, n_values).
 
     Their mean is the statistic.  For an effect ``per`` another KPI and a
@@ -1173,48 +1229,48 @@ def _statistic(t, by, R) -> np.ndarray:
     """
     out = []
     for r in range(R):
-        base = by[()][r]
-        if t.kind == "series":
-            out.append([_window_total(base, t.metric, a, b, t.unit) for a, b in t.windows])
+        base = runs_by_scenario[()][r]
+        if target.kind == "series":
+            out.append([_window_total(base, target.metric, a, b, target.unit) for a, b in target.windows])
             continue
-        if t.kind == "statistic":
-            out.append([_call(t, base)])
+        if target.kind == "statistic":
+            out.append([_call(target, base)])
             continue
-        (a, b), = t.windows
-        if t.kind == "correlation":
-            x, y = _unit_totals(base, (t.metric, t.other), a, b)
+        (a, b), = target.windows
+        if target.kind == "correlation":
+            x, y = _unit_totals(base, (target.metric, target.other), a, b)
             ok = x.size >= 3 and np.std(x) > 0 and np.std(y) > 0
             out.append([float(stats.pearsonr(x, y).statistic) if ok else math.nan])
             continue
-        if t.kind == "quintile_ratio":
-            rank, y = _unit_totals(base, (t.by, t.metric), a, b)
+        if target.kind == "quintile_ratio":
+            rank, y = _unit_totals(base, (target.by, target.metric), a, b)
             k = rank.size // 5
             if k == 0:
                 out.append([math.nan, math.nan])
                 continue
             high, low = _top_weights(rank, k), _top_weights(-rank, k)
-            num, den = (high, low) if t.top == "high" else (low, high)
+            num, den = (high, low) if target.top == "high" else (low, high)
             out.append([num @ y / k, den @ y / k])
             continue
-        if t.kind == "retention_ratio":
-            out.append(_retention_shares(base, t.answers, t.within, a, b))
+        if target.kind == "retention_ratio":
+            out.append(_retention_shares(base, target.answers, target.within, a, b))
             continue
-        if t.kind == "slope_ratio":
-            split, x, y = _unit_totals(base, (t.by, t.other, t.metric), a, b)
+        if target.kind == "slope_ratio":
+            split, x, y = _unit_totals(base, (target.by, target.other, target.metric), a, b)
             k = split.size // 2
             out.append([_slope(x, y, _top_weights(split, k)), _slope(x, y, _top_weights(-split, k))]
                        if k >= 2 else [math.nan, math.nan])
             continue
-        alt = by[t.changes][r]
-        diff = _window_total(alt, t.metric, a, b) - _window_total(base, t.metric, a, b)
-        if t.relative_to is not None:
-            diff /= _window_total(base, t.metric, *t.relative_to)
-        d_other = (_window_total(alt, t.other, a, b) - _window_total(base, t.other, a, b)
-                   if t.other is not None else math.nan)
-        out.append([t.scale * diff, d_other])
+        alt = runs_by_scenario[target.changes][r]
+        diff = _window_total(alt, target.metric, a, b) - _window_total(base, target.metric, a, b)
+        if target.relative_to is not None:
+            diff /= _window_total(base, target.metric, *target.relative_to)
+        d_other = (_window_total(alt, target.other, a, b) - _window_total(base, target.other, a, b)
+                   if target.other is not None else math.nan)
+        out.append([target.scale * diff, d_other])
     out = np.asarray(out, float)
-    if t.kind in ("series", "correlation", "statistic") or (t.kind == "effect" and t.other is None):
-        return out[:, :1] if t.kind == "effect" else out
+    if target.kind in ("series", "correlation", "statistic") or (target.kind == "effect" and target.other is None):
+        return out[:, :1] if target.kind == "effect" else out
     return _ratio_rows(out[:, 0], out[:, 1])
 
 
@@ -1288,30 +1344,22 @@ def _slope(x, y, w):
     return float(w @ ((x - xm) * (y - ym)) / sxx)
 
 
-def _call(t, result) -> float:
+def _call(target, result) -> float:
     """A user statistic of one run, with errors that name the target."""
     try:
-        value = t.function(result)
+        value = target.function(result)
     except Exception as exc:
-        raise DataError(f"target {t.name!r}: its function raised {type(exc).__name__}: {exc}") from exc
+        raise DataError(f"target {target.name!r}: its function raised {type(exc).__name__}: {exc}") from exc
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise DataError(f"target {t.name!r}: its function must return one number, got {value!r:.200}") from None
+        raise DataError(f"target {target.name!r}: its function must return one number, got {value!r:.200}") from None
 
 
 # ------------------------------------------------------------ validation
-def _int(name, v, lo):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
-
-
 def _metric(name):
     if name not in METRICS:
-        import difflib
-        close = difflib.get_close_matches(str(name), list(METRICS), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise DataError(f"unknown KPI {name!r}{hint}; expected one of {list(METRICS)}")
+        raise DataError(f"unknown KPI {name!r}{suggest(name, METRICS)}; expected one of {list(METRICS)}")
     return name
 
 
@@ -1406,42 +1454,42 @@ def _check_free(params, free, x0):
 
 
 def _check_targets(params, targets, horizon):
-    _int("horizon", horizon, 1)
+    check_integer("horizon", horizon, 1, error=ValueError)
     if isinstance(targets, Target):
         targets = [targets]
     targets = list(targets)
     if not targets:
         raise DataError("targets must hold at least one Target")
-    for t in targets:
-        if not isinstance(t, Target):
-            raise DataError(f"targets must be spchain Target objects, got {t!r}")
-        wins = list(t.windows) + ([t.relative_to] if t.relative_to else [])
+    for target in targets:
+        if not isinstance(target, Target):
+            raise DataError(f"targets must be spchain Target objects, got {target!r}")
+        wins = list(target.windows) + ([target.relative_to] if target.relative_to else [])
         for a, b in wins:
             if (b if b is not None else horizon) > horizon or a >= horizon:
-                raise DataError(f"target {t.name!r}: window [{a}, {b}) reaches beyond the horizon of "
+                raise DataError(f"target {target.name!r}: window [{a}, {b}) reaches beyond the horizon of "
                                 f"{horizon} weeks")
-        if t.kind == "retention_ratio" and t.windows[0][0] + t.within > horizon:
-            raise DataError(f"target {t.name!r}: within={t.within} weeks of follow-up after start="
-                            f"{t.windows[0][0]} reach beyond the horizon of {horizon} weeks (need start "
+        if target.kind == "retention_ratio" and target.windows[0][0] + target.within > horizon:
+            raise DataError(f"target {target.name!r}: within={target.within} weeks of follow-up after start="
+                            f"{target.windows[0][0]} reach beyond the horizon of {horizon} weeks (need start "
                             f"+ within <= horizon)")
-        if t.unit is not None and not 0 <= t.unit < params.organisation.n_units:
-            raise DataError(f"target {t.name!r}: unit {t.unit} does not exist; the model has "
+        if target.unit is not None and not 0 <= target.unit < params.organisation.n_units:
+            raise DataError(f"target {target.name!r}: unit {target.unit} does not exist; the model has "
                             f"{params.organisation.n_units} unit(s)")
         need = {"correlation": (3, "a correlation across units"),
                 "slope_ratio": (4, "a ratio of slopes between the two halves of the units"),
-                "quintile_ratio": (5, "a quintile ratio")}.get(t.kind)
+                "quintile_ratio": (5, "a quintile ratio")}.get(target.kind)
         if need and params.organisation.n_units < need[0]:
-            raise DataError(f"target {t.name!r}: {need[1]} needs organisation.n_units >= {need[0]}, "
+            raise DataError(f"target {target.name!r}: {need[1]} needs organisation.n_units >= {need[0]}, "
                             f"got {params.organisation.n_units}")
-        if t.kind == "effect":
-            late = [c for c in t.changes if c.at_week >= horizon]
+        if target.kind == "effect":
+            late = [c for c in target.changes if c.at_week >= horizon]
             if late:
-                raise DataError(f"target {t.name!r}: intervention at week {late[0].at_week} is beyond the "
+                raise DataError(f"target {target.name!r}: intervention at week {late[0].at_week} is beyond the "
                                 f"horizon of {horizon} weeks")
             try:
-                params.with_changes(*t.changes).at_week(max(c.at_week for c in t.changes))
+                params.with_changes(*target.changes).at_week(max(c.at_week for c in target.changes))
             except ParamError as exc:
-                raise DataError(f"target {t.name!r}: invalid intervention: {exc}") from None
+                raise DataError(f"target {target.name!r}: invalid intervention: {exc}") from None
     return targets
 
 
@@ -1451,11 +1499,11 @@ def _unsine(z):
 
 def _moment_names(targets):
     out = []
-    for t in targets:
-        if t.n_values == 1:
-            out.append(t.name)
+    for target in targets:
+        if target.n_values == 1:
+            out.append(target.name)
         else:
-            out += [f"{t.name} [{a}, {b})" for a, b in t.windows]
+            out += [f"{target.name} [{a}, {b})" for a, b in target.windows]
     return out
 
 
@@ -1463,12 +1511,12 @@ def _table(rows) -> str:
     width = max([len(r["target"]) for r in rows] + [10])
     lines = [f"{'target':<{width}} {'value':>11} {'simulated':>11} {'MC s.e.':>10} {'sd':>10} {'z':>7}"]
     for r in rows:
-        lines.append(f"{r['target']:<{width}} {_f(r['value']):>11} {_f(r['simulated']):>11} "
-                     f"{_f(r['mc_se']):>10} {_f(r['sd']):>10} {_f(r['z'], 2):>7}")
+        lines.append(f"{r['target']:<{width}} {_number(r['value']):>11} {_number(r['simulated']):>11} "
+                     f"{_number(r['mc_se']):>10} {_number(r['sd']):>10} {_number(r['z'], 2):>7}")
     return "\n".join(lines)
 
 
-def _f(x, digits=4):
+def _number(x, digits=4):
     if x is None or not np.isfinite(x):
         return "-"
     if x != 0 and (abs(x) >= 1e5 or abs(x) < 1e-3):
