@@ -411,9 +411,10 @@ class FieldView:
 
 
 def format_value(x) -> str:
-    """A KPI value for a plain-text table: thousands separated, 3 decimals below 10, "-" if undefined."""
-    if not np.isfinite(x):
-        return "-"
-    if abs(x) >= 1000:
-        return f"{x:,.0f}"
-    return f"{x:.3f}" if abs(x) < 10 else f"{x:.1f}"
+    """A KPI value for a plain-text table: thousands separated, 3 decimals below 10, "-" if undefined.
+
+    The plain-text rule of :func:`spchain.formatting.format_number` (``plain=True``).
+    """
+    from .formatting import format_number
+
+    return format_number(x, plain=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "spchain"
 
-CORE = {"params", "links", "metrics", "presets", "records", "result", "panel", "theory", "lazy"}
+CORE = {"params", "links", "metrics", "presets", "records", "result", "panel", "theory", "lazy", "formatting"}
 MAY_IMPORT = {
     "core": {"core"},
     "engine": {"core"},

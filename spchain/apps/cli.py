@@ -175,11 +175,11 @@ def demo(*, preset_name="workshop", horizon=104, seed=2026, at_week=13, replicat
     if p.time is None:
         shape += (f" Not every replication paid back within the {p.horizon_weeks} weeks after the change; a "
                   f"longer --horizon shows whether they do later.")
-    wf = plan.experiment.base.workforce
+    workforce = plan.experiment.base.workforce
     print(_wrap(f"Why: from week {at_week} the unit recruits one more employee; the position takes "
-                f"{wf.time_to_fill_weeks:g} weeks to fill on average, then the wage and the hiring cost are "
+                f"{workforce.time_to_fill_weeks:g} weeks to fill on average, then the wage and the hiring cost are "
                 f"paid. Less workload shortens waits and lifts employee satisfaction over weeks (it moves "
-                f"with a delay of {wf.satisfaction_delay_weeks:g} weeks); service, customer "
+                f"with a delay of {workforce.satisfaction_delay_weeks:g} weeks); service, customer "
                 f"satisfaction, visits and the customer base follow over months.{shape}"), file=stream)
     files = write_report(result, out, settings=plan.settings())
     simulated = sum(float(w.sum()) for w in result.wall_seconds.values())
@@ -210,7 +210,7 @@ def print_comparison(result, *, metrics=None, level=0.95, payback_metric="profit
         The runs.
     metrics : sequence of str, optional
         KPIs of the table; default those of the report
-        (:data:`spchain.apps.scenario_file.DEFAULT_REPORT_METRICS`).
+        (:data:`spchain.apps.tables.DEFAULT_REPORT_METRICS`).
     level : float
         Confidence level of the intervals.
     payback_metric : str
@@ -220,9 +220,9 @@ def print_comparison(result, *, metrics=None, level=0.95, payback_metric="profit
     stream : file
         Where to print.
     """
+    from ..formatting import format_number
     from ..metrics import METRICS, metric
-    from ..result import format_value
-    from .scenario_file import DEFAULT_REPORT_METRICS
+    from .tables import DEFAULT_REPORT_METRICS
 
     metrics = [metric(name).name for name in (DEFAULT_REPORT_METRICS if metrics is None else metrics)]
     flows = [name for name, m in METRICS.items() if m.is_flow and m.better == "higher"]
@@ -239,7 +239,8 @@ def print_comparison(result, *, metrics=None, level=0.95, payback_metric="profit
     if not others:
         print(f"{window:<36}{base[:14]:>14}", file=stream)
         for name in metrics:
-            print(f"{METRICS[name].label:<36}{format_value(result.estimate(name).mean):>14}", file=stream)
+            print(f"{METRICS[name].label:<36}{format_number(result.estimate(name).mean, plain=True):>14}",
+                  file=stream)
         return
     for k, s in enumerate(others[:max_scenarios]):
         width = max(14, min(len(s), 24) + 2)
@@ -251,8 +252,9 @@ def print_comparison(result, *, metrics=None, level=0.95, payback_metric="profit
             a, b = result.estimate(name).mean, result.estimate(name, scenario=s).mean
             d = result.difference(name, scenario=s, level=level)
             change, ci = _change_text(METRICS[name], d, a)
-            print(f"{METRICS[name].label:<36}{format_value(a):>14}{format_value(b):>{width}}{change:>11}{ci:>24}"
-                  f"  {METRICS[name].assess(d.low, d.high)}", file=stream)
+            means = f"{format_number(a, plain=True):>14}{format_number(b, plain=True):>{width}}"
+            print(f"{METRICS[name].label:<36}{means}{change:>11}{ci:>24}  {METRICS[name].assess(d.low, d.high)}",
+                  file=stream)
         _print_payback(result.payback(s, metric=payback_metric, level=level), stream)
     if len(others) > max_scenarios:
         print(f"\n... and {len(others) - max_scenarios} more scenario(s): see the report", file=stream)
@@ -288,16 +290,18 @@ def _checkpoints(n):
 
 
 def _print_payback(p, stream):
+    from ..formatting import format_number
     from ..metrics import METRICS
-    from ..result import format_value
 
     label, pct, n = METRICS[p.metric].label, f"{p.level:.0%}", p.horizon_weeks
     print(f"{label}, cumulative difference from the change at week {p.start} ({p.scenario} - {p.baseline}):",
           file=stream)
     for w in _checkpoints(n):
         c = p.after(w)
-        ci = f"[{format_value(c.low)}, {format_value(c.high)}]" if np.isfinite(c.half_width) else "-"
-        print(f"  {f'after {w} weeks (week {p.start + w})':<34}{format_value(c.mean):>16}{ci:>32}", file=stream)
+        ci = (f"[{format_number(c.low, plain=True)}, {format_number(c.high, plain=True)}]"
+              if np.isfinite(c.half_width) else "-")
+        print(f"  {f'after {w} weeks (week {p.start + w})':<34}{format_number(c.mean, plain=True):>16}{ci:>32}",
+              file=stream)
     if p.time is not None:
         t = p.time
         ci = f" ({pct} CI {t.low:.0f} to {t.high:.0f})" if np.isfinite(t.half_width) else ""
@@ -312,8 +316,9 @@ def _print_payback(p, stream):
     q = max(1, min(13, n // 4))
     first = p.cumulative[:, q - 1].mean() / q
     last = (p.cumulative[:, -1] - (p.cumulative[:, -1 - q] if n > q else 0.0)).mean() / min(q, n)
-    print(_wrap(f"{line} {label} differs by {format_value(first)} a week in the first {q} weeks after the "
-                f"change and by {format_value(last)} a week in the last {q} weeks of the run."), file=stream)
+    print(_wrap(f"{line} {label} differs by {format_number(first, plain=True)} a week in the first {q} weeks "
+                f"after the change and by {format_number(last, plain=True)} a week in the last {q} weeks of "
+                f"the run."), file=stream)
 
 
 # ------------------------------------------------------------------------- run
@@ -723,7 +728,9 @@ def _fit(args, stream):
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(header + dumps_toml(doc, comments=comments), encoding="utf-8")
     if args.plots:
-        _fit_plots(fit, Path(args.plots))
+        from ..viz.output import write_fit_charts
+
+        write_fit_charts(fit, args.plots)
     print("", *caveats, rule, *skipped, sep="\n", file=stream)
     print(f"wrote {out}: {len(rounded)} fitted parameter(s), {len(skipped)} left at the base's value; "
           f"run it with 'spchain run {out} --out {out.stem}-report'", file=stream)
@@ -765,21 +772,6 @@ def _fit_caveats(fit):
                      f"variable is consistent only when the included levers explain the differences between "
                      f"units; differences they miss inflate the lag coefficient (docs/fitting.md, section 3).")
     return lines
-
-
-def _fit_plots(fit, folder):
-    from matplotlib.figure import Figure
-
-    from ..viz.plotting import plot_fit, save_figure, style
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for eq in fit.diagnostics.get("equations", []):
-        with style():
-            fig = Figure(figsize=(11, 4.4), layout="constrained")
-        left, right = fig.subplots(1, 2)
-        plot_fit(fit, equation=eq["name"], ax=left)
-        plot_fit(fit, equation=eq["name"], kind="residuals", ax=right)
-        save_figure(fig, folder / f"fit-{eq['name']}")
 
 
 # ------------------------------------------------------------------------ main
@@ -839,128 +831,165 @@ def _count(low):
 
 
 def _parser():
-    from ..presets import PRESETS
+    """The ``spchain`` command's argument parser: one sub-command per front end."""
     from .. import __version__
-
-    fmt = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(
-        prog="spchain", formatter_class=fmt, epilog=_EPILOG,
-        description=_wrap("The Service-Profit Chain as a discrete-event simulation: run scenario files, "
-                    "write reports, fit the chain to your data."))
-    parser.add_argument("--version", action="version", version=f"spchain {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    d = sub.add_parser("demo", formatter_class=fmt, help="run the workshop demo and write its report",
-                       description=_wrap("Run a preset under its baseline and with one more front-line employee "
-                                   "per unit from --at-week, print the comparison, the cumulative profit "
-                                   "difference and its payback week with intervals, and write the full "
-                                   "report (HTML, CSV, charts) into --out."))
-    d.add_argument("--preset", default="workshop", choices=sorted(PRESETS), help="preset to run (default: workshop)")
-    d.add_argument("--horizon", type=_count(1), default=104, help="weeks to simulate (default: 104)")
-    d.add_argument("--seed", type=_count(0), default=2026, help="random seed (default: 2026)")
-    d.add_argument("--at-week", type=_count(0), default=13,
-                   help="week the new employee starts, counted from 0 (default: 13)")
-    d.add_argument("--replications", type=_count(1), default=8, help="replications per scenario (default: 8)")
-    d.add_argument("--workers", type=_count(1), default=1, help="local worker processes (default: 1)")
-    d.add_argument("--out", default="spchain-demo", help="report folder (default: spchain-demo)")
-
-    r = sub.add_parser("run", formatter_class=fmt, help="run a scenario file and write the report folder",
-                       description=_wrap("Validate a TOML scenario file (nothing runs until it is valid), run every "
-                                   "scenario and replication, storing each run in DIR/runs.sqlite as it "
-                                   "finishes, and write the report into DIR."),
-                       epilog="docs/consultants.md documents the scenario file; examples/ holds some.")
-    r.add_argument("file", metavar="FILE", help="scenario file (TOML)")
-    r.add_argument("--out", required=True, metavar="DIR", help="report folder (created if missing)")
-    r.add_argument("--workers", type=_count(1), metavar="N", help="local worker processes (overrides the file)")
-    r.add_argument("--scheduler", metavar="ADDRESS",
-                   help="run on a Dask cluster, e.g. tcp://scheduler-host:8786 (needs spchain[dask])")
-    r.add_argument("--resume", action="store_true",
-                   help="continue an interrupted run in DIR: finished runs are not re-run")
-    r.add_argument("--quiet", action="store_true", help="no progress bar")
-    r.add_argument("--max-hours", type=_hours, default=24.0, metavar="HOURS",
-                   help="refuse to start when the runs are estimated (from a 2-week probe run) to take more "
-                        "CPU hours than this (default: 24)")
-    r.add_argument("--allow-long", action="store_true", help="no run budget: run however long it takes")
-
-    for name, what in (("sensitivity", "sensitivity"), ("select", "selection")):
-        text = ("Validate a TOML scenario file (nothing runs until it is valid), run its [sensitivity] section "
-                "(Morris screening or Sobol' indices of a KPI over the factors' ranges, replications per "
-                "point planned from the noise or as given), print the indices and write the report into DIR "
-                "(report.html, indices.csv, charts, manifest.json); every run is kept in DIR/sensitivity.sqlite."
-                if name == "sensitivity" else
-                "Validate a TOML scenario file (nothing runs until it is valid), choose the best of its scenarios "
-                "by its [selection] section (KN++, KN, Rinott or OCBA with common random numbers), print the "
-                "choice and its guarantee and write the report into DIR (report.html, selection.csv, runs.csv, "
-                "charts, manifest.json).")
-        c = sub.add_parser(name, formatter_class=fmt, description=_wrap(text),
-                           help=("rank a scenario file's factors (Morris or Sobol')" if name == "sensitivity"
-                                 else "choose the best of a scenario file's scenarios, with a guarantee"),
-                           epilog=f"docs/consultants.md documents the [{what}] section.")
-        c.add_argument("file", metavar="FILE", help=f"scenario file (TOML) with a [{what}] section")
-        c.add_argument("--out", required=True, metavar="DIR", help="report folder (created if missing)")
-        c.add_argument("--workers", type=_count(1), metavar="N", help="local worker processes (overrides the file)")
-        c.add_argument("--scheduler", metavar="ADDRESS",
-                       help="run on a Dask cluster, e.g. tcp://scheduler-host:8786 (needs spchain[dask])")
-        if name == "sensitivity":
-            c.add_argument("--resume", action="store_true",
-                           help="continue an interrupted analysis in DIR: runs in DIR/sensitivity.sqlite are "
-                                "read back, not re-run")
-        else:
-            c.add_argument("--force", action="store_true", help="replace an earlier selection's files in DIR")
-        c.add_argument("--max-hours", type=_hours, default=24.0, metavar="HOURS",
-                       help="refuse to start when the runs (for select: its first stage) are estimated to take "
-                            "more CPU hours than this (default: 24)")
-        c.add_argument("--allow-long", action="store_true", help="no run budget: run however long it takes")
-
-    p = sub.add_parser("report", formatter_class=fmt, help="rebuild a report from a stored experiment",
-                       description=_wrap("Write the report again from DIR/runs.sqlite without re-running anything."))
-    p.add_argument("dir", metavar="DIR", help="a folder written by 'spchain run' or 'spchain demo'")
-    p.add_argument("--out", metavar="DIR2", help="write the report here instead of DIR")
-
-    s = sub.add_parser("presets", formatter_class=fmt, help="list the presets, or show one",
-                       description=_wrap("List the presets; with NAME, show its description and changes."))
-    s.add_argument("name", nargs="?", metavar="NAME", help="a preset to show")
-    s.add_argument("--toml", action="store_true", help="print every parameter as a parameter file")
-
-    f = sub.add_parser("fit", formatter_class=fmt, help="estimate the chain's links from a CSV",
-                       description=_wrap("Estimate the chain's structural equations from a unit-by-period CSV "
-                                   "(docs/fitting.md) and write the fitted parameters as a scenario file that "
-                                   "'spchain run' accepts, or that another scenario file uses as its base."))
-    f.add_argument("data", metavar="DATA.csv", help="one row per unit and period")
-    f.add_argument("--out", default="fitted.toml", metavar="FILE", help="scenario file to write (default: fitted.toml)")
-    f.add_argument("--force", action="store_true", help="replace --out if it exists")
-    f.add_argument("--preset", metavar="NAME", help="base preset (reference levels, measurement model)")
-    f.add_argument("--base", metavar="FILE", help="base parameter or scenario file instead of a preset")
-    f.add_argument("--unit", default="unit", metavar="COL", help="unit column (default: unit)")
-    f.add_argument("--period", default="period", metavar="COL", help="period column (default: period)")
-    f.add_argument("--equations", metavar="A,B", help="equations to fit (default: all the data supports)")
-    f.add_argument("--column", action="append", metavar="MODEL=COL",
-                   help="read a model quantity from another column, e.g. customer_satisfaction=csat_latent")
-    f.add_argument("--scale", action="append", metavar="COL=LOW:HIGH",
-                   help="map a column to 0-1: LOW:HIGH (e.g. 0:100), csat (1-5) or nps")
-    f.add_argument("--pooled", action="store_true", help="no unit fixed effects (pooled, with a constant)")
-    f.add_argument("--estimator", choices=("ols", "anderson-hsiao"), default="ols",
-                   help="ols: least squares (default); anderson-hsiao: the equations with a lagged dependent "
-                        "variable in first differences with lagged levels as instruments (no Nickell bias, "
-                        "wider intervals; needs unit effects and the 'fit' extra)")
-    f.add_argument("--isq-smoothing", type=_weight, metavar="W",
-                   help="replace weekly ISQ in the employee-satisfaction equation by its exponential smoothing "
-                        "with weight W in (0, 1] (the ISQ employees perceive; the model's 0.3)")
-    f.add_argument("--stable-staff", action="store_true",
-                   help="fit the employee-satisfaction equation on the weeks without a quit or a hire "
-                        "(needs quits or turnover, and headcount)")
-    f.add_argument("--bootstrap", type=_count(0), default=0, metavar="N", help="cluster bootstrap replicates")
-    f.add_argument("--seed", type=_count(0), default=1, help="seed of the bootstrap and of the written file")
-    f.add_argument("--max-ci-share", type=_share, default=0.5, metavar="SHARE",
-                   help="write a fitted value only when its 95%% CI excludes 0 and the CI's half-width is at "
-                        "most SHARE of the estimate (default: 0.5); the others stay at the base's value")
-    f.add_argument("--plots", metavar="DIR", help="also write observed-against-fitted charts here")
-
     from .webapp.command import add_parser as add_workshop_parser
 
-    add_workshop_parser(sub, fmt)
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="spchain", formatter_class=formatter, epilog=_EPILOG,
+        description=_wrap("The Service-Profit Chain as a discrete-event simulation: run scenario files, "
+                          "write reports, fit the chain to your data."))
+    parser.add_argument("--version", action="version", version=f"spchain {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_demo_command(commands, formatter)
+    _add_run_command(commands, formatter)
+    for name in ("sensitivity", "select"):
+        _add_study_command(commands, formatter, name)
+    _add_report_command(commands, formatter)
+    _add_presets_command(commands, formatter)
+    _add_fit_command(commands, formatter)
+    add_workshop_parser(commands, formatter)
     return parser
+
+
+def _add_demo_command(commands, formatter):
+    from ..presets import PRESETS
+
+    command = commands.add_parser(
+        "demo", formatter_class=formatter, help="run the workshop demo and write its report",
+        description=_wrap("Run a preset under its baseline and with one more front-line employee per unit from "
+                          "--at-week, print the comparison, the cumulative profit difference and its payback "
+                          "week with intervals, and write the full report (HTML, CSV, charts) into --out."))
+    command.add_argument("--preset", default="workshop", choices=sorted(PRESETS),
+                         help="preset to run (default: workshop)")
+    command.add_argument("--horizon", type=_count(1), default=104, help="weeks to simulate (default: 104)")
+    command.add_argument("--seed", type=_count(0), default=2026, help="random seed (default: 2026)")
+    command.add_argument("--at-week", type=_count(0), default=13,
+                         help="week the new employee starts, counted from 0 (default: 13)")
+    command.add_argument("--replications", type=_count(1), default=8,
+                         help="replications per scenario (default: 8)")
+    command.add_argument("--workers", type=_count(1), default=1, help="local worker processes (default: 1)")
+    command.add_argument("--out", default="spchain-demo", help="report folder (default: spchain-demo)")
+
+
+def _add_where_to_run(command):
+    """``--out``, ``--workers`` and ``--scheduler``: where a study runs and writes (run, sensitivity, select)."""
+    command.add_argument("--out", required=True, metavar="DIR", help="report folder (created if missing)")
+    command.add_argument("--workers", type=_count(1), metavar="N",
+                         help="local worker processes (overrides the file)")
+    command.add_argument("--scheduler", metavar="ADDRESS",
+                         help="run on a Dask cluster, e.g. tcp://scheduler-host:8786 (needs spchain[dask])")
+
+
+def _add_run_budget(command, runs):
+    """``--max-hours`` and ``--allow-long``: the CPU hours a study may take; ``runs`` says which runs count."""
+    command.add_argument("--max-hours", type=_hours, default=24.0, metavar="HOURS",
+                         help=f"refuse to start when {runs} to take more CPU hours than this (default: 24)")
+    command.add_argument("--allow-long", action="store_true", help="no run budget: run however long it takes")
+
+
+def _add_run_command(commands, formatter):
+    command = commands.add_parser(
+        "run", formatter_class=formatter, help="run a scenario file and write the report folder",
+        description=_wrap("Validate a TOML scenario file (nothing runs until it is valid), run every scenario and "
+                          "replication, storing each run in DIR/runs.sqlite as it finishes, and write the report "
+                          "into DIR."),
+        epilog="docs/consultants.md documents the scenario file; examples/ holds some.")
+    command.add_argument("file", metavar="FILE", help="scenario file (TOML)")
+    _add_where_to_run(command)
+    command.add_argument("--resume", action="store_true",
+                         help="continue an interrupted run in DIR: finished runs are not re-run")
+    command.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_run_budget(command, "the runs are estimated (from a 2-week probe run)")
+
+
+#: What ``spchain sensitivity`` and ``spchain select`` do, as their help describes it.
+_STUDY_DESCRIPTIONS = {
+    "sensitivity": "Validate a TOML scenario file (nothing runs until it is valid), run its [sensitivity] section "
+                   "(Morris screening or Sobol' indices of a KPI over the factors' ranges, replications per "
+                   "point planned from the noise or as given), print the indices and write the report into DIR "
+                   "(report.html, indices.csv, charts, manifest.json); every run is kept in "
+                   "DIR/sensitivity.sqlite.",
+    "select": "Validate a TOML scenario file (nothing runs until it is valid), choose the best of its scenarios "
+              "by its [selection] section (KN++, KN, Rinott or OCBA with common random numbers), print the "
+              "choice and its guarantee and write the report into DIR (report.html, selection.csv, runs.csv, "
+              "charts, manifest.json).",
+}
+
+
+def _add_study_command(commands, formatter, name):
+    """``spchain sensitivity`` or ``spchain select``: a scenario file's ``[sensitivity]`` or ``[selection]``."""
+    section = "sensitivity" if name == "sensitivity" else "selection"
+    command = commands.add_parser(
+        name, formatter_class=formatter, description=_wrap(_STUDY_DESCRIPTIONS[name]),
+        help=("rank a scenario file's factors (Morris or Sobol')" if name == "sensitivity"
+              else "choose the best of a scenario file's scenarios, with a guarantee"),
+        epilog=f"docs/consultants.md documents the [{section}] section.")
+    command.add_argument("file", metavar="FILE", help=f"scenario file (TOML) with a [{section}] section")
+    _add_where_to_run(command)
+    if name == "sensitivity":
+        command.add_argument("--resume", action="store_true",
+                             help="continue an interrupted analysis in DIR: runs in DIR/sensitivity.sqlite are "
+                                  "read back, not re-run")
+    else:
+        command.add_argument("--force", action="store_true", help="replace an earlier selection's files in DIR")
+    _add_run_budget(command, "the runs (for select: its first stage) are estimated")
+
+
+def _add_report_command(commands, formatter):
+    command = commands.add_parser(
+        "report", formatter_class=formatter, help="rebuild a report from a stored experiment",
+        description=_wrap("Write the report again from DIR/runs.sqlite without re-running anything."))
+    command.add_argument("dir", metavar="DIR", help="a folder written by 'spchain run' or 'spchain demo'")
+    command.add_argument("--out", metavar="DIR2", help="write the report here instead of DIR")
+
+
+def _add_presets_command(commands, formatter):
+    command = commands.add_parser(
+        "presets", formatter_class=formatter, help="list the presets, or show one",
+        description=_wrap("List the presets; with NAME, show its description and changes."))
+    command.add_argument("name", nargs="?", metavar="NAME", help="a preset to show")
+    command.add_argument("--toml", action="store_true", help="print every parameter as a parameter file")
+
+
+def _add_fit_command(commands, formatter):
+    command = commands.add_parser(
+        "fit", formatter_class=formatter, help="estimate the chain's links from a CSV",
+        description=_wrap("Estimate the chain's structural equations from a unit-by-period CSV (docs/fitting.md) "
+                          "and write the fitted parameters as a scenario file that 'spchain run' accepts, or that "
+                          "another scenario file uses as its base."))
+    command.add_argument("data", metavar="DATA.csv", help="one row per unit and period")
+    command.add_argument("--out", default="fitted.toml", metavar="FILE",
+                         help="scenario file to write (default: fitted.toml)")
+    command.add_argument("--force", action="store_true", help="replace --out if it exists")
+    command.add_argument("--preset", metavar="NAME", help="base preset (reference levels, measurement model)")
+    command.add_argument("--base", metavar="FILE", help="base parameter or scenario file instead of a preset")
+    command.add_argument("--unit", default="unit", metavar="COL", help="unit column (default: unit)")
+    command.add_argument("--period", default="period", metavar="COL", help="period column (default: period)")
+    command.add_argument("--equations", metavar="A,B", help="equations to fit (default: all the data supports)")
+    command.add_argument("--column", action="append", metavar="MODEL=COL",
+                         help="read a model quantity from another column, e.g. customer_satisfaction=csat_latent")
+    command.add_argument("--scale", action="append", metavar="COL=LOW:HIGH",
+                         help="map a column to 0-1: LOW:HIGH (e.g. 0:100), csat (1-5) or nps")
+    command.add_argument("--pooled", action="store_true", help="no unit fixed effects (pooled, with a constant)")
+    command.add_argument("--estimator", choices=("ols", "anderson-hsiao"), default="ols",
+                         help="ols: least squares (default); anderson-hsiao: the equations with a lagged dependent "
+                              "variable in first differences with lagged levels as instruments (no Nickell bias, "
+                              "wider intervals; needs unit effects and the 'fit' extra)")
+    command.add_argument("--isq-smoothing", type=_weight, metavar="W",
+                         help="replace weekly ISQ in the employee-satisfaction equation by its exponential "
+                              "smoothing with weight W in (0, 1] (the ISQ employees perceive; the model's 0.3)")
+    command.add_argument("--stable-staff", action="store_true",
+                         help="fit the employee-satisfaction equation on the weeks without a quit or a hire "
+                              "(needs quits or turnover, and headcount)")
+    command.add_argument("--bootstrap", type=_count(0), default=0, metavar="N", help="cluster bootstrap replicates")
+    command.add_argument("--seed", type=_count(0), default=1, help="seed of the bootstrap and of the written file")
+    command.add_argument("--max-ci-share", type=_share, default=0.5, metavar="SHARE",
+                         help="write a fitted value only when its 95%% CI excludes 0 and the CI's half-width is at "
+                              "most SHARE of the estimate (default: 0.5); the others stay at the base's value")
+    command.add_argument("--plots", metavar="DIR", help="also write observed-against-fitted charts here")
 
 
 def main(argv=None) -> int:

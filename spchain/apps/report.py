@@ -16,10 +16,11 @@ into a folder a consultant can hand over::
 :func:`rebuild_report` writes it again from a stored experiment
 (``runs.sqlite``) without running anything.  Nothing here needs pandas.
 
-The page prints every number by one rule (:func:`format_number`: three
-significant digits, a value and its interval with the same decimals), every
-amount of money in the settings' ``currency`` and ``money_scale``
-(:func:`money_unit`), and words and colours each change by its KPI's
+The page prints every number by one rule
+(:func:`spchain.formatting.format_number`: three significant digits, a value
+and its interval with the same decimals), every amount of money in the
+settings' ``currency`` and ``money_scale``
+(:func:`spchain.apps.tables.money_unit`), and words and colours each change by its KPI's
 direction (:attr:`spchain.metrics.Metric.better`).
 """
 
@@ -33,10 +34,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..formatting import format_number
 from ..metrics import METRICS, metric
+from .tables import DEFAULT_CURRENCY, DEFAULT_REPORT_METRICS, csv_number, money_unit, summary_rows
 
-__all__ = ["write_report", "rebuild_report", "STORE_NAME", "SETTINGS_NAME", "summary_rows", "kpi_unit",
-           "report_charts", "format_number", "money_unit", "csv_number", "MONEY_SCALES", "DEFAULT_CURRENCY",
+# format_number (spchain.formatting) and money_unit (.tables) are imported from here too
+__all__ = ["write_report", "rebuild_report", "STORE_NAME", "SETTINGS_NAME", "report_charts",
            "write_sensitivity_report", "sensitivity_rows", "write_selection_report", "selection_rows",
            "SENSITIVITY_STORE_NAME"]
 
@@ -47,83 +50,7 @@ SENSITIVITY_STORE_NAME = "sensitivity.sqlite"
 _MAX_LINES, _MAX_DIAGRAMS, _MAX_FANS = 7, 4, 6
 
 
-#: ``[report] money_scale`` -> the divisor of every amount of money the report prints, and its word.
-MONEY_SCALES = {"units": (1.0, ""), "thousands": (1e3, "thousand"), "millions": (1e6, "million")}
-#: The currency of a report whose settings name none: honest about what the model's money is.
-DEFAULT_CURRENCY = "money units"
-_MINUS = "\u2212"
-
-
-def format_number(x, digits=3, *, among=(), sign=False) -> str:
-    """How the report prints a number: one rule of significant digits for every figure.
-
-    The largest magnitude of ``x`` and the numbers in ``among`` gets
-    ``digits`` significant digits (never fewer than its integer digits), and
-    ``x`` is printed with the same number of decimals.  Pass a value's
-    interval as ``among`` (and the value when printing the interval's ends)
-    and a value and its interval share their decimals: ``8.7 [4.4, 13.0]``,
-    never ``8.696 [4.440, 13.0]``.
-
-    Parameters
-    ----------
-    x : float
-    digits : int
-        Significant digits of the largest magnitude.
-    among : sequence of float
-        The numbers printed next to ``x`` (non-finite ones are ignored).
-    sign : bool
-        Print ``+`` before a positive number (for differences and changes).
-
-    Returns
-    -------
-    str
-        Thousands separated, a true minus sign (U+2212), ``"\u2013"`` when
-        ``x`` is missing or not finite.
-
-    Examples
-    --------
-    >>> format_number(1234567.8), format_number(12.345), format_number(0.0012345)
-    ('1,234,568', '12.3', '0.00123')
-    >>> format_number(8.696, among=(4.44, 13.04))
-    '8.7'
-    """
-    if x is None or isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(x):
-        return "\u2013"
-    if isinstance(digits, bool) or not isinstance(digits, int) or digits < 1:
-        raise ValueError(f"digits={digits!r}: expected an integer >= 1")
-    sizes = [abs(float(v)) for v in (x, *among) if v is not None and math.isfinite(v) and v != 0]
-    decimals = 0 if not sizes else min(9, max(0, digits - 1 - math.floor(math.log10(max(sizes)))))
-    text = f"{abs(x):,.{decimals}f}"
-    if float(text.replace(",", "")) == 0:
-        return text
-    return (_MINUS if x < 0 else "+" if sign else "") + text
-
-
-def money_unit(currency=DEFAULT_CURRENCY, money_scale="units") -> str:
-    """The unit the report prints money in: ``"EUR"``, ``"thousand EUR"``, ``"money units"``...
-
-    Raises
-    ------
-    ValueError
-        For a currency that is not a non-empty string or an unknown scale.
-    """
-    if not isinstance(currency, str) or not currency.strip():
-        raise ValueError(f"currency={currency!r}: expected a non-empty string such as 'EUR'")
-    if money_scale not in MONEY_SCALES:
-        raise ValueError(f"money_scale={money_scale!r}: expected one of {list(MONEY_SCALES)}")
-    word = MONEY_SCALES[money_scale][1]
-    return f"{word} {currency.strip()}" if word else currency.strip()
-
-
-def csv_number(x) -> str:
-    """A number for CSV files and data attributes: full precision, empty when missing or not finite."""
-    return "" if x is None or not math.isfinite(x) else repr(float(x))
-
-
 def _defaults(result, settings):
-    from .scenario_file import DEFAULT_REPORT_METRICS
-
     s = dict(title="spchain scenario report", metrics=list(DEFAULT_REPORT_METRICS), focus="profit",
              level=0.95, costs={}, descriptions={}, base="", source="", currency=DEFAULT_CURRENCY,
              money_scale="units")
@@ -140,39 +67,6 @@ def _defaults(result, settings):
 
 
 # -------------------------------------------------------------------- tables
-def kpi_unit(name, result, money=DEFAULT_CURRENCY) -> str:
-    """The unit of a KPI's per-run total in a report, with money in ``money`` (``"EUR"``, ``"thousand EUR"``).
-
-    Examples: ``"EUR, total of weeks 14-104"`` for profit, ``"min"`` for the mean wait.
-    """
-    from ..viz.plotting import total_unit
-
-    unit = total_unit(name, result)
-    return re.sub(r"\bmoney\b", money, unit) if METRICS[name].is_money else unit
-
-
-def summary_rows(result, metrics, level=0.95, *, currency=DEFAULT_CURRENCY) -> list:
-    """The scenario table as dicts: one row per KPI and scenario (as in ``summary.csv``).
-
-    Values are unrounded and unscaled; the ``unit`` of money names ``currency``.
-    """
-    rows = []
-    for name in metrics:
-        m = METRICS[name]
-        for s in result.scenarios:
-            e = result.estimate(name, scenario=s, level=level)
-            row = dict(metric=name, label=m.label, unit=kpi_unit(name, result, currency), scenario=s,
-                       mean=e.mean, ci_low=e.low, ci_high=e.high, n=e.n, difference=math.nan,
-                       difference_low=math.nan, difference_high=math.nan, relative=math.nan,
-                       relative_low=math.nan, relative_high=math.nan)
-            if s != result.baseline:
-                d = result.difference(name, scenario=s, level=level)
-                row.update(difference=d.mean, difference_low=d.low, difference_high=d.high,
-                           relative=d.relative, relative_low=d.relative_low, relative_high=d.relative_high)
-            rows.append(row)
-    return rows
-
-
 def _return_rows(result, costs, level) -> list:
     rows = []
     for s in result.scenarios:
@@ -232,16 +126,6 @@ def _slug(text, taken) -> str:
     return slug
 
 
-def _figure(width, height, layout="constrained"):
-    """A figure outside pyplot (nothing to close, no backend needed) in the house style."""
-    from matplotlib.figure import Figure
-
-    from ..viz.plotting import style
-
-    with style():
-        return Figure(figsize=(width, height), layout=layout)
-
-
 def report_charts(result, settings=None) -> list:
     """Every chart of the report, drawn in the house style, money named in the report's currency.
 
@@ -256,28 +140,15 @@ def report_charts(result, settings=None) -> list:
     list of tuple
         ``(slug, title, caption, figure)`` for each chart, in the page's order.
     """
+    from ..viz.output import name_the_currency
     from ..viz.plotting import style
 
     s = _defaults(result, settings)
     with style():
         charts = _draw_charts(result, s)
     for _slug_, _title, _caption, fig in charts:
-        _name_the_currency(fig, s["currency"])
+        name_the_currency(fig, s["currency"])
     return charts
-
-
-def _name_the_currency(fig, currency):
-    """Every "money" in a chart's text (axis labels, the chain diagram's units) names the currency.
-
-    Tick labels keep the amounts as they are (compacted to ``k`` and ``M``
-    by the charts), so the unscaled currency is the honest unit.
-    """
-    from matplotlib.text import Text
-
-    for text in fig.findobj(Text):
-        words = text.get_text()
-        if "money" in words:
-            text.set_text(re.sub(r"\bmoney\b(?! units)", currency, words))  # the diagram names it already
 
 
 _OVERLAP = ("Overlapping bands do not mean the scenarios are alike: a band is one scenario's spread on its own, "
@@ -287,6 +158,7 @@ _OVERLAP = ("Overlapping bands do not mean the scenarios are alike: a band is on
 
 def _draw_charts(result, s):
     from ..viz import plotting as sp
+    from ..viz.output import new_figure
 
     level, focus, metrics = s["level"], s["focus"], s["metrics"]
     shown = result.scenarios[:_MAX_LINES]
@@ -299,13 +171,13 @@ def _draw_charts(result, s):
         out.append((_slug(slug, taken), title, caption, fig))
 
     for sc in result.scenarios[:_MAX_DIAGRAMS]:
-        fig = _figure(13, 5.2)
+        fig = new_figure(13, 5.2)
         sp.plot_chain_diagram(result, scenario=sc, ax=fig.add_subplot(), money=s["currency"])
         what = "" if sc == result.baseline else f"; differences against {result.baseline!r} in brackets"
         add("chain-diagram" if sc == result.baseline else f"chain-diagram-{sc}", f"The chain: {sc}",
             f"Each stage's mean over {weeks} (flows per week){what}. Arrows carry the strength of the "
             f"link in the model's parameters.", fig)
-    fig = sp.plot_chain(result, scenarios=shown, level=level, fig=_figure(14.8, 2.75 * 3 + 0.7, None))
+    fig = sp.plot_chain(result, scenarios=shown, level=level, fig=new_figure(14.8, 2.75 * 3 + 0.7, None))
     add("dashboard", "The chain over time",
         f"Every stage of the chain week by week: the mean of each replication's KPI over the 4 weeks "
         f"up to the week, across {result.n_replications} replications, with its {level:.0%} confidence band; the warm-up is "
@@ -317,7 +189,7 @@ def _draw_charts(result, s):
         ncols = 2 if len(metrics) > 1 else 1
         nrows = -(-len(metrics) // ncols)
         # a panel: title, x label (up to two lines), tick labels and pads (about 1.5 in), and 0.45 in a scenario
-        fig = _figure(13, 0.4 + nrows * (1.6 + 0.45 * n_other))
+        fig = new_figure(13, 0.4 + nrows * (1.6 + 0.45 * n_other))
         fig.suptitle(f"Paired differences against {result.baseline!r}, {level:.0%} confidence intervals",
                      x=0.01, ha="left", fontsize=13)
         axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
@@ -332,7 +204,7 @@ def _draw_charts(result, s):
     fans = result.scenarios[:_MAX_FANS]
     ncols = min(len(fans), 2)
     nrows = -(-len(fans) // ncols)
-    fig = _figure(13, 3.6 * nrows)
+    fig = new_figure(13, 3.6 * nrows)
     axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True).ravel()
     for ax, sc in zip(axes, fans):
         sp.plot_fan(result, focus, scenario=sc, ax=ax)
@@ -348,7 +220,7 @@ def _draw_charts(result, s):
         pass  # not a one-at-a-time design
     else:
         n_factors = len(sp._oat_factors(result, result.baseline))
-        ax = sp.plot_tornado(result, focus, level=level, ax=_figure(9, 1.4 + 0.7 * n_factors).add_subplot())
+        ax = sp.plot_tornado(result, focus, level=level, ax=new_figure(9, 1.4 + 0.7 * n_factors).add_subplot())
         add(f"tornado-{focus}", f"{METRICS[focus].label}: one factor at a time",
             f"Each factor at its lower and higher value, everything else as in {result.baseline!r}: paired "
             f"differences over {weeks} with {level:.0%} confidence intervals, widest swing on top.",
@@ -525,6 +397,7 @@ def _rows_csv(path, rows):
 
 def _sensitivity_charts(result, s):
     from ..viz import sensplots as sp
+    from ..viz.output import new_figure
 
     kpi, level = s["kpi_label"], s["level"]
     sobol = hasattr(result, "first_order")
@@ -536,7 +409,7 @@ def _sensitivity_charts(result, s):
         when = f" The last window of weeks is drawn (weeks {a}-{b - 1}); indices.csv holds every window."
     out = []
     if sobol:
-        fig = _figure(9, 1.6 + 0.55 * n)
+        fig = new_figure(9, 1.6 + 0.55 * n)
         sp.plot_sobol(result, window=last, alpha=1 - level, ax=fig.add_subplot())
         out.append(("sobol", f"Sobol' indices of {kpi}",
                     f"First-order index (the share of the variance across the box a factor explains alone) and "
@@ -545,13 +418,13 @@ def _sensitivity_charts(result, s):
                     + when, fig))
         if result.windows is not None and len(result.windows) > 1:
             for index, word in (("total", "Total"), ("first", "First-order")):
-                fig = _figure(10, 4.8)
+                fig = new_figure(10, 4.8)
                 sp.plot_sobol_over_time(result, index=index, alpha=1 - level, ax=fig.add_subplot())
                 out.append((f"sobol-{index}-over-time", f"{word} indices of {kpi} over time",
                             f"One index per window of weeks, from the same runs, with {level:.0%} bootstrap "
                             f"bands.", fig))
     else:
-        fig = _figure(9, 5.5)
+        fig = new_figure(9, 5.5)
         sp.plot_morris(result, window=last, ax=fig.add_subplot())
         out.append(("morris", f"Morris screening of {kpi}",
                     "Each factor's mean absolute elementary effect mu* (how much moving it across its range moves "
@@ -645,8 +518,9 @@ def write_selection_report(selection, out, *, settings=None, manifest=None, form
         replication, seed, value: every run's output, replication ``r``
         sharing its seed across scenarios).
     """
-    from ..viz import sensplots as sp
     from ..experiments.experiment import replication_seed
+    from ..viz import sensplots as sp
+    from ..viz.output import new_figure
     from ..viz.plotting import style
     from .report_html import render_selection_html
 
@@ -665,7 +539,7 @@ def write_selection_report(selection, out, *, settings=None, manifest=None, form
     with style():
         kinds = ["elimination", "allocation"] if selection.procedure in ("kn", "kn++") else ["allocation"]
         for kind in kinds:
-            fig = _figure(9, 4.8 if kind == "elimination" else 1.6 + 0.5 * len(selection.names))
+            fig = new_figure(9, 4.8 if kind == "elimination" else 1.6 + 0.5 * len(selection.names))
             sp.plot_selection(selection, kind=kind, ax=fig.add_subplot())
             caption = ("Each scenario's running mean over its replications (replication r shares its random "
                        "numbers across scenarios), ending where the scenario was eliminated (a cross) or the "

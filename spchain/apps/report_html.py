@@ -22,8 +22,9 @@ import math
 
 import numpy as np
 
+from ..formatting import format_number
 from ..metrics import METRICS
-from .report import MONEY_SCALES, csv_number, format_number, kpi_unit, money_unit
+from .tables import MONEY_SCALES, csv_number, kpi_unit, money_unit, summary_rows
 
 __all__ = ["render_html", "CSS", "page", "render_sensitivity_html", "render_selection_html"]
 
@@ -226,8 +227,6 @@ def _payback_text(result, scenario, s) -> str:
 
 def _summary_row(result, name, scenario, level):
     """One KPI's row against the baseline (for a focus KPI that is not in the table)."""
-    from .report import summary_rows
-
     return next(r for r in summary_rows(result, [name], level) if r["scenario"] == scenario)
 
 

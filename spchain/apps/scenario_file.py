@@ -42,14 +42,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..params import Change, ParamError, Params, check_schedulable, suggest
+from .tables import DEFAULT_REPORT_METRICS, MONEY_SCALES
 
 __all__ = ["ScenarioFileError", "Plan", "SensitivitySpec", "SelectionSpec", "load_scenario_file",
-           "read_parameter_file", "dumps_toml", "DEFAULT_REPORT_METRICS"]
-
-#: KPIs of the report's scenario table unless ``[report] metrics`` says otherwise.
-DEFAULT_REPORT_METRICS = ("internal_service_quality", "employee_satisfaction", "turnover",
-                          "service_quality", "wait_time", "customer_satisfaction", "nps",
-                          "active_customers", "revenue", "costs", "profit")
+           "read_parameter_file", "dumps_toml"]
 
 _KEYS = {
     "": ("base", "experiment", "scenarios", "design", "report", "sensitivity", "selection"),
@@ -621,7 +617,6 @@ def _design(check, params, table, horizon):
 
 def _report(check, table, names):
     from ..metrics import METRICS
-    from .report import MONEY_SCALES
 
     check.table(table, "report", "report")
     metrics = table.get("metrics", list(DEFAULT_REPORT_METRICS))
