@@ -39,6 +39,8 @@ __all__ = [
     "suggest",
     "check_integer",
     "check_schedulable",
+    "is_run_fixed",
+    "run_fixed_differences",
     "describe",
 ]
 
@@ -97,12 +99,71 @@ def check_schedulable(path: str, at_week: int, *, context: str = "") -> None:
     ...
     spchain.params.ParamError: organisation.n_units is fixed for a whole run and cannot change at week 5 ...
     """
-    if any(path == entry or entry.endswith(".") and path.startswith(entry) for entry in RUN_FIXED_PATHS):
+    if is_run_fixed(path):
         raise ParamError(f"{context}{path} is fixed for a whole run and cannot change at week {at_week} "
                          f"(the engine reads it once, at the start); set it in the base parameters instead "
                          f"(Params.override, [base.parameters] in a scenario file, or a scenario change "
                          f"at week 0)")
 
+
+
+def is_run_fixed(path: str) -> bool:
+    """Whether the dotted ``path`` is fixed for a whole run (:data:`RUN_FIXED_PATHS`).
+
+    Parameters
+    ----------
+    path : str
+        Dotted parameter path.
+
+    Returns
+    -------
+    bool
+        ``True`` for an entry of :data:`RUN_FIXED_PATHS`, or a path below an
+        entry ending in ``"."``.
+
+    Examples
+    --------
+    >>> is_run_fixed("organisation.n_units"), is_run_fixed("internal.departments.it.n_staff")
+    (True, False)
+    """
+    return any(path == entry or entry.endswith(".") and path.startswith(entry) for entry in RUN_FIXED_PATHS)
+
+
+def run_fixed_differences(old: Params, new: Params) -> list:
+    """The run-fixed parameters whose values differ between two parameter sets.
+
+    What a run started with ``old`` cannot take on when it goes on with
+    ``new`` (:class:`spchain.engine.run.Simulation`): each entry of
+    :data:`RUN_FIXED_PATHS` (without its trailing ``"."``) whose value
+    differs; for ``"internal.departments"``, the set of department names.
+
+    Parameters
+    ----------
+    old, new : Params
+        The parameters the run started with, and those it would go on with.
+
+    Returns
+    -------
+    list of str
+        The differing entries, in the order of :data:`RUN_FIXED_PATHS`.
+
+    Examples
+    --------
+    >>> base = Params()
+    >>> run_fixed_differences(base, base.override({"internal.departments.it.n_staff": 9}))
+    []
+    >>> run_fixed_differences(base, base.override({"customers.n_customers": 10}))
+    ['customers.n_customers']
+    """
+    out = []
+    for entry in RUN_FIXED_PATHS:
+        key = entry.rstrip(".")
+        before, after = old.get(key), new.get(key)
+        if key == "internal.departments":  # the set of departments, not their levers
+            before, after = sorted(before), sorted(after)
+        if before != after:
+            out.append(key)
+    return out
 
 def _p(default, unit="", *, ge=None, gt=None, le=None, lt=None, integer=False, allow_inf=False,
        source=ASSUMPTION, doc=""):

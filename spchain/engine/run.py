@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from .model import Engine
-from ..params import RUN_FIXED_PATHS, ParamError, Params, check_schedulable
+from ..params import ParamError, Params, check_schedulable, run_fixed_differences
 from ..records import record_kinds
 from ..result import RunResult
 from .units import check_capacity, unit_profiles
@@ -189,7 +189,7 @@ class Simulation:
             if not isinstance(params, Params):
                 raise ParamError(f"params must be a spchain.Params, got {type(params).__name__}")
             _check_schedule(params, self.horizon)
-            fixed = _run_fixed_differences(self.params, params)
+            fixed = run_fixed_differences(self.params, params)
             if fixed:
                 raise ParamError(f"{fixed[0]} is fixed for a whole run and cannot change between pieces "
                                  f"of a Simulation; start a new one")
@@ -207,15 +207,3 @@ class Simulation:
                          events=None if events is None else {k: list(v) for k, v in events.items()},
                          wall_seconds=self._seconds)
 
-
-def _run_fixed_differences(old: Params, new: Params) -> list:
-    """Run-fixed parameter paths whose values differ between two parameter sets."""
-    out = []
-    for path in RUN_FIXED_PATHS:
-        key = path.rstrip(".")
-        a, b = old.get(key), new.get(key)
-        if key == "internal.departments":  # the set of departments, not their levers
-            a, b = sorted(a), sorted(b)
-        if a != b:
-            out.append(key)
-    return out
