@@ -82,7 +82,7 @@ from typing import Callable, Mapping
 import numpy as np
 from scipy import optimize, stats
 
-from ..params import ParamError
+from ..params import ParamError, check_integer
 from .selection import Selection, select
 from .statistics import Difference, Interval, paired_difference, t_interval
 
@@ -228,12 +228,6 @@ class OptimisationResult:
 
 
 # --------------------------------------------------------------- validation
-def _int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ParamError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
 def _number(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not math.isfinite(value):
         raise ParamError(f"{name} must be a finite number, got {value!r}")
@@ -489,28 +483,74 @@ def optimise(objective: Callable[[np.ndarray, int], float], bounds, *, delta: fl
     """
     if not callable(objective):
         raise ParamError(f"objective must be a callable objective(x, replication) -> float, got {objective!r}")
-    if names is not None:
-        names = [str(n) for n in names]
+    names = None if names is None else [str(n) for n in names]
     low, high = _bounds(bounds, names)
-    d = low.size
-    if names is None:
-        names = [f"x{j}" for j in range(d)]
-    elif len(names) != d:
-        raise ParamError(f"names must give one name per lever ({d}), got {names}")
+    names = _lever_names(names, low.size)
     if direction not in ("max", "min"):
         raise ParamError(f"direction must be 'max' or 'min', got {direction!r}")
-    n_replications = _int("n_replications", n_replications, 1)
-    maxfev = _int("maxfev", maxfev, 2)
-    n_initial = min(max(8, 4 * d), maxfev - (x0 is not None)) if n_initial is None else n_initial
-    n_initial = _int("n_initial", n_initial, 2)
-    if n_initial + (x0 is not None) > maxfev:
+    n_replications, maxfev, n_initial, n_starts, xtol = _search_settings(
+        n_replications, maxfev, n_initial, n_starts, xtol, n_levers=low.size, with_start=x0 is not None)
+    finalists, delta, n0 = _selection_settings(finalists, procedure, delta, alpha, n0)
+    seed = int(np.random.SeedSequence().entropy) if seed is None else check_integer("seed", seed, 0)
+    if executor is not None and not isinstance(executor, cf.Executor):
+        raise ParamError(f"executor must be a concurrent.futures.Executor, got {type(executor).__name__}")
+    checked = _budget(budget, low, high, names)
+    start = None if x0 is None else _start_point(x0, names, low, high, checked)
+
+    search = _Search(objective, low, high - low, n_replications, 1.0 if direction == "max" else -1.0, maxfev,
+                     executor)
+    unit_budget = _unit_budget(checked, low, high)
+    # (1) space-filling start, x0 first
+    design = _design(n_initial, low.size, seed, *unit_budget)
+    search.run(([] if start is None else [start]) + [search.x(u) for u in design])
+    n_first = len(search.xs)
+    # (2) local refinement from the best distinct points of the start
+    messages = _refine(search, unit_budget, n_starts=n_starts, xtol=xtol)
+    # (3) ranking and selection among the finalists, on fresh replications
+    pool, labels = _finalists(search, start, xtol=xtol, finalists=finalists)
+    chosen = select(_Fresh(objective, pool, n_replications), labels, delta=delta, alpha=alpha,
+                    direction=direction, procedure=procedure, n0=n0, executor=executor, kpi=kpi, seed=seed)
+    estimate, versus = _chosen_estimates(chosen, labels, level=1.0 - alpha)
+    history_x, history_mean = np.array(search.xs), np.array(search.means)
+    x = pool[labels.index(chosen.best)].copy()
+    for array in (pool, history_x, history_mean, x):
+        array.flags.writeable = False
+    return OptimisationResult(
+        x=x, names=tuple(names), estimate=estimate, versus_start=versus, finalists=pool, selection=chosen,
+        history_x=history_x, history_mean=history_mean, n_initial=n_first - (start is not None),
+        n_replications=n_replications, n_evaluations=len(search.xs),
+        n_runs=len(search.xs) * n_replications + chosen.n_runs, direction=direction, kpi=kpi,
+        budget=None if checked is None else (checked[0], checked[1]), seed=seed, messages=tuple(messages))
+
+
+def _lever_names(names, n_levers) -> list:
+    """The levers' names: as given (one per lever), or ``x0``, ``x1``, ..."""
+    if names is None:
+        return [f"x{j}" for j in range(n_levers)]
+    if len(names) != n_levers:
+        raise ParamError(f"names must give one name per lever ({n_levers}), got {names}")
+    return names
+
+
+def _search_settings(n_replications, maxfev, n_initial, n_starts, xtol, *, n_levers, with_start):
+    """The search's settings, checked: ``(n_replications, maxfev, n_initial, n_starts, xtol)``."""
+    n_replications = check_integer("n_replications", n_replications, 1)
+    maxfev = check_integer("maxfev", maxfev, 2)
+    n_initial = min(max(8, 4 * n_levers), maxfev - with_start) if n_initial is None else n_initial
+    n_initial = check_integer("n_initial", n_initial, 2)
+    if n_initial + with_start > maxfev:
         raise ParamError(f"maxfev ({maxfev}) must cover the {n_initial} initial points"
-                         f"{' and x0' if x0 is not None else ''}")
-    n_starts = _int("n_starts", n_starts, 0)
+                         f"{' and x0' if with_start else ''}")
+    n_starts = check_integer("n_starts", n_starts, 0)
     xtol = _number("xtol", xtol)
     if not 0 < xtol < INITIAL_RADIUS:
         raise ParamError(f"xtol must be in (0, {INITIAL_RADIUS}) (a share of each lever's range), got {xtol!r}")
-    finalists = _int("finalists", finalists, 2)
+    return n_replications, maxfev, n_initial, n_starts, xtol
+
+
+def _selection_settings(finalists, procedure, delta, alpha, n0):
+    """The final selection's settings, checked: ``(finalists, delta, n0)``."""
+    finalists = check_integer("finalists", finalists, 2)
     if procedure not in PROCEDURES:
         raise ParamError(f"procedure must be one of {PROCEDURES} (a selection with a guarantee), got {procedure!r}")
     delta = _number("delta", delta)
@@ -519,56 +559,63 @@ def optimise(objective: Callable[[np.ndarray, int], float], bounds, *, delta: fl
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 0.5:
         raise ParamError(f"alpha must be in (0, 0.5) (a selection between two finalists must beat a "
                          f"coin toss), got {alpha!r}")
-    n0 = _int("n0", n0, 2)
-    seed = int(np.random.SeedSequence().entropy) if seed is None else _int("seed", seed, 0)
-    if executor is not None and not isinstance(executor, cf.Executor):
-        raise ParamError(f"executor must be a concurrent.futures.Executor, got {type(executor).__name__}")
-    checked = _budget(budget, low, high, names)
-    span = high - low
-    a = b = None
-    if checked is not None:
-        w, total = checked
-        a, b = w * span, total - float(w @ low)
-    start = None
-    if x0 is not None:
-        start = np.asarray(x0, dtype=float).reshape(-1)
-        if start.shape != (d,) or not np.all(np.isfinite(start)):
-            raise ParamError(f"x0 must be {d} finite numbers, got {x0!r}")
-        out = [n for n, v, lo, hi in zip(names, start, low, high) if not lo <= v <= hi]
-        if out:
-            j = names.index(out[0])
-            raise ParamError(f"x0: {out[0]} = {start[j]:g} is outside its bounds ({low[j]:g}, {high[j]:g})")
-        if not _meets(checked, start, low, high):
-            raise ParamError(f"x0 breaks the budget: weighted sum {float(checked[0] @ start):,.6g} > "
-                             f"total {checked[1]:,.6g}")
+    return finalists, delta, check_integer("n0", n0, 2)
 
-    sign = 1.0 if direction == "max" else -1.0
-    search = _Search(objective, low, span, n_replications, sign, maxfev, executor)
-    # (1) space-filling start, x0 first
-    points = ([] if start is None else [start]) + [search.x(u) for u in _design(n_initial, d, seed, a, b)]
-    search.run(points)
-    n_first = len(search.xs)
-    # (2) local refinement from the best distinct points of the start
-    messages = []
-    starts = search.ranked(xtol)[:n_starts]
-    bounds_unit = optimize.Bounds(np.zeros(d), np.ones(d))
+
+def _start_point(x0, names, low, high, budget) -> np.ndarray:
+    """``x0`` as an array, checked to lie in the box and meet the budget."""
+    start = np.asarray(x0, dtype=float).reshape(-1)
+    if start.shape != low.shape or not np.all(np.isfinite(start)):
+        raise ParamError(f"x0 must be {low.size} finite numbers, got {x0!r}")
+    outside = [n for n, v, lo, hi in zip(names, start, low, high) if not lo <= v <= hi]
+    if outside:
+        j = names.index(outside[0])
+        raise ParamError(f"x0: {outside[0]} = {start[j]:g} is outside its bounds ({low[j]:g}, {high[j]:g})")
+    if not _meets(budget, start, low, high):
+        raise ParamError(f"x0 breaks the budget: weighted sum {float(budget[0] @ start):,.6g} > "
+                         f"total {budget[1]:,.6g}")
+    return start
+
+
+def _unit_budget(budget, low, high) -> tuple:
+    """The budget ``weights @ x <= total`` on the box scaled to ``[0, 1]``: ``(a, b)`` with ``a @ u <= b``.
+
+    ``(None, None)`` for no budget.
+    """
+    if budget is None:
+        return None, None
+    weights, total = budget
+    return weights * (high - low), total - float(weights @ low)
+
+
+def _refine(search, unit_budget, *, n_starts, xtol) -> list:
+    """COBYQA from each of the ``n_starts`` best distinct points in turn; what ended each search."""
+    a, b = unit_budget
+    n_levers = search.low.size
+    bounds_unit = optimize.Bounds(np.zeros(n_levers), np.ones(n_levers))
     constraints = [] if a is None else [optimize.LinearConstraint(a[None, :], -np.inf, b)]
-    for s, i in enumerate(starts):
-        left = maxfev - len(search.xs)
+    starts = search.ranked(xtol)[:n_starts]
+    messages = []
+    for k, i in enumerate(starts):
+        left = search.maxfev - len(search.xs)
         if left <= 0:
             break
-        u0 = (np.array(search.xs[i]) - low) / span
-        search.limit = len(search.xs) + max(1, left // (len(starts) - s))
+        u0 = (np.array(search.xs[i]) - search.low) / search.span
+        search.limit = len(search.xs) + max(1, left // (len(starts) - k))  # an equal share of what is left
         try:
             res = optimize.minimize(search.loss, u0, args=(a, b), method="COBYQA", bounds=bounds_unit,
                                     constraints=constraints,
-                                    options={"maxfev": 100 * maxfev, "initial_tr_radius": INITIAL_RADIUS,
+                                    options={"maxfev": 100 * search.maxfev, "initial_tr_radius": INITIAL_RADIUS,
                                              "final_tr_radius": xtol})
             messages.append(str(res.message))
         except _Exhausted:
             messages.append("stopped: its share of maxfev was used")
-    search.limit = maxfev
-    # (3) ranking and selection among the finalists, on fresh replications
+    search.limit = search.maxfev
+    return messages
+
+
+def _finalists(search, start, *, xtol, finalists) -> tuple:
+    """The best distinct points (and ``start``) to select among: ``(points, labels)``."""
     best = search.ranked(xtol)[:finalists]
     if len(best) < 2:  # every point within xtol of the best: take the next best anyway
         best += [i for i in search.ranked(0.0) if i not in best][:finalists - len(best)]
@@ -584,28 +631,18 @@ def optimise(objective: Callable[[np.ndarray, int], float], bounds, *, delta: fl
     if len(rows) < 2:
         raise ValueError(f"the search evaluated only one distinct point ({rows[0].tolist()}), nothing to "
                          f"select among; the box and the budget leave no room")
-    pool = np.array(rows)
-    chosen = select(_Fresh(objective, pool, n_replications), labels, delta=delta, alpha=alpha,
-                    direction=direction, procedure=procedure, n0=n0, executor=executor, kpi=kpi, seed=seed)
+    return np.array(rows), labels
+
+
+def _chosen_estimates(chosen, labels, *, level) -> tuple:
+    """The chosen finalist's interval on its fresh replications, and its paired difference from ``start``."""
     i = labels.index(chosen.best)
-    level = 1.0 - alpha
     estimate = t_interval(chosen.samples[i], level=level)
-    versus = None
-    if start is not None:
-        j = labels.index("start")
-        n = min(len(chosen.samples[i]), len(chosen.samples[j]))
-        versus = paired_difference(chosen.samples[i][:n], chosen.samples[j][:n], level=level)
-    history_x, history_mean = np.array(search.xs), np.array(search.means)
-    for arr in (pool, history_x, history_mean):
-        arr.flags.writeable = False
-    x = pool[i].copy()
-    x.flags.writeable = False
-    return OptimisationResult(
-        x=x, names=tuple(names), estimate=estimate, versus_start=versus, finalists=pool, selection=chosen,
-        history_x=history_x, history_mean=history_mean, n_initial=n_first - (start is not None),
-        n_replications=n_replications, n_evaluations=len(search.xs),
-        n_runs=len(search.xs) * n_replications + chosen.n_runs, direction=direction, kpi=kpi,
-        budget=None if checked is None else (checked[0], checked[1]), seed=seed, messages=tuple(messages))
+    if "start" not in labels:
+        return estimate, None
+    j = labels.index("start")
+    n = min(len(chosen.samples[i]), len(chosen.samples[j]))
+    return estimate, paired_difference(chosen.samples[i][:n], chosen.samples[j][:n], level=level)
 
 
 # ------------------------------------------------------------ the simulator
@@ -630,8 +667,8 @@ class _LeverObjective:
         return Scenario("candidate", levers=levers, at_week=self.at_week).apply(self._params)
 
     def __call__(self, x, r):
-        from .experiment import replication_seed
         from ..engine.run import simulate
+        from .spec import replication_seed
 
         result = simulate(self.params(x), horizon=self.horizon, seed=replication_seed(self.seed, r))
         return result.total(self.kpi, start=self.warmup)
@@ -723,56 +760,68 @@ def optimise_levers(base=None, levers: Mapping | None = None, *, kpi: str = "pro
     """
     from ..metrics import metric
     from ..params import Params
-    from .scenarios import Scenario
 
     metric(kpi)
     base = Params() if base is None else base
     if not isinstance(base, Params):
         raise ParamError(f"base must be a spchain.Params, got {type(base).__name__}")
-    if not isinstance(levers, Mapping) or not levers:
-        raise ParamError(f"levers must be a non-empty mapping of dotted path to (low, high), got {levers!r}")
-    paths = list(levers)
-    for p in paths:
-        if not isinstance(p, str):
-            raise ParamError(f"lever paths must be dotted parameter paths (str), got {p!r}")
-        base.get(p)  # unknown path: ParamError with a suggestion
+    paths = _lever_paths(base, levers)
     low, high = _bounds(list(levers.values()), paths)
-    horizon = _int("horizon", horizon, 1)
-    warmup = _int("warmup", warmup, 0)
+    horizon = check_integer("horizon", horizon, 1)
+    warmup = check_integer("warmup", warmup, 0)
     if warmup >= horizon:
         raise ParamError(f"horizon ({horizon} weeks) must be longer than the warm-up ({warmup} weeks)")
-    at_week = _int("at_week", at_week, 0)
+    at_week = check_integer("at_week", at_week, 0)
     if at_week >= horizon:
         raise ParamError(f"at_week ({at_week}) must be before the horizon ({horizon} weeks)")
-    for p, lo, hi in zip(paths, low, high):
-        # the bounds, and a point inside that is no integer (integer parameters are no continuous levers)
-        for where, value in (("its bound", lo), ("its bound", hi), ("a point inside", lo + (hi - lo) / math.pi)):
-            try:
-                Scenario("check", levers={p: float(value)}, at_week=at_week).apply(base)
-            except ParamError as exc:
-                raise ParamError(f"lever {p!r} at {where} {value:g}: {exc}") from None
-    weights = None
-    if budget is not None:
-        weights = _lever_budget(budget, paths)
-    seed = int(np.random.SeedSequence().entropy) if seed is None else _int("seed", seed, 0)
+    _check_continuous(base, paths, low, high, at_week)
+    weights = None if budget is None else _lever_budget(budget, paths)
+    seed = int(np.random.SeedSequence().entropy) if seed is None else check_integer("seed", seed, 0)
     if workers is not None:
-        workers = _int("workers", workers, 1)
+        workers = check_integer("workers", workers, 1)
         if executor is not None:
             raise ParamError("give workers or executor, not both")
-    start = base.at_week(at_week)
-    x0 = np.array([float(start.get(p)) for p in paths])
+    todays = base.at_week(at_week)
+    x0 = np.array([float(todays.get(p)) for p in paths])
     if not np.all((low <= x0) & (x0 <= high)) or not _meets(weights, x0, low, high):
         x0 = None  # today's levers are outside the search space: no starting point
     objective = _LeverObjective(base, paths, at_week, horizon, warmup, seed, kpi)
-    kwargs = dict(delta=delta, direction=direction, n_replications=n_replications, budget=weights, x0=x0,
-                  n_initial=n_initial, maxfev=maxfev, n_starts=n_starts, xtol=xtol, finalists=finalists,
-                  alpha=alpha, n0=n0, procedure=procedure, seed=seed, names=paths, kpi=kpi)
+    settings = dict(delta=delta, direction=direction, n_replications=n_replications, budget=weights, x0=x0,
+                    n_initial=n_initial, maxfev=maxfev, n_starts=n_starts, xtol=xtol, finalists=finalists,
+                    alpha=alpha, n0=n0, procedure=procedure, seed=seed, names=paths, kpi=kpi)
     if workers and workers > 1 and executor is None:
-        import multiprocessing
+        from .experiment import process_pool
 
-        with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            return optimise(objective, list(zip(low, high)), executor=pool, **kwargs)
-    return optimise(objective, list(zip(low, high)), executor=executor, **kwargs)
+        with process_pool(workers) as pool:
+            return optimise(objective, list(zip(low, high)), executor=pool, **settings)
+    return optimise(objective, list(zip(low, high)), executor=executor, **settings)
+
+
+def _lever_paths(base, levers) -> list:
+    """The levers' dotted paths, each checked to name a parameter of ``base``."""
+    if not isinstance(levers, Mapping) or not levers:
+        raise ParamError(f"levers must be a non-empty mapping of dotted path to (low, high), got {levers!r}")
+    paths = list(levers)
+    for path in paths:
+        if not isinstance(path, str):
+            raise ParamError(f"lever paths must be dotted parameter paths (str), got {path!r}")
+        base.get(path)  # unknown path: ParamError with a suggestion
+    return paths
+
+
+def _check_continuous(base, paths, low, high, at_week) -> None:
+    """Refuse a lever the parameters refuse at a bound, or at a point inside that is no integer.
+
+    Integer parameters (staff numbers) are no continuous levers.
+    """
+    from .scenarios import Scenario
+
+    for path, lo, hi in zip(paths, low, high):
+        for where, value in (("its bound", lo), ("its bound", hi), ("a point inside", lo + (hi - lo) / math.pi)):
+            try:
+                Scenario("check", levers={path: float(value)}, at_week=at_week).apply(base)
+            except ParamError as exc:
+                raise ParamError(f"lever {path!r} at {where} {value:g}: {exc}") from None
 
 
 def _lever_budget(budget, paths):

@@ -65,7 +65,7 @@ from typing import Callable
 import numpy as np
 from scipy import optimize, special, stats
 
-from ..params import ParamError
+from ..params import ParamError, check_integer
 
 __all__ = ["Selection", "select", "select_best", "rinott_h", "kn_eta", "ocba_allocation"]
 
@@ -113,7 +113,7 @@ def rinott_h(k: int, n0: int, confidence: float) -> float:
     >>> round(rinott_h(2, 20, 0.90), 3)
     1.896
     """
-    k, n0 = _int("k", k, 2), _int("n0", n0, 2)
+    k, n0 = check_integer("k", k, 2), check_integer("n0", n0, 2)
     if not 1.0 / k < confidence < 1.0:
         raise ValueError(f"confidence must be in (1/k, 1) = ({1 / k:.3g}, 1), got {confidence!r}")
     return float(optimize.brentq(lambda h: rinott_pcs(h, k, n0) - confidence, 0.0, 100.0, xtol=1e-10))
@@ -164,7 +164,7 @@ def ocba_allocation(means, variances, budget: int, *, direction: str = "max") ->
                          f"{means.shape} and {variances.shape}")
     if not np.all(variances > 0):
         raise ValueError(f"variances must be > 0, got {variances.tolist()}")
-    budget = _int("budget", budget, 0)
+    budget = check_integer("budget", budget, 0)
     _direction(direction)
     signed = means if direction == "max" else -means
     b = int(np.argmax(signed))
@@ -296,12 +296,6 @@ def _num(x) -> str:
 
 
 # --------------------------------------------------------------- validation
-def _int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ParamError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
 def _direction(direction):
     if direction not in DIRECTIONS:
         raise ParamError(f"direction must be 'max' or 'min', got {direction!r}")
@@ -321,12 +315,12 @@ def _check(k, *, delta, alpha, direction, procedure, n0, budget, batch, executor
         raise ParamError(f"alpha must be < 1 - 1/k = {1 - 1 / k:.3g} for {k} scenarios (otherwise "
                          f"a guess would do), got {alpha!r}")
     _direction(direction)
-    _int("n0", n0, 2)
-    _int("batch", batch, 1)
+    check_integer("n0", n0, 2)
+    check_integer("batch", batch, 1)
     if procedure == "ocba":
         if budget is None:
             raise ParamError("procedure 'ocba' needs a budget (total runs)")
-        _int("budget", budget, n0 * k)
+        check_integer("budget", budget, n0 * k)
     elif budget is not None:
         raise ParamError(f"budget is for procedure 'ocba' only; {procedure!r} decides its own replications")
     if executor is not None and not isinstance(executor, cf.Executor):
@@ -528,9 +522,9 @@ class _SimulationSampler:
                                                           experiment.seed, kpi)
 
     def __call__(self, i, r):
-        from .experiment import replication_seed
-        from ..params import Params
         from ..engine.run import simulate
+        from ..params import Params
+        from .spec import replication_seed
 
         result = simulate(Params.from_dict(self.params[i]), horizon=self.horizon,
                           seed=replication_seed(self.seed, r))
@@ -590,16 +584,16 @@ def select_best(base=None, scenarios=(), *, kpi: str, delta: float, alpha: float
     >>> chosen.best
     'dearer'
     """
-    from .experiment import Experiment
     from ..metrics import metric
     from ..params import Params
+    from .spec import ExperimentSpec
 
     metric(kpi)
     scenarios = list(scenarios) if isinstance(scenarios, (list, tuple)) else scenarios
     if not isinstance(scenarios, list) or len(scenarios) < 2:
         raise ParamError(f"selection needs a list of at least 2 scenarios, got {scenarios!r}")
-    experiment = Experiment(Params() if base is None else base, scenarios=scenarios,
-                            n_replications=1, horizon=horizon, warmup=warmup, seed=seed)
+    experiment = ExperimentSpec(Params() if base is None else base, scenarios=scenarios,
+                                n_replications=1, horizon=horizon, warmup=warmup, seed=seed)
     return select(_SimulationSampler(experiment, kpi), experiment.names, delta=delta, alpha=alpha,
                   direction=direction, procedure=procedure, n0=n0, budget=budget, batch=batch,
                   executor=executor, kpi=kpi, seed=experiment.seed)

@@ -55,8 +55,8 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from .experiment import replication_seed
-from ..params import ParamError, Params
+from .spec import replication_seed
+from ..params import ParamError, Params, check_integer
 
 __all__ = ["Point", "SensitivityError", "SimulationModel", "array_model", "ReplicationPlan",
            "plan_replications", "MorrisResult", "morris", "SobolResult", "sobol"]
@@ -137,14 +137,8 @@ def _scale(unit: np.ndarray, factors) -> list:
     return [dict(zip(paths, row)) for row in zip(*columns)]
 
 
-def _int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise SensitivityError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
 def _rng(seed) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence(_int("seed", seed, 0)))
+    return np.random.default_rng(np.random.SeedSequence(check_integer("seed", seed, 0, error=SensitivityError)))
 
 
 # ------------------------------------------------------------------ models
@@ -241,11 +235,12 @@ class SimulationModel:
             raise SensitivityError(f"params must be a Params, got {type(self.params).__name__}")
         if self.kpi not in METRICS:
             raise SensitivityError(f"unknown kpi {self.kpi!r}; expected one of {sorted(METRICS)}")
-        _int("horizon", self.horizon, 1)
-        _int("seed", self.seed, 0)
-        if _int("start", self.start, 0) >= self.horizon:
+        check_integer("horizon", self.horizon, 1, error=SensitivityError)
+        check_integer("seed", self.seed, 0, error=SensitivityError)
+        if check_integer("start", self.start, 0, error=SensitivityError) >= self.horizon:
             raise SensitivityError(f"start ({self.start}) must be below the horizon ({self.horizon})")
-        if self.window is not None and _int("window", self.window, 1) > self.horizon - self.start:
+        if (self.window is not None
+                and check_integer("window", self.window, 1, error=SensitivityError) > self.horizon - self.start):
             raise SensitivityError(f"window ({self.window}) must be at most the weeks after start "
                                    f"({self.horizon - self.start})")
         if self.executor is not None and not isinstance(self.executor, cf.Executor):
@@ -499,8 +494,9 @@ def plan_replications(model, factors: Mapping, *, share: float = 0.05, n_centre:
     box = _factors(factors)
     if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 1:
         raise SensitivityError(f"share must be in (0, 1), got {share!r}")
-    n_centre, n_spread = _int("n_centre", n_centre, 2), _int("n_spread", n_spread, 2)
-    max_replications = _int("max_replications", max_replications, 2)
+    n_centre = check_integer("n_centre", n_centre, 2, error=SensitivityError)
+    n_spread = check_integer("n_spread", n_spread, 2, error=SensitivityError)
+    max_replications = check_integer("max_replications", max_replications, 2, error=SensitivityError)
     rng = _rng(seed)
     _check(model, factors)
     centre = _scale(np.full((1, len(box)), 0.5), box)[0]
@@ -516,12 +512,13 @@ def plan_replications(model, factors: Mapping, *, share: float = 0.05, n_centre:
     return ReplicationPlan(noise, max(design, 0.0), float(share), n, n_centre + 2 * n_spread)
 
 
-def _replications(model, factors, n_replications, seed):
+def _replications(model, factors, n_replications, seed) -> tuple:
+    """``(plan, n)``: replications per point, and the plan that chose them (``None`` for a number given)."""
     if n_replications is None:
-        return plan_replications(model, factors, seed=seed)
+        n_replications = plan_replications(model, factors, seed=seed)
     if isinstance(n_replications, ReplicationPlan):
-        return n_replications
-    return _int("n_replications", n_replications, 1)
+        return n_replications, n_replications.n_replications
+    return None, check_integer("n_replications", n_replications, 1, error=SensitivityError)
 
 
 # ------------------------------------------------------------------- Morris
@@ -628,15 +625,14 @@ def morris(model, factors: Mapping, *, n_trajectories: int = 10, num_levels: int
 
     box = _factors(factors)
     names, members = _groups(groups, box)
-    n_trajectories = _int("n_trajectories", n_trajectories, 2)
-    if _int("num_levels", num_levels, 2) % 2:
+    n_trajectories = check_integer("n_trajectories", n_trajectories, 2, error=SensitivityError)
+    if check_integer("num_levels", num_levels, 2, error=SensitivityError) % 2:
         raise SensitivityError(f"num_levels must be even, got {num_levels}")
     if not 0 < confidence < 1:
         raise SensitivityError(f"confidence must be in (0, 1), got {confidence!r}")
     rng = _rng(seed)
     _check(model, factors)
-    reps = _replications(model, factors, n_replications, seed)
-    plan, n_rep = (reps, reps.n_replications) if isinstance(reps, ReplicationPlan) else (None, reps)
+    plan, n_rep = _replications(model, factors, n_replications, seed)
     problem = {"num_vars": len(box), "names": [f[0] for f in box], "bounds": [[0.0, 1.0]] * len(box)}
     if groups is not None:
         problem["groups"] = [next(names[g] for g, m in enumerate(members) if j in m) for j in range(len(box))]
@@ -830,48 +826,68 @@ def sobol(model, factors: Mapping, *, n: int = 256, n_replications=None, groups:
         windows as a vector output, and every window's noise is measured
         and taken out on its own, all from the same runs.
     """
-    from scipy.stats import qmc
-
     box = _factors(factors)
     names, members = _groups(groups, box)
-    n = _int("n", n, 8)
+    n = check_integer("n", n, 8, error=SensitivityError)
     if n & (n - 1):
         raise SensitivityError(f"n must be a power of 2 (Sobol' sequence balance), got {n}")
-    n_bootstrap = _int("n_bootstrap", n_bootstrap, 20)
+    n_bootstrap = check_integer("n_bootstrap", n_bootstrap, 20, error=SensitivityError)
     rng = _rng(seed)
     _check(model, factors)
-    reps = _replications(model, factors, n_replications, seed)
-    plan, n_rep = (reps, reps.n_replications) if isinstance(reps, ReplicationPlan) else (None, reps)
+    plan, n_rep = _replications(model, factors, n_replications, seed)
 
-    k, g = len(box), len(members)
-    base = qmc.Sobol(d=2 * k, scramble=True, rng=rng).random_base2(int(math.log2(n)))
-    a, b = base[:, :k], base[:, k:]
-    pages = [a, b]
-    for idx in members:
-        ab = a.copy()
-        ab[:, idx] = b[:, idx]
-        pages.append(ab)
-    unit = np.concatenate(pages)
+    unit = _saltelli_design(n, len(box), members, rng)
     points = [Point(i, v) for i, v in enumerate(_scale(unit, box))]
     y, vector = _evaluate(model, points, n_rep)
-    m = y.shape[2]
-    y = y.reshape(g + 2, n, n_rep, m)
-
-    def estimate(y, weights):
-        means = np.moveaxis(y, 2, -1) @ (weights / n_rep)  # (g + 2, n, m)
-        noise = _between_noise(y.reshape(-1, n_rep, m), weights)
-        return _indices(means[0].T, means[1].T, np.moveaxis(means[2:], 1, 2), noise)
-
-    s1, st, signal = estimate(y, np.ones(n_rep))
-    boot_s1, boot_st = np.empty((n_bootstrap, g, m)), np.empty((n_bootstrap, g, m))
-    for i in range(n_bootstrap):
-        rows = rng.integers(0, n, n)
-        weights = np.bincount(rng.integers(0, n_rep, n_rep), minlength=n_rep).astype(float)
-        boot_s1[i], boot_st[i], _ = estimate(y[:, rows], weights)
-    noise = _between_noise(y.reshape(-1, n_rep, m))
+    n_outputs = y.shape[2]
+    y = y.reshape(len(members) + 2, n, n_rep, n_outputs)
+    s1, st, signal = _sobol_indices(y, np.ones(n_rep))
+    boot_s1, boot_st = _bootstrap(y, n_bootstrap, rng)
+    noise = _between_noise(y.reshape(-1, n_rep, n_outputs))
     if not vector:
         s1, st, boot_s1, boot_st = s1[:, 0], st[:, 0], boot_s1[:, :, 0], boot_st[:, :, 0]
         signal, noise = float(signal[0]), float(noise[0])
     return SobolResult(names, s1, st, boot_s1, boot_st, signal, noise, n, n_rep,
                        len(points) * n_rep + (plan.n_runs if plan else 0), plan,
-                       _output_windows(model, y.reshape(-1, n_rep, m), vector))
+                       _output_windows(model, y.reshape(-1, n_rep, n_outputs), vector))
+
+
+def _saltelli_design(n, n_factors, members, rng) -> np.ndarray:
+    """Points in the unit box: ``A``, ``B`` and, per group, ``A`` with the group's columns from ``B``.
+
+    ``A`` and ``B`` are the two halves of ``n`` points of a scrambled Sobol'
+    sequence in ``2 * n_factors`` dimensions; the result stacks the
+    ``len(members) + 2`` pages of ``n`` rows each.
+    """
+    from scipy.stats import qmc
+
+    base = qmc.Sobol(d=2 * n_factors, scramble=True, rng=rng).random_base2(int(math.log2(n)))
+    a, b = base[:, :n_factors], base[:, n_factors:]
+    pages = [a, b]
+    for columns in members:
+        a_with_b = a.copy()
+        a_with_b[:, columns] = b[:, columns]
+        pages.append(a_with_b)
+    return np.concatenate(pages)
+
+
+def _sobol_indices(y, weights) -> tuple:
+    """First-order and total indices and the signal, from outputs ``y`` of shape ``(pages, n, replications, outputs)``.
+
+    ``weights`` weigh the replications (all ones, or a bootstrap's counts).
+    """
+    n_rep, n_outputs = y.shape[2], y.shape[3]
+    means = np.moveaxis(y, 2, -1) @ (weights / n_rep)  # (pages, n, outputs)
+    noise = _between_noise(y.reshape(-1, n_rep, n_outputs), weights)
+    return _indices(means[0].T, means[1].T, np.moveaxis(means[2:], 1, 2), noise)
+
+
+def _bootstrap(y, n_bootstrap, rng) -> tuple:
+    """Bootstrap replicates of the first-order and total indices: design rows and replications resampled."""
+    n_groups, n, n_rep, n_outputs = y.shape[0] - 2, y.shape[1], y.shape[2], y.shape[3]
+    boot_s1, boot_st = np.empty((n_bootstrap, n_groups, n_outputs)), np.empty((n_bootstrap, n_groups, n_outputs))
+    for i in range(n_bootstrap):
+        rows = rng.integers(0, n, n)
+        weights = np.bincount(rng.integers(0, n_rep, n_rep), minlength=n_rep).astype(float)
+        boot_s1[i], boot_st[i], _ = _sobol_indices(y[:, rows], weights)
+    return boot_s1, boot_st
