@@ -215,11 +215,11 @@ def _draw_charts(result, s):
         "50% and 90% of the runs week by week."
         + (f" {_OVERLAP}" if len(fans) > 1 else ""), fig)
     try:
-        sp._oat_factors(result, result.baseline)
+        sp.oat_factors(result, result.baseline)
     except ValueError:
         pass  # not a one-at-a-time design
     else:
-        n_factors = len(sp._oat_factors(result, result.baseline))
+        n_factors = len(sp.oat_factors(result, result.baseline))
         ax = sp.plot_tornado(result, focus, level=level, ax=new_figure(9, 1.4 + 0.7 * n_factors).add_subplot())
         add(f"tornado-{focus}", f"{METRICS[focus].label}: one factor at a time",
             f"Each factor at its lower and higher value, everything else as in {result.baseline!r}: paired "

@@ -16,29 +16,28 @@ survey answers, so any difference between two runs is the levers' doing):
     ipywidgets sliders for the main levers; each change re-runs the model
     and redraws only what changed on the chain dashboard.
 
-matplotlib and ipywidgets are imported only when a chart or a panel is made,
-so ``import spchain.apps.workshop`` stays light.
+The charts are drawn by :mod:`spchain.viz.workshop`; Matplotlib and
+ipywidgets are imported only when a chart or a panel is made, so
+``import spchain.apps.workshop`` stays light.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import html
-import io
 import time
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..params import Change, ParamError, Params
 from ..presets import preset
 from ..engine.units import CapacityWarning
 from ..engine.run import Simulation, simulate
+from ..viz.style import tick_text  # noqa: F401 - the tick labels of the workshop's charts, also offered here
 
 __all__ = ["LEVERS", "QUARTER", "Lever", "regimes", "Game", "WhatIf", "what_if_panel", "lever_change_text",
-           "tick_text", "readable_ticks"]
+           "tick_text"]
 
 #: Weeks per round of a :class:`Game`.
 QUARTER = 13
@@ -338,38 +337,12 @@ class Game:
             raise ParamError(f"smooth must be a whole number of weeks >= 1 (1: weekly values), got {smooth!r}")
         if self.result is None:
             raise ParamError("play at least one quarter before the debrief")
-        from matplotlib.lines import Line2D
+        from ..viz.plotting import CHAIN_METRICS
+        from ..viz.workshop import plot_debrief
 
-        from ..viz.plotting import CHAIN_METRICS, plot_chain, style
-
-        metrics = tuple(metrics or CHAIN_METRICS)
-        fig = plot_chain([self.baseline(), self.result], labels=["baseline", "your path"],
-                         metrics=metrics, fig=fig, smooth=smooth,
-                         title="Debrief: your path against the baseline")
-        n = len(self.rounds)
         changed = {q for q, choice in enumerate(self.rounds) if q and choice}
-        with style():
-            for ax, name in zip([ax for ax in fig.axes if ax.get_visible()], metrics):
-                readable_ticks(ax, name)
-                for q in range(1, n):
-                    ax.axvline(QUARTER * q + 0.5, color="#555555" if q in changed else "#bbbbbb", lw=0.9,
-                               ls=(0, (3, 2)) if q in changed else "-", zorder=1)
-                ax.set_xticks([QUARTER * q + 0.5 for q in range(n + 1)], labels=[""] * (n + 1))
-                ax.set_xticks([QUARTER * q + 7 for q in range(n)], labels=[f"Q{q + 1}" for q in range(n)],
-                              minor=True)
-                ax.tick_params(axis="x", which="minor", length=0)
-                ax.set_xlim(0.5, QUARTER * n + 0.5)
-                if ax.get_xlabel():
-                    ax.set_xlabel(f"round (quarter of {QUARTER} weeks)")
-            legend = fig.legends[0]
-            handles, labels = list(legend.legend_handles), [t.get_text() for t in legend.get_texts()]
-            if changed:
-                handles.append(Line2D([], [], color="#555555", lw=0.9, ls=(0, (3, 2))))
-                labels.append("levers changed")
-            legend.remove()
-            fig.legend(handles, labels, loc="upper right", bbox_to_anchor=(0.995, 0.995),
-                       ncol=len(labels), fontsize=10)
-        return fig
+        return plot_debrief(self.baseline(), self.result, rounds=len(self.rounds), weeks_per_round=QUARTER,
+                            changed=changed, metrics=tuple(metrics or CHAIN_METRICS), smooth=smooth, fig=fig)
 
 
 def lever_change_text(path, value) -> str:
@@ -422,75 +395,11 @@ def _column_title(m) -> str:
 
 def _with_difference(m, mine, ref) -> str:
     """``"138,412 (+1,204)"``; shares ``"87.3% (+1.2 pts)"``."""
-    from .report import format_number
+    from ..formatting import format_number
 
     if m.unit.startswith("share"):
         return f"{100 * mine:.1f}% ({100 * (mine - ref):+.1f} pts)".replace("-", "\u2212")
     return f"{format_number(mine, among=(ref,))} ({format_number(mine - ref, sign=True, among=(mine,))})"
-
-
-def tick_text(x, low, high) -> str:
-    """A tick label for people: ``"5,000"``, ``"52k"``, ``"1.2M"``, never ``"1e+05"``.
-
-    Parameters
-    ----------
-    x : float
-        The tick's value.
-    low, high : float
-        The axis's view limits: an axis reaching 10,000 writes thousands
-        (``k``), one reaching 1,000,000 millions (``M``), so every tick of an
-        axis uses the same unit.
-
-    Returns
-    -------
-    str
-        With a true minus sign (U+2212); ``"0"`` for a value that is zero
-        but for rounding.
-
-    Examples
-    --------
-    >>> tick_text(2500.0, 0, 7500), tick_text(52000.0, 0, 1.2e5), tick_text(-1.25e6, -2e6, 0)
-    ('2,500', '52k', '−1.25M')
-    """
-    span = abs(high - low) or 1.0
-    if abs(x) < 1e-9 * span:
-        return "0"
-    largest = max(abs(low), abs(high))
-    if largest >= 1e6:
-        text = f"{x / 1e6:.4g}M"
-    elif largest >= 1e4:
-        text = f"{x / 1e3:.4g}k"
-    else:
-        text = f"{x:,.6g}"
-    return text.replace("-", "−")
-
-
-def readable_ticks(ax, name):
-    """Value ticks for people on one KPI panel: money and counts as :func:`tick_text`, shares in percent.
-
-    Parameters
-    ----------
-    ax : matplotlib.axes.Axes
-        A panel whose y axis shows KPI ``name``.
-    name : str
-        KPI name; a KPI whose unit is a share gets percent ticks and the y
-        label ``"%"``.
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-    """
-    from matplotlib.ticker import FuncFormatter, PercentFormatter
-
-    from ..metrics import metric
-
-    if metric(name).unit.startswith("share"):
-        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
-        ax.set_ylabel("%")
-    else:
-        axis = ax.yaxis
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda x, _pos=None: tick_text(x, *axis.get_view_interval())))
-    return ax
 
 
 class WhatIf:
@@ -573,8 +482,6 @@ class WhatIf:
                         "model_cpu": time.process_time() - cpu, "redraw_cpu": 0.0}
         self._runs = OrderedDict()
         self.n_updates = 0
-        self.n_full_redraws = 0
-        self.n_panel_redraws = 0
         self.sliders = {}
         for lever in self.levers:
             value = self.params.get(lever.path)
@@ -591,9 +498,7 @@ class WhatIf:
         self.image = w.Image(format="png")
         self.widget = w.VBox([*self.sliders.values(), reset, self.status, self.image])
         self.widget.what_if = self  # reach the state from the widget a notebook displays
-        self.figure = None
-        self._panels = []  # (axes, KPI name, baseline line, what-if line)
-        self._background = None
+        self._dashboard = None  # the figure, built by the first redraw
         self.redraw()
 
     def values(self) -> dict:
@@ -647,117 +552,46 @@ class WhatIf:
             slider.observe(self._on_change, names="value")
         return self.update()
 
-    def _build(self):
-        """The figure, once: both lines on every panel, a layout computed once, an Agg canvas."""
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
-        from ..viz.plotting import plot_chain, style
-
-        ncols = 4
-        nrows = -(-len(self.metrics) // ncols)
-        fig = Figure(figsize=(14, 2.6 * nrows + 0.7), dpi=72)
-        FigureCanvasAgg(fig)
-        plot_chain([self.baseline, self.baseline], labels=["baseline", "what if"], metrics=self.metrics,
-                   fig=fig, smooth=self.smooth, ncols=ncols, title="What if? The chain over time")
-        with style():
-            axes = [ax for ax in fig.axes if ax.get_visible()]
-            self._panels = []
-            for ax, name in zip(axes, self.metrics):
-                readable_ticks(ax, name)
-                base_line, what_line = ax.lines[:2]
-                self._panels.append((ax, name, base_line, what_line))
-            for ax, *_ in self._panels:  # the figure without its panels: what a panel's place is cleared to
-                ax.set_visible(False)
-            fig.canvas.draw()
-            self._blank = fig.canvas.copy_from_bbox(fig.bbox)
-            for ax, *_ in self._panels:
-                ax.set_visible(True)
-        self._boxes = [None] * len(self._panels)
-        self.figure = fig
-
     def redraw(self):
         """Draw the dashboard (baseline against the sliders' run) into the image; returns the figure.
 
         Only the "what if" lines are drawn anew, over the saved image of
-        the rest.  A panel whose value range must change is drawn again on
-        its own (its place cleared first); the whole figure only the first
-        time, or when such a panel's labels would reach into another panel.
+        the rest (:class:`spchain.viz.workshop.LiveDashboard`).  A panel whose
+        value range must change is drawn again on its own (its place cleared
+        first); the whole figure only the first time, or when such a panel's
+        labels would reach into another panel.
         """
-        from ..viz.plotting import kpi_range, style, trailing_kpi
+        from ..viz.workshop import LiveDashboard
 
         started, cpu = time.perf_counter(), time.process_time()
-        if self.figure is None:
-            self._build()
-        sums = self.result.sums.sum(axis=1)
-        dirty = []
-        with style():
-            for i, (ax, name, base_line, what_line) in enumerate(self._panels):
-                y = trailing_kpi(sums, name, self.smooth)
-                what_line.set_ydata(y)
-                limits = _value_range(np.concatenate([base_line.get_ydata(), y]), kpi_range(name), ax.get_ylim())
-                if limits is not None:
-                    ax.set_ylim(limits)
-                    dirty.append(i)
-            canvas = self.figure.canvas
-            regions = None if self._background is None else self._regions(dirty)
-            if regions is None:  # everything but the what-if lines, saved to draw them over next time
-                self._draw_without_lines(range(len(self._panels)), whole=True)
-                self.n_full_redraws += 1
-            else:
-                canvas.restore_region(self._background)
-                if dirty:
-                    for region in regions:
-                        canvas.restore_region(self._blank, bbox=region, xy=(0, 0))
-                    self._draw_without_lines(dirty, whole=False)
-                    self.n_panel_redraws += len(dirty)
-            for ax, _name, _base, what_line in self._panels:
-                ax.draw_artist(what_line)
-            buffer = io.BytesIO()
-            _png(canvas, buffer)
-        self.image.value = buffer.getvalue()
+        if self._dashboard is None:
+            self._dashboard = LiveDashboard(self.baseline, self.metrics, self.smooth)
+        self.image.value = self._dashboard.show(self.result)
         self.timings["redraw"] = time.perf_counter() - started
         self.timings["redraw_cpu"] = time.process_time() - cpu
         self._status()
         return self.figure
 
-    def _draw_without_lines(self, panels, *, whole):
-        """Draw the figure (or the given panels) without the what-if lines and save the image."""
-        canvas = self.figure.canvas
-        for *_, what_line in self._panels:
-            what_line.set_visible(False)
-        try:
-            if whole:
-                canvas.draw()
-            else:
-                for i in panels:
-                    self.figure.draw_artist(self._panels[i][0])
-        finally:
-            for *_, what_line in self._panels:
-                what_line.set_visible(True)
-        self._background = canvas.copy_from_bbox(self.figure.bbox)
-        renderer = canvas.get_renderer()
-        for i in panels:
-            self._boxes[i] = self._panels[i][0].get_tightbbox(renderer)
+    # the dashboard's state, under the names the class's Attributes document
+    @property
+    def figure(self):
+        return self._dashboard.figure
 
-    def _regions(self, dirty):
-        """The places to clear before drawing the ``dirty`` panels again, in the canvas's pixel rows.
+    @property
+    def n_full_redraws(self) -> int:
+        return self._dashboard.n_full_redraws
 
-        ``None`` when a panel's old or new labels would reach into another panel (draw everything).
-        """
-        from matplotlib.transforms import Bbox
+    @property
+    def n_panel_redraws(self) -> int:
+        return self._dashboard.n_panel_redraws
 
-        renderer = self.figure.canvas.get_renderer()
-        height = self.figure.bbox.height
-        others = [box for j, box in enumerate(self._boxes) if j not in dirty]
-        regions = []
-        for i in dirty:
-            box = Bbox.union([self._boxes[i], self._panels[i][0].get_tightbbox(renderer)]).padded(2)
-            if any(box.overlaps(other) for other in others):
-                return None
-            x0, y0, x1, y1 = box.extents
-            regions.append((max(int(x0), 0), max(int(height - y1), 0), int(np.ceil(x1)), int(np.ceil(height - y0))))
-        return regions
+    @property
+    def _panels(self):
+        return self._dashboard.panels
+
+    @property
+    def _boxes(self):
+        return self._dashboard.boxes
 
     def _status(self):
         changed = self.changed()
@@ -767,35 +601,6 @@ class WhatIf:
         self.status.value = (f"{html.escape(text)}: profit over {self.horizon} weeks {profit:,.0f} "
                              f"({profit - base_profit:+,.0f} against the baseline); "
                              f"model {self.timings['model']:.2f} s, redraw {self.timings['redraw']:.2f} s")
-
-
-def _value_range(values, bounds, current):
-    """New y limits for a panel, or ``None`` to keep ``current``.
-
-    Kept while the data lie inside the limits and fill at least a third of
-    them; otherwise the data's range with 25% headroom each side, clipped to
-    the KPI's possible values ``bounds`` (a flat line gets a range of its own).
-    """
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return None
-    lo, hi = float(values.min()), float(values.max())
-    a, b = current
-    if a <= lo and hi <= b and (hi - lo) >= (b - a) / 4:
-        return None
-    pad = 0.25 * (hi - lo) or 0.05 * max(abs(hi), 1e-9)
-    low, high = max(lo - pad, bounds[0]), min(hi + pad, bounds[1])
-    if high <= low:
-        low, high = lo - pad, hi + pad
-    return low, high
-
-
-def _png(canvas, buffer):
-    """The canvas's pixels as PNG, without drawing the figure again (``savefig`` would)."""
-    from PIL import Image
-
-    Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).save(
-        buffer, format="png")
 
 
 def what_if_panel(params=None, *, levers=None, horizon: int = 52, seed: int = 2026, metrics=None,

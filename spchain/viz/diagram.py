@@ -10,7 +10,8 @@ revenue level per week) and shows its value from a run or an experiment;
 each arrow shows the strength of the link it stands for, from the
 parameters or, where a :class:`~spchain.fitting.result.FitResult` is given, the
 fitted estimate with its confidence interval.  It is also available as
-:func:`spchain.viz.plotting.plot_chain_diagram`.
+:func:`spchain.viz.plotting.plot_chain_diagram` and
+:func:`spchain.viz.plot_chain_diagram`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..metrics import METRICS
+from .style import compact_number, style, text_width, wrap_text
 
 __all__ = ["plot_chain_diagram", "unit_words", "STAGES", "ARROWS", "MIN_FONTSIZE"]
 
@@ -104,13 +106,12 @@ def _box(key):
 
 
 def _fmt(x, *, sign=False) -> str:
-    """Compact: 3 significant digits, thousands as k and millions as M."""
+    """Compact: 3 significant digits, thousands as k and millions as M (:func:`compact_number`)."""
     if x is None or not np.isfinite(x):
         return "-"
     a, plus = abs(x), "+" if sign and x >= 0 else ""
-    for div, suffix in ((1e6, "M"), (1e3, "k")):
-        if a >= div:
-            return f"{plus}{x / div:.3g}{suffix}"
+    if a >= 1e3:
+        return plus + compact_number(x, digits=3, thousands_from=1e3, minus="-")
     if a >= 100:
         return f"{plus}{x:.0f}"
     return f"{plus}{x:.3g}" if a >= 1 else f"{plus}{x:.2f}"
@@ -167,8 +168,6 @@ def _draw_box(ax, key, values, deltas, scale, money):
     """One stage's box; ``scale``: points per data unit across, so every line fits inside the box."""
     from matplotlib.patches import FancyBboxPatch
 
-    from .plotting import text_width, wrap_text
-
     title, kpis, _, row = STAGES[key]
     x, y, w, h = _box(key)
     ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0,rounding_size=0.12",
@@ -206,8 +205,6 @@ def _draw_box(ax, key, values, deltas, scale, money):
 
 def _fit_line(words, width) -> str:
     """``words`` within ``width`` points at MIN_FONTSIZE: broken before "per" where that fits, else at spaces."""
-    from .plotting import text_width, wrap_text
-
     if text_width(words, MIN_FONTSIZE) <= width:
         return words
     head, per, tail = words.partition(" per ")
@@ -290,8 +287,6 @@ def plot_chain_diagram(source=None, *, scenario=None, fit=None, level=0.95, ax=N
     """
     import matplotlib.pyplot as plt
 
-    from .plotting import style, text_width, wrap_text
-
     if not isinstance(money, str) or not money.strip():
         raise ValueError(f"money={money!r}: expected a non-empty string such as 'EUR'")
     params, values, deltas, subtitle = _source(source, scenario)
@@ -299,79 +294,102 @@ def plot_chain_diagram(source=None, *, scenario=None, fit=None, level=0.95, ax=N
     with style():
         if ax is None:
             _, ax = plt.subplots(figsize=(13, 5.2), layout="constrained")
-        fig, spec = ax.figure, ax.get_subplotspec()
-        if fig.get_layout_engine() is not None and spec is not None:  # the layout spreads the grid out
-            width = fig.get_figwidth() * 72.0 * (spec.colspan.stop - spec.colspan.start) / spec.get_gridspec().ncols
-        else:
-            width = ax.get_position().width * fig.get_figwidth() * 72.0
+        width = _axes_width(ax)
         x_lo, x_hi = 0.05, _X0 + 6 * _DX + _W / 2 + 0.1
         scale = 0.97 * width / (x_hi - x_lo)  # points per data unit across (a little lost to the layout's pads)
         for key in STAGES:
             _draw_box(ax, key, values, deltas, scale, money.strip())
         for a, b, path, _ in ARROWS:
-            value, half, fitted = strengths[path] if path else (None, None, False)
-            off = path is not None and value == 0 and not fitted
-            if path is None:  # revenue -> profit
-                _arrow(ax, [_edge(a, "bottom"), _edge(b, "top")], False, straight=True)
-                continue
-            if (a, b) == ("cs", "es"):  # the mirror, above
-                p0, p1 = _edge(a, "top"), _edge(b, "top")
-                pts = [p0, (p0[0], _MIRROR), (p1[0], _MIRROR), p1]
-                _arrow(ax, pts, off)
-                # right of the words "satisfaction mirror", which end 0.23 past the middle
-                _label(ax, (p0[0] + p1[0]) / 2 + 0.35, _MIRROR, value, half, fitted, off, ha="left", one_line=True)
-                ax.text((p0[0] + p1[0]) / 2 - 0.55, _MIRROR + 0.05, "satisfaction mirror", ha="center",
-                        va="bottom", fontsize=MIN_FONTSIZE, color=_GREY)
-                continue
-            if (a, b) == ("es", "value"):  # direct, below
-                p0, p1 = _edge(a, "bottom"), _edge(b, "bottom")
-                pts = [p0, (p0[0], _DIRECT), (p1[0], _DIRECT), p1]
-                _arrow(ax, pts, off)
-                # on the line, one line high: clear of the box above it
-                _label(ax, (p0[0] + p1[0]) / 2, _DIRECT, value, half, fitted, off, one_line=True)
-                continue
-            if (a, b) == ("profit", "isq"):  # reinvestment, below
-                p0, p1 = _edge(a, "bottom"), _edge(b, "bottom")
-                pts = [p0, (p0[0], _REINVEST), (p1[0], _REINVEST), p1]
-                _arrow(ax, pts, off)
-                _label(ax, (p0[0] + p1[0]) / 2 + 2.0, _REINVEST, value, half, fitted, off, one_line=True)
-                ax.text((p0[0] + p1[0]) / 2 - 0.6, _REINVEST + 0.05, "share of profit reinvested",
-                        ha="center", va="bottom", fontsize=MIN_FONTSIZE, color=_GREY)
-                continue
-            ra, rb = STAGES[a][3], STAGES[b][3]
-            dy_a = 0.28 * rb if ra == 0 else 0.0
-            dy_b = 0.28 * ra if rb == 0 else 0.0
-            p0, p1 = _edge(a, "right", dy_a), _edge(b, "left", dy_b)
-            _arrow(ax, [p0, p1], off, straight=True)
-            mid = (p0[0] + p1[0]) / 2
-            if ra == rb:  # level: the label above the arrow, clear of its head
-                _label(ax, mid, p0[1] + 0.12, value, half, fitted, off, va="bottom")
-            else:  # to or from a box above (below) the centre row: above (below) the arrow's outer end, in
-                # the gap between the boxes, clear of the other diagonal arrow and of both boxes' edges
-                outer = ra or rb
-                end = max(p0[1], p1[1]) if outer > 0 else min(p0[1], p1[1])
-                wide = text_width(_label_text(value, half, off), MIN_FONTSIZE) / scale + 0.12  # data units, padded
-                x, ha = mid, "center"
-                if wide > p1[0] - p0[0] - 0.08:  # wider than the gap: along the outer box's side, over the
-                    # other box's top (bottom), which lies lower (higher) than the label
-                    x, ha = (p1[0] - 0.06, "right") if rb == outer else (p0[0] + 0.06, "left")
-                _label(ax, x, end + 0.12 * outer, value, half, fitted, off, va="bottom" if outer > 0 else "top",
-                       ha=ha)
-        fitted_note = ("bold blue: fitted, \u00b1 half-width of the "
-                       f"{level:.0%} interval; grey: model values" if fit is not None else
-                       "model values (spchain.Params)")
-        key = (f"Numbers on arrows: link strengths, {fitted_note}; dashed: switched off. Left to right: "
-               + "; ".join(f"{d} ({p.split('.')[-1]})" for _, _, p, d in ARROWS[:8] if p)
-               + f"; below: {ARROWS[9][3]} ({ARROWS[9][2].split('.')[-1]}).")
-        lines = wrap_text(key, 0.9 * width - 10.0, MIN_FONTSIZE).split("\n")  # room for hinting at low dpi
-        ax.text(0.1, _REINVEST - 0.3, "\n".join(lines), ha="left", va="top", fontsize=MIN_FONTSIZE,
-                color=_GREY, in_layout=False)  # wrapped to the axes' width: it need not shrink them
+            _draw_link(ax, a, b, strengths[path] if path else None, scale)
+        lines = _draw_key(ax, fit, level, width)
         ax.set_xlim(x_lo, x_hi)
         ax.set_ylim(_REINVEST - 0.4 - 0.22 * len(lines), _MIRROR + 0.25)
         ax.axis("off")
-        subtitle = wrap_text(subtitle, 0.9 * width - 10.0, 10)  # a long scenario name wraps, as the key does
-        ax.text(0.0, 1.0, subtitle, transform=ax.transAxes, ha="left", va="bottom", fontsize=10, color=_GREY,
-                linespacing=1.15)
-        # the title stands above the subtitle's lines (10 pt each, 1.15 apart) with 6 points between
-        ax.set_title(title, loc="left", fontsize=14, pad=6.0 + 11.5 * (subtitle.count("\n") + 1) + 4.0)
+        _draw_titles(ax, title, subtitle, width)
     return ax
+
+
+def _axes_width(ax) -> float:
+    """The axes' width in points, as the figure's layout will make it."""
+    fig, spec = ax.figure, ax.get_subplotspec()
+    if fig.get_layout_engine() is not None and spec is not None:  # the layout spreads the grid out
+        return fig.get_figwidth() * 72.0 * (spec.colspan.stop - spec.colspan.start) / spec.get_gridspec().ncols
+    return ax.get_position().width * fig.get_figwidth() * 72.0
+
+
+def _draw_link(ax, a, b, strength, scale):
+    """The arrow from stage ``a`` to ``b`` and its label; ``strength``: ``(value, half-width, fitted)`` or None."""
+    value, half, fitted = strength if strength else (None, None, False)
+    off = strength is not None and value == 0 and not fitted
+    if strength is None:  # revenue -> profit: accounting, no coefficient
+        _arrow(ax, [_edge(a, "bottom"), _edge(b, "top")], False, straight=True)
+    elif (a, b) == ("cs", "es"):  # the mirror, above
+        p0, p1 = _loop(ax, a, b, "top", _MIRROR, off)
+        # right of the words "satisfaction mirror", which end 0.23 past the middle
+        _label(ax, (p0[0] + p1[0]) / 2 + 0.35, _MIRROR, value, half, fitted, off, ha="left", one_line=True)
+        ax.text((p0[0] + p1[0]) / 2 - 0.55, _MIRROR + 0.05, "satisfaction mirror", ha="center",
+                va="bottom", fontsize=MIN_FONTSIZE, color=_GREY)
+    elif (a, b) == ("es", "value"):  # direct, below
+        p0, p1 = _loop(ax, a, b, "bottom", _DIRECT, off)
+        # on the line, one line high: clear of the box above it
+        _label(ax, (p0[0] + p1[0]) / 2, _DIRECT, value, half, fitted, off, one_line=True)
+    elif (a, b) == ("profit", "isq"):  # reinvestment, below
+        p0, p1 = _loop(ax, a, b, "bottom", _REINVEST, off)
+        _label(ax, (p0[0] + p1[0]) / 2 + 2.0, _REINVEST, value, half, fitted, off, one_line=True)
+        ax.text((p0[0] + p1[0]) / 2 - 0.6, _REINVEST + 0.05, "share of profit reinvested",
+                ha="center", va="bottom", fontsize=MIN_FONTSIZE, color=_GREY)
+    else:
+        _forward_link(ax, a, b, value, half, fitted, off, scale)
+
+
+def _loop(ax, a, b, side, level, off):
+    """An arrow leaving ``a`` and entering ``b`` on ``side``, running at height ``level``; its two ends."""
+    p0, p1 = _edge(a, side), _edge(b, side)
+    _arrow(ax, [p0, (p0[0], level), (p1[0], level), p1], off)
+    return p0, p1
+
+
+def _forward_link(ax, a, b, value, half, fitted, off, scale):
+    """A straight arrow to the next column, its label in the gap between the boxes."""
+    ra, rb = STAGES[a][3], STAGES[b][3]
+    dy_a = 0.28 * rb if ra == 0 else 0.0
+    dy_b = 0.28 * ra if rb == 0 else 0.0
+    p0, p1 = _edge(a, "right", dy_a), _edge(b, "left", dy_b)
+    _arrow(ax, [p0, p1], off, straight=True)
+    mid = (p0[0] + p1[0]) / 2
+    if ra == rb:  # level: the label above the arrow, clear of its head
+        _label(ax, mid, p0[1] + 0.12, value, half, fitted, off, va="bottom")
+        return
+    # to or from a box above (below) the centre row: above (below) the arrow's outer end, in
+    # the gap between the boxes, clear of the other diagonal arrow and of both boxes' edges
+    outer = ra or rb
+    end = max(p0[1], p1[1]) if outer > 0 else min(p0[1], p1[1])
+    wide = text_width(_label_text(value, half, off), MIN_FONTSIZE) / scale + 0.12  # data units, padded
+    x, ha = mid, "center"
+    if wide > p1[0] - p0[0] - 0.08:  # wider than the gap: along the outer box's side, over the
+        # other box's top (bottom), which lies lower (higher) than the label
+        x, ha = (p1[0] - 0.06, "right") if rb == outer else (p0[0] + 0.06, "left")
+    _label(ax, x, end + 0.12 * outer, value, half, fitted, off, va="bottom" if outer > 0 else "top", ha=ha)
+
+
+def _draw_key(ax, fit, level, width) -> list:
+    """The key under the chain, wrapped to the axes' width; returns its lines."""
+    fitted_note = ("bold blue: fitted, \u00b1 half-width of the "
+                   f"{level:.0%} interval; grey: model values" if fit is not None else
+                   "model values (spchain.Params)")
+    key = (f"Numbers on arrows: link strengths, {fitted_note}; dashed: switched off. Left to right: "
+           + "; ".join(f"{d} ({p.split('.')[-1]})" for _, _, p, d in ARROWS[:8] if p)
+           + f"; below: {ARROWS[9][3]} ({ARROWS[9][2].split('.')[-1]}).")
+    lines = wrap_text(key, 0.9 * width - 10.0, MIN_FONTSIZE).split("\n")  # room for hinting at low dpi
+    ax.text(0.1, _REINVEST - 0.3, "\n".join(lines), ha="left", va="top", fontsize=MIN_FONTSIZE,
+            color=_GREY, in_layout=False)  # wrapped to the axes' width: it need not shrink them
+    return lines
+
+
+def _draw_titles(ax, title, subtitle, width):
+    """The title, and under it the subtitle saying where the numbers come from."""
+    subtitle = wrap_text(subtitle, 0.9 * width - 10.0, 10)  # a long scenario name wraps, as the key does
+    ax.text(0.0, 1.0, subtitle, transform=ax.transAxes, ha="left", va="bottom", fontsize=10, color=_GREY,
+            linespacing=1.15)
+    # the title stands above the subtitle's lines (10 pt each, 1.15 apart) with 6 points between
+    ax.set_title(title, loc="left", fontsize=14, pad=6.0 + 11.5 * (subtitle.count("\n") + 1) + 4.0)

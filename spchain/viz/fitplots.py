@@ -16,12 +16,14 @@ calibration               ``"observed"`` (default): simulated and target,
                           statistic
 ========================  ===================================================
 
-Also available as :func:`spchain.viz.plotting.plot_fit`.
+Also available as :func:`spchain.viz.plotting.plot_fit` and :func:`spchain.viz.plot_fit`.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from .style import style, tidy
 
 __all__ = ["plot_fit", "link_predictions", "kaplan_meier"]
 
@@ -241,8 +243,6 @@ def plot_fit(fit, data=None, *, kind=None, censored=None, equation=None, columns
     matplotlib.axes.Axes
     """
     import matplotlib.pyplot as plt
-
-    from .plotting import style, tidy
 
     if fit.kind not in _KINDS:
         raise ValueError(f"plot_fit cannot draw a {fit.kind!r} fit; expected one of {list(_KINDS)}")

@@ -5,8 +5,11 @@ Every helper takes ``ax=None`` (or ``fig=None`` for the figure-level
 ``plt.show()``.  Labels and units come from :data:`spchain.metrics.METRICS`.
 Colours are the Okabe-Ito palette, distinguishable for colour-blind readers,
 and every scenario also has its own line style, so charts survive greyscale
-printing.  :func:`style` is the house style (DejaVu Sans, sizes readable on a
-projector); :func:`save_figure` writes PNG and byte-for-byte reproducible SVG.
+printing.  The house style (DejaVu Sans, sizes readable on a projector), the
+palettes and :func:`~spchain.viz.style.save_figure` (PNG and byte-for-byte
+reproducible SVG) live in :mod:`spchain.viz.style`; ``style``, ``save_figure``,
+``tidy``, ``PALETTE``, ``plot_chain_diagram`` and ``plot_fit`` can also be
+imported from here.
 
 ============================  ==================================================
 helper                        draws
@@ -30,98 +33,33 @@ Charts over time show each week the KPI of the 4 weeks up to it
 confidence bands stop where the KPI does (:func:`kpi_range`: no negative
 turnover, no share above 1).  Comparison and tornado charts state in their x
 label which way is better for the KPI (:attr:`spchain.metrics.Metric.better`),
-and :func:`plot_comparison` stays legible on narrow axes (:func:`wrap_text`).
+and :func:`plot_comparison` stays legible on narrow axes
+(:func:`~spchain.viz.style.wrap_text`).
 """
 
 from __future__ import annotations
 
 import re
 import warnings
-from pathlib import Path
 
 import numpy as np
 
-from .diagram import plot_chain_diagram
-from .fitplots import plot_fit
 from ..metrics import metric
+# the diagram, the fit charts and the house style are also offered here, where they were first
+from .diagram import plot_chain_diagram  # noqa: F401
+from .fitplots import plot_fit  # noqa: F401
+from .style import PALETTE, save_figure  # noqa: F401
+from .style import SCENARIO_COLORS, STYLE, style, text_width, tidy, wrap_text
 
-__all__ = ["PALETTE", "SCENARIO_COLORS", "CHAIN_METRICS", "STYLE", "style", "save_figure",
-           "plot_kpi", "plot_chain", "plot_fan", "plot_comparison", "plot_tornado",
-           "plot_chain_diagram", "plot_fit", "tidy", "total_unit", "trailing_kpi", "kpi_range", "wrap_text",
-           "text_width"]
+__all__ = ["CHAIN_METRICS", "plot_kpi", "plot_chain", "plot_fan", "plot_comparison", "plot_tornado",
+           "oat_factors", "total_unit", "trailing_kpi", "kpi_range"]
 
-#: Okabe & Ito (2008) colour-blind-safe palette.
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
-
-#: Scenario colours, in order: the palette without yellow (too pale on a projector).
-SCENARIO_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 _DASHES = ("-", "--", "-.", ":", (0, (6, 2, 1, 2, 1, 2)), (0, (1, 1)), (0, (8, 3)))
 
 #: The chain, stage by stage, as drawn by :func:`plot_chain`.
 CHAIN_METRICS = ("internal_service_quality", "employee_satisfaction", "turnover", "productivity",
                  "service_quality", "wait_time", "customer_satisfaction", "nps",
                  "active_customers", "revenue", "profit")
-
-#: rcParams of the house style (see :func:`style`).
-STYLE = {
-    "font.family": "DejaVu Sans", "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11,
-    "axes.titlelocation": "left", "xtick.labelsize": 10, "ytick.labelsize": 10,
-    "legend.fontsize": 10, "legend.frameon": False, "lines.linewidth": 2.0,
-    "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
-    "grid.color": "#d9d9d9", "grid.linewidth": 0.6, "axes.axisbelow": True,
-    "axes.edgecolor": "#444444", "axes.labelcolor": "#222222", "xtick.color": "#444444",
-    "ytick.color": "#444444", "figure.facecolor": "white", "axes.facecolor": "white",
-    "savefig.facecolor": "white", "savefig.dpi": 150, "svg.fonttype": "path",
-    "svg.hashsalt": "spchain", "path.simplify": True,
-}
-
-
-def style():
-    """Context manager applying :data:`STYLE` (the helpers use it themselves).
-
-    >>> import spchain.viz.plotting as sp
-    >>> with sp.style():
-    ...     pass
-    """
-    import matplotlib
-
-    return matplotlib.rc_context(STYLE)
-
-
-def save_figure(fig, path, *, formats=("png", "svg"), dpi=150) -> list:
-    """Save ``fig`` as ``path`` with each suffix in ``formats``; return the paths written.
-
-    SVG output is reproducible byte for byte (fixed hash salt, no date);
-    PNG output is pixel for pixel.
-
-    Parameters
-    ----------
-    fig : matplotlib.figure.Figure
-    path : str or Path
-        Target without suffix, or with one that is replaced (``charts/dashboard``).
-    formats : sequence of {"png", "svg", "pdf"}
-    dpi : int
-        Resolution of raster output.
-    """
-    path = Path(path)
-    if path.suffix.lower() in (".png", ".svg", ".pdf"):
-        path = path.with_suffix("")
-    out = []
-    with style():
-        if fig.get_layout_engine() is not None:  # settle the layout once; every format and save keeps it
-            # a renderer's draw, not fig.canvas.draw(): a Figure made outside pyplot has a base canvas
-            # whose draw does nothing, and the layout would be switched off without ever running
-            fig.draw_without_rendering()
-            fig.set_layout_engine("none")
-        for fmt in formats:
-            if fmt not in ("png", "svg", "pdf"):
-                raise ValueError(f"formats must hold 'png', 'svg' or 'pdf', got {fmt!r}")
-            target = path.with_name(f"{path.name}.{fmt}")
-            meta = {"Date": None} if fmt == "svg" else ({"CreationDate": None} if fmt == "pdf" else None)
-            fig.savefig(target, format=fmt, dpi=dpi, metadata=meta)
-            out.append(target)
-    return out
-
 
 # ----------------------------------------------------------------- helpers
 def _is_experiment(result) -> bool:
@@ -290,97 +228,6 @@ def _fmt(x) -> str:
     if a >= 0.001:
         return f"{x:.3f}".rstrip("0").rstrip(".")
     return f"{x:.2g}" if a else "0"
-
-
-def _compact_formatter(largest):
-    """Tick labels in thousands (``52k``) or millions (``1.2M``) for an axis reaching ``largest``."""
-    from matplotlib.ticker import FuncFormatter
-
-    div, suffix = (1e6, "M") if largest >= 1e7 else (1e3, "k")
-    return FuncFormatter(lambda v, _pos=None: "0" if v == 0 else f"{v / div:g}{suffix}".replace("-", "\u2212"))
-
-
-def tidy(ax, *, value_axis="y"):
-    """House style on an Axes made elsewhere: open frame, light grid, compact big numbers."""
-    from matplotlib.ticker import MaxNLocator
-
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    ax.set_axisbelow(True)
-    ax.grid(True, color=STYLE["grid.color"], linewidth=STYLE["grid.linewidth"])
-    axis = ax.yaxis if value_axis == "y" else ax.xaxis
-    lo, hi = ax.get_ylim() if value_axis == "y" else ax.get_xlim()
-    largest = max(abs(lo), abs(hi))
-    if largest >= 10000:
-        axis.set_major_locator(MaxNLocator(6))
-        axis.set_major_formatter(_compact_formatter(largest))
-
-
-def text_width(text, fontsize) -> float:
-    """Width in points of ``text`` (its widest line) in the house font; no figure or canvas is needed.
-
-    Parameters
-    ----------
-    text : str
-    fontsize : float
-        Font size in points.
-
-    Returns
-    -------
-    float
-
-    Examples
-    --------
-    >>> text_width("a\\nabc", 10) == text_width("abc", 10) > text_width("a", 10)
-    True
-    """
-    from matplotlib.font_manager import FontProperties
-    from matplotlib.textpath import TextToPath
-
-    prop = FontProperties(family=STYLE["font.family"], size=fontsize)
-    return max((TextToPath().get_text_width_height_descent(line, prop, ismath=False)[0]
-                for line in text.split("\n")), default=0.0)
-
-
-def wrap_text(text, width, fontsize, *, at_clauses=False) -> str:
-    """``text`` broken into lines at most ``width`` points wide in the house font.
-
-    Text that does not fit is broken at spaces (with ``at_clauses``, after
-    each ``"; "`` instead where every clause then fits); a word longer than
-    ``width`` keeps a line of its own.  Measured with
-    matplotlib's own glyph metrics, so no figure or canvas is needed.
-
-    Parameters
-    ----------
-    text : str
-    width : float
-        Line width in points (1/72 inch).
-    fontsize : float
-        Font size in points.
-    at_clauses : bool
-        Prefer a line per clause (an axis label's "; lower is better").
-
-    Returns
-    -------
-    str
-        The lines joined by newlines.
-
-    Examples
-    --------
-    >>> wrap_text("lower is better", 50, 10)
-    'lower is\\nbetter'
-    """
-    if at_clauses and "; " in text and text_width(text, fontsize) > width:  # a clause a line, where each fits
-        clauses = text.split("; ")
-        if all(text_width(c, fontsize) <= width for c in clauses):
-            return ";\n".join(clauses)
-    lines = []
-    for word in text.split(" "):
-        if lines and text_width(f"{lines[-1]} {word}", fontsize) <= width:
-            lines[-1] += f" {word}"
-        else:
-            lines.append(word)
-    return "\n".join(lines)
 
 
 def _fit_width(ax, values, top_row):
@@ -584,19 +431,12 @@ def plot_chain(results, *, labels=None, scenarios=None, metrics=CHAIN_METRICS, s
     matplotlib.figure.Figure
     """
     import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
 
     experiment = _is_experiment(results)
     if experiment:
-        names = _scenarios(results, scenarios)
-        entries = names
+        names = entries = _scenarios(results, scenarios)
     else:
-        if not isinstance(results, (list, tuple)):
-            results = [results]
-        entries = list(labels) if labels is not None else [f"run {i + 1}" for i in range(len(results))]
-        if len(entries) != len(results):
-            raise ValueError(f"labels must have one entry per result ({len(results)}), got {len(entries)}")
+        results, entries = _runs_and_labels(results, labels)
     for name in metrics:
         metric(name)
     nrows = -(-len(metrics) // ncols)
@@ -619,22 +459,8 @@ def plot_chain(results, *, labels=None, scenarios=None, metrics=CHAIN_METRICS, s
             ax.set_xlabel("week" if below >= len(metrics) else "")
         for ax in axes[len(metrics):]:
             ax.set_visible(False)
-        handles = [Line2D([], [], color=_look(i)[0], ls=_look(i)[1]) for i in range(len(entries))]
-        legend_labels = list(entries)
-        window = _window(smooth)
-        note = f"each week: mean of the {window} weeks up to it" if window > 1 else "weekly values"
-        if experiment:
-            n = results.n_replications
-            note += f"; mean of {n} replication{'s' if n != 1 else ''}"
-            if n > 1:
-                note += f" with {level:.0%} confidence band"
-            if results.warmup:
-                handles.append(Patch(color="#000000", alpha=0.06))
-                legend_labels.append("warm-up")
-            if any(c.at_week > 0 for s in results.experiment.scenarios if s.name in names
-                   for c in s.levers + s.uncertainties):
-                handles.append(Line2D([], [], color="#555555", lw=1.0, ls=(0, (2, 2))))
-                legend_labels.append("change")
+        handles, legend_labels, note = _chain_legend(results if experiment else None, names if experiment else (),
+                                                     entries, smooth, level)
         top = 1 - 0.55 / fig.get_figheight()
         fig.suptitle(title, x=0.01, y=0.995, ha="left", va="top", fontsize=14)
         fig.text(0.01, 1 - 0.36 / fig.get_figheight(), note, ha="left", va="top", fontsize=10,
@@ -643,6 +469,43 @@ def plot_chain(results, *, labels=None, scenarios=None, metrics=CHAIN_METRICS, s
                    ncol=min(len(legend_labels), 4), fontsize=10)
         fig.tight_layout(rect=(0, 0, 1, top))
     return fig
+
+
+def _runs_and_labels(results, labels):
+    """The runs of a dashboard as a list, and their legend entries (``run 1``, ... by default)."""
+    if not isinstance(results, (list, tuple)):
+        results = [results]
+    entries = list(labels) if labels is not None else [f"run {i + 1}" for i in range(len(results))]
+    if len(entries) != len(results):
+        raise ValueError(f"labels must have one entry per result ({len(results)}), got {len(entries)}")
+    return results, entries
+
+
+def _chain_legend(experiment, names, entries, smooth, level):
+    """The dashboard's legend handles and labels, and its note on how weeks (and replications) are averaged.
+
+    ``experiment``: the ExperimentResult drawn, or None for runs; ``names``: its scenarios drawn.
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Line2D([], [], color=_look(i)[0], ls=_look(i)[1]) for i in range(len(entries))]
+    legend_labels = list(entries)
+    window = _window(smooth)
+    note = f"each week: mean of the {window} weeks up to it" if window > 1 else "weekly values"
+    if experiment is not None:
+        n = experiment.n_replications
+        note += f"; mean of {n} replication{'s' if n != 1 else ''}"
+        if n > 1:
+            note += f" with {level:.0%} confidence band"
+        if experiment.warmup:
+            handles.append(Patch(color="#000000", alpha=0.06))
+            legend_labels.append("warm-up")
+        if any(c.at_week > 0 for s in experiment.experiment.scenarios if s.name in names
+               for c in s.levers + s.uncertainties):
+            handles.append(Line2D([], [], color="#555555", lw=1.0, ls=(0, (2, 2))))
+            legend_labels.append("change")
+    return handles, legend_labels, note
 
 
 def plot_fan(result, name, *, scenario=None, unit=None, quantiles=(0.05, 0.25), smooth=4, ax=None,
@@ -765,33 +628,16 @@ def plot_comparison(result, name, *, kind="difference", relative=False, scenario
         names = [s for s in names if s != result.baseline]
         if not names:
             raise ValueError("no scenario to compare with the baseline; use kind='mean'")
-    rows = []
-    for s in names:
-        if kind == "mean":
-            e = result.estimate(name, scenario=s, level=level)
-            rows.append((s, e.mean, e.low, e.high))
-        else:
-            d = result.difference(name, scenario=s, level=level)
-            rows.append((s, 100 * d.relative, 100 * d.relative_low, 100 * d.relative_high) if relative
-                        else (s, d.mean, d.low, d.high))
+    rows = _comparison_rows(result, name, names, kind=kind, relative=relative, level=level)
     unit = "%" if relative else total_unit(name, result)
     better = _better(m)
     with style():
         if ax is None:
             _, ax = plt.subplots(figsize=(6.4, 1.7 + 0.5 * len(rows)), layout="constrained")
-        y = np.arange(len(rows))[::-1]
-        values = []
-        for yi, (s, mean, lo, hi) in zip(y, rows):
-            c = _look(result.scenarios.index(s))[0]
-            err = None if not np.isfinite(lo) else [[mean - lo], [hi - mean]]
-            ax.errorbar(mean, yi, xerr=err, fmt="o", color=c, ms=7, capsize=4, lw=2)
-            values.append(ax.annotate((_fmt(mean) + ("%" if relative else "")).replace("-", "\u2212"),
-                                      (mean, yi), xytext=(0, 7), textcoords="offset points", ha="center",
-                                      va="bottom", fontsize=9, color="#222222", zorder=4,  # over the 0 line
-                                      bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.85)))
+        values = _draw_intervals(ax, result, rows, "%" if relative else "")
         if kind == "difference":
             ax.axvline(0, color="#222222", lw=1)
-        ax.set_yticks(y, [r[0] for r in rows])
+        ax.set_yticks(np.arange(len(rows))[::-1], [r[0] for r in rows])
         ax.set_ylim(-0.6, len(rows) - 0.3)
         ax.grid(axis="y", visible=False)
         what = "change" if relative else "difference"
@@ -807,8 +653,59 @@ def plot_comparison(result, name, *, kind="difference", relative=False, scenario
     return ax
 
 
-def _oat_factors(result, baseline):
-    """``{path: [(value, scenario), ...]}`` of a one-at-a-time design."""
+def _comparison_rows(result, name, names, *, kind, relative, level):
+    """``(scenario, estimate, low, high)`` per scenario: its mean, or its paired difference against the baseline."""
+    rows = []
+    for s in names:
+        if kind == "mean":
+            e = result.estimate(name, scenario=s, level=level)
+            rows.append((s, e.mean, e.low, e.high))
+        else:
+            d = result.difference(name, scenario=s, level=level)
+            rows.append((s, 100 * d.relative, 100 * d.relative_low, 100 * d.relative_high) if relative
+                        else (s, d.mean, d.low, d.high))
+    return rows
+
+
+def _draw_intervals(ax, result, rows, suffix):
+    """Each row's estimate and interval, top to bottom in the scenario's colour; returns the value labels."""
+    y = np.arange(len(rows))[::-1]
+    values = []
+    for yi, (s, mean, lo, hi) in zip(y, rows):
+        c = _look(result.scenarios.index(s))[0]
+        err = None if not np.isfinite(lo) else [[mean - lo], [hi - mean]]
+        ax.errorbar(mean, yi, xerr=err, fmt="o", color=c, ms=7, capsize=4, lw=2)
+        values.append(ax.annotate((_fmt(mean) + suffix).replace("-", "\u2212"),
+                                  (mean, yi), xytext=(0, 7), textcoords="offset points", ha="center",
+                                  va="bottom", fontsize=9, color="#222222", zorder=4,  # over the 0 line
+                                  bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.85)))
+    return values
+
+
+def oat_factors(result, baseline):
+    """The factors of a one-at-a-time design and the scenarios that change each.
+
+    Parameters
+    ----------
+    result : ExperimentResult
+        Every scenario but ``baseline`` changes exactly one parameter
+        (:func:`spchain.one_at_a_time` builds such designs).
+    baseline : str
+        The scenario the others change one factor of.
+
+    Returns
+    -------
+    dict
+        ``{parameter path: [(value, scenario name), ...]}``, in the order of
+        the experiment's scenarios.
+
+    Raises
+    ------
+    ValueError
+        If a scenario changes more than one parameter, or no scenario
+        besides the baseline exists (the report draws a tornado only where
+        this does not raise).
+    """
     factors = {}
     for s in result.experiment.scenarios:
         if s.name == baseline:
@@ -864,39 +761,13 @@ def plot_tornado(result, name, *, baseline=None, relative=False, level=0.95, ax=
         raise TypeError(f"plot_tornado needs an ExperimentResult, got {type(result).__name__}")
     m = metric(name)
     b = result._scenario(baseline)
-    from ..experiments.scenarios import short_names
-
-    factors = _oat_factors(result, b)
-    short = short_names(list(factors))
-    rows = []
-    for path, items in factors.items():
-        base_value = result.experiment.params[b].get(path)
-        bars = []
-        for value, s in sorted(items, key=lambda vs: (vs[0] if isinstance(vs[0], (int, float)) else 0)):
-            d = result.difference(name, scenario=s, baseline=b, level=level)
-            est = (100 * d.relative, 100 * d.relative_low, 100 * d.relative_high) if relative else \
-                (d.mean, d.low, d.high)
-            high = isinstance(value, (int, float)) and isinstance(base_value, (int, float)) and value > base_value
-            bars.append((value, high, *est))
-        swing = max(abs(v[2]) for v in bars)
-        rows.append((swing, short[path], base_value, bars))
-    rows.sort(key=lambda r: r[0])
-    low_c, high_c = SCENARIO_COLORS[0], SCENARIO_COLORS[1]
+    rows = _tornado_rows(result, name, b, relative=relative, level=level)
+    lower_colour, higher_colour = SCENARIO_COLORS[0], SCENARIO_COLORS[1]
     unit = "%" if relative else total_unit(name, result)
     with style():
         if ax is None:
             _, ax = plt.subplots(figsize=(7.6, 1.6 + 0.62 * len(rows)), layout="constrained")
-        for yi, (*_, bars) in enumerate(rows):
-            for value, high, mean, lo, hi in bars:
-                c = high_c if high else low_c
-                ax.barh(yi, mean, height=0.55, color=c, alpha=0.85)
-                if np.isfinite(lo):
-                    ax.errorbar(mean, yi, xerr=[[mean - lo], [hi - mean]], fmt="none", ecolor="#222222",
-                                capsize=3, lw=1.2)
-                # the factor's value under the bar's end, clear of its edge, whatever the row's height
-                ax.annotate(_fmt(value) if isinstance(value, (int, float)) else str(value), (mean, yi - 0.275),
-                            xytext=(4 if mean >= 0 else -4, -2), textcoords="offset points",
-                            ha="left" if mean >= 0 else "right", va="top", fontsize=9, color="#222222")
+        _draw_tornado_bars(ax, rows, lower_colour, higher_colour)
         ax.axvline(0, color="#222222", lw=1)
         ax.set_yticks(range(len(rows)), [f"{r[1]}\n(base {_fmt(r[2]) if isinstance(r[2], (int, float)) else r[2]})"
                                          for r in rows])
@@ -908,6 +779,43 @@ def plot_tornado(result, name, *, baseline=None, relative=False, level=0.95, ax=
         ax.set_ylabel("factor")
         tidy(ax, value_axis="x")
         ax.grid(axis="y", visible=False)
-        ax.legend([Patch(color=low_c), Patch(color=high_c)], ["lower\nvalue", "higher\nvalue"],
+        ax.legend([Patch(color=lower_colour), Patch(color=higher_colour)], ["lower\nvalue", "higher\nvalue"],
                   loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     return ax
+
+
+def _tornado_rows(result, name, baseline, *, relative, level):
+    """``(swing, factor's short name, base value, bars)`` per factor, narrowest swing first; a bar is
+    ``(value, higher than the base, effect, low, high)``."""
+    from ..experiments.scenarios import short_names
+
+    factors = oat_factors(result, baseline)
+    short = short_names(list(factors))
+    rows = []
+    for path, items in factors.items():
+        base_value = result.experiment.params[baseline].get(path)
+        bars = []
+        for value, s in sorted(items, key=lambda vs: (vs[0] if isinstance(vs[0], (int, float)) else 0)):
+            d = result.difference(name, scenario=s, baseline=baseline, level=level)
+            est = (100 * d.relative, 100 * d.relative_low, 100 * d.relative_high) if relative else \
+                (d.mean, d.low, d.high)
+            high = isinstance(value, (int, float)) and isinstance(base_value, (int, float)) and value > base_value
+            bars.append((value, high, *est))
+        swing = max(abs(v[2]) for v in bars)
+        rows.append((swing, short[path], base_value, bars))
+    rows.sort(key=lambda r: r[0])
+    return rows
+
+
+def _draw_tornado_bars(ax, rows, lower_colour, higher_colour):
+    """Each factor's bars on its row, coloured by the factor's value, with intervals and the value under each."""
+    for yi, (*_, bars) in enumerate(rows):
+        for value, high, mean, lo, hi in bars:
+            ax.barh(yi, mean, height=0.55, color=higher_colour if high else lower_colour, alpha=0.85)
+            if np.isfinite(lo):
+                ax.errorbar(mean, yi, xerr=[[mean - lo], [hi - mean]], fmt="none", ecolor="#222222",
+                            capsize=3, lw=1.2)
+            # the factor's value under the bar's end, clear of its edge, whatever the row's height
+            ax.annotate(_fmt(value) if isinstance(value, (int, float)) else str(value), (mean, yi - 0.275),
+                        xytext=(4 if mean >= 0 else -4, -2), textcoords="offset points",
+                        ha="left" if mean >= 0 else "right", va="top", fontsize=9, color="#222222")

@@ -15,21 +15,21 @@ helper                        draws
 ============================  ==================================================
 
 Every helper takes ``ax=None`` and returns the Axes it drew on; colours are
-:data:`spchain.viz.plotting.PALETTE` (Okabe-Ito) and the house style is
-:func:`spchain.viz.plotting.style`.
+:data:`spchain.viz.style.PALETTE` (Okabe-Ito) and the house style is
+:func:`spchain.viz.style.style`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .style import PALETTE, SCENARIO_COLORS, style, tidy
+
 __all__ = ["plot_morris", "plot_sobol", "plot_sobol_over_time", "plot_selection"]
 
 
 def _axes(ax, size):
     import matplotlib.pyplot as plt
-
-    from .plotting import style
 
     if ax is not None:
         return ax
@@ -81,8 +81,6 @@ def plot_morris(result, *, window: int | None = None, ax=None, labels: bool = Tr
     -------
     matplotlib.axes.Axes
     """
-    from .plotting import PALETTE, style, tidy
-
     j = _check_window(result, window, "plot_morris")
     pick = (lambda a: a) if j is None else (lambda a: a[:, j])  # noqa: E731
     mu_star, sigma, conf = pick(result.mu_star), pick(result.sigma), pick(result.mu_star_conf)
@@ -142,8 +140,6 @@ def plot_sobol(result, *, window: int | None = None, alpha: float = 0.05, ax=Non
         ``ax.containers[1]`` (total), in the order of ``result.names`` from
         the top.
     """
-    from .plotting import PALETTE, style, tidy
-
     j = _check_window(result, window, "plot_sobol")
     one = result if j is None else result.window(j)
     ci = one.conf_int(alpha)
@@ -190,8 +186,6 @@ def plot_sobol_over_time(result, *, index: str = "total", alpha: float = 0.05, n
         One line per factor, at each window's first week, in the order of
         ``names``; the bands are ``ax.collections``, in the same order.
     """
-    from .plotting import SCENARIO_COLORS, style, tidy
-
     if result.windows is None:
         raise ValueError("plot_sobol_over_time needs a result with one output per window of weeks: "
                          "SimulationModel(..., window=1) for weeks, window=13 for quarters")
@@ -245,8 +239,6 @@ def plot_selection(selection, *, kind: str | None = None, ax=None):
         ``selection.names``.  Allocation: the bars are ``ax.containers[0]``,
         in the order of ``selection.names`` from the top.
     """
-    from .plotting import SCENARIO_COLORS, style, tidy
-
     if kind is None:
         kind = "elimination" if selection.procedure in ("kn", "kn++") else "allocation"
     if kind not in ("elimination", "allocation"):

@@ -149,9 +149,9 @@ async def _form(request) -> dict:
 
 
 def _png(fig) -> Response:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    return Response(buf.getvalue(), media_type="image/png", headers={"Cache-Control": "no-store"})
+    from ...viz.workshop import figure_png
+
+    return Response(figure_png(fig, dpi=100), media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
 def _csv(rows, name) -> Response:
@@ -274,29 +274,46 @@ def create_app(db, *, workers: int = 1) -> Starlette:
         With ``app.state.store`` (:class:`~spchain.apps.webapp.state.WorkshopStore`)
         and ``app.state.runner`` (:class:`~spchain.apps.webapp.sim.RoundRunner`).
     """
-    store = WorkshopStore(db)
-    runner = RoundRunner(workers)
+    app = Starlette(routes=_ROUTES, exception_handlers={_Refused: _refused, SubmissionError: _refused_input},
+                    lifespan=_lifespan)
+    app.state.store, app.state.runner = WorkshopStore(db), RoundRunner(workers)
+    return app
 
-    def facilitator(request):
-        session = store.session_by_token(request.path_params["ftoken"])
-        if session is None:
-            raise _Refused("unknown facilitator link; use the one 'spchain workshop serve' printed", 404)
-        return session
 
-    def team_of(request):
-        team = store.team_by_token(request.cookies.get(COOKIE))
-        if team is None:
-            raise _Refused("this browser has not joined a team; join with the session's code", 403)
-        if str(team.id) != request.path_params["team"]:
-            raise _Refused("this page belongs to another team", 403)
-        return team, store.session(team.session_id)
+# ------------------------------------------------------------------ routes
+class _Refused(Exception):
+    """A request the app turns down: its message and HTTP status go on the error page."""
 
-    # ---------------------------------------------------------- participants
-    async def home(request):
-        team = store.team_by_token(request.cookies.get(COOKIE))
-        again = (f'<p>This browser plays for <a href="/t/{team.id}">{e(team.name)}</a>.</p>' if team else "")
-        code = e(request.query_params.get("code", "")[:12])
-        return _page("Join a session", again + f"""
+    def __init__(self, message, status):
+        super().__init__(message)
+        self.status = status
+
+
+def _facilitator_session(request):
+    store = request.app.state.store
+    session = store.session_by_token(request.path_params["ftoken"])
+    if session is None:
+        raise _Refused("unknown facilitator link; use the one 'spchain workshop serve' printed", 404)
+    return session
+
+
+def _team_of(request):
+    store = request.app.state.store
+    team = store.team_by_token(request.cookies.get(COOKIE))
+    if team is None:
+        raise _Refused("this browser has not joined a team; join with the session's code", 403)
+    if str(team.id) != request.path_params["team"]:
+        raise _Refused("this page belongs to another team", 403)
+    return team, store.session(team.session_id)
+
+
+# ------------------------------------------------------------------ participants' pages
+async def _home(request):
+    store = request.app.state.store
+    team = store.team_by_token(request.cookies.get(COOKIE))
+    again = (f'<p>This browser plays for <a href="/t/{team.id}">{e(team.name)}</a>.</p>' if team else "")
+    code = e(request.query_params.get("code", "")[:12])
+    return _page("Join a session", again + f"""
 <form method="post" action="/join" class="card">
 <label>Join code <input name="code" value="{code}" required maxlength="12" autocomplete="off"></label>
 <label>Team name <input name="team" required maxlength="40"></label>
@@ -304,215 +321,244 @@ def create_app(db, *, workers: int = 1) -> Starlette:
 <p class="hint">The facilitator shows the code. Every team runs the same organisation from the same
 starting point; only your decisions differ.</p>""")
 
-    async def join(request):
-        form = await _form(request)
-        session = store.session_by_code(form.get("code", ""))
-        if session is None:
-            raise _Refused(f"no session has the code {form.get('code', '')[:12]!r}; check it with the facilitator",
-                           404)
-        team = store.join(session, form.get("team", ""))
-        response = RedirectResponse(f"/t/{team.id}", status_code=303)
-        response.set_cookie(COOKIE, team.token, httponly=True, samesite="strict", max_age=7 * 24 * 3600)
-        return response
 
-    def team_body(team, session, message="", values=None, status=200):
-        results = store.results(session.id).get(team.id, {})
-        decisions = store.decisions(session.id).get(team.id, {})
-        rnd = session.current_round
-        parts = [f'<p class="status">Team <strong>{e(team.name)}</strong> · session {e(session.name)} · ']
-        parts.append("game over</p>" if session.finished else
-                     f"round <strong>{rnd}</strong> of {session.rounds} (weeks {QUARTER * (rnd - 1) + 1}–"
-                     f"{QUARTER * rnd})</p>")
-        if message:
-            parts.append(f'<p class="{"error" if status >= 400 else "notice"}" role="alert">{e(message)}</p>')
-        if results:
-            last = max(results)
-            now, before = results[last]["metrics"], results.get(last - 1, {}).get("metrics")
-            rows = [(e(METRICS[m].label), fmt(m, now[m]), _delta(m, now[m], before[m]) if before else "")
-                    for m in ROUND_METRICS]
-            parts.append(f"<h2>Your chain in round {last}</h2>"
-                         + _table(("", f"round {last}", "change since last round"), rows, "numbers"))
-            parts.append(f'<img class="chart" src="/t/{team.id}/chart.png?r={last}" alt="Your chain week by week: '
-                         f'profit, employee satisfaction, customer satisfaction and NPS">')
-        else:
-            parts.append("<p>No round has been played yet: your numbers appear here when the facilitator closes "
-                         "round 1.</p>")
-        if not session.finished:
-            current = values or (decisions[rnd][0] if rnd in decisions else store.levers_in_force(session, team.id))
-            submitted = rnd in decisions
-            fields = "".join(
-                f'<label>{e(lv.label)} <span class="range">({lv.low:g} to {lv.high:g})</span>'
-                f'<input name="{e(lv.path)}" type="number" step="any" min="{lv.low:g}" max="{lv.high:g}" '
-                f'value="{e(_shown(current[lv.path]))}" required></label>' for lv in session.levers)
-            state = ('<p class="notice">Submitted: you may change it until the facilitator closes the round.</p>'
-                     if submitted else '<p>Not submitted yet.</p>')
-            if session.deadline:
-                state += (f'<p class="timer">The round closes in <strong>{_remaining(session.deadline)}</strong> '
-                          f'(minutes:seconds); without a submission your levers stay as they are.</p>')
-            parts.append(f'<h2>Your levers for round {rnd}</h2>{state}<form method="post" action="/t/{team.id}/submit" '
-                         f'class="card levers" novalidate>{fields}<button type="submit">Submit round {rnd}</button></form>')
-        return "".join(parts)
+async def _join(request):
+    store = request.app.state.store
+    form = await _form(request)
+    session = store.session_by_code(form.get("code", ""))
+    if session is None:
+        raise _Refused(f"no session has the code {form.get('code', '')[:12]!r}; check it with the facilitator",
+                       404)
+    team = store.join(session, form.get("team", ""))
+    response = RedirectResponse(f"/t/{team.id}", status_code=303)
+    response.set_cookie(COOKIE, team.token, httponly=True, samesite="strict", max_age=7 * 24 * 3600)
+    return response
 
-    async def team_page(request):
-        team, session = team_of(request)
-        decisions = store.decisions(session.id).get(team.id, {})
-        waiting = not session.finished and session.current_round in decisions
-        shown = request.query_params.get("submitted")
-        message = f"Round {shown} submitted" if waiting and shown == str(session.current_round) else ""
-        return _page(f"Team {team.name}", team_body(team, session, message), refresh=20 if waiting else None)
 
-    async def submit(request):
-        team, session = team_of(request)
-        form = await _form(request)
+def _team_body(store, team, session, message="", values=None, status=200):
+    results = store.results(session.id).get(team.id, {})
+    decisions = store.decisions(session.id).get(team.id, {})
+    rnd = session.current_round
+    parts = [f'<p class="status">Team <strong>{e(team.name)}</strong> · session {e(session.name)} · ']
+    parts.append("game over</p>" if session.finished else
+                 f"round <strong>{rnd}</strong> of {session.rounds} (weeks {QUARTER * (rnd - 1) + 1}–"
+                 f"{QUARTER * rnd})</p>")
+    if message:
+        parts.append(f'<p class="{"error" if status >= 400 else "notice"}" role="alert">{e(message)}</p>')
+    if results:
+        last = max(results)
+        now, before = results[last]["metrics"], results.get(last - 1, {}).get("metrics")
+        rows = [(e(METRICS[m].label), fmt(m, now[m]), _delta(m, now[m], before[m]) if before else "")
+                for m in ROUND_METRICS]
+        parts.append(f"<h2>Your chain in round {last}</h2>"
+                     + _table(("", f"round {last}", "change since last round"), rows, "numbers"))
+        parts.append(f'<img class="chart" src="/t/{team.id}/chart.png?r={last}" alt="Your chain week by week: '
+                     f'profit, employee satisfaction, customer satisfaction and NPS">')
+    else:
+        parts.append("<p>No round has been played yet: your numbers appear here when the facilitator closes "
+                     "round 1.</p>")
+    if not session.finished:
+        current = values or (decisions[rnd][0] if rnd in decisions else store.levers_in_force(session, team.id))
+        submitted = rnd in decisions
+        fields = "".join(
+            f'<label>{e(lv.label)} <span class="range">({lv.low:g} to {lv.high:g})</span>'
+            f'<input name="{e(lv.path)}" type="number" step="any" min="{lv.low:g}" max="{lv.high:g}" '
+            f'value="{e(_shown(current[lv.path]))}" required></label>' for lv in session.levers)
+        state = ('<p class="notice">Submitted: you may change it until the facilitator closes the round.</p>'
+                 if submitted else '<p>Not submitted yet.</p>')
+        if session.deadline:
+            state += (f'<p class="timer">The round closes in <strong>{_remaining(session.deadline)}</strong> '
+                      f'(minutes:seconds); without a submission your levers stay as they are.</p>')
+        parts.append(f'<h2>Your levers for round {rnd}</h2>{state}<form method="post" action="/t/{team.id}/submit" '
+                     f'class="card levers" novalidate>{fields}<button type="submit">Submit round {rnd}</button></form>')
+    return "".join(parts)
+
+
+async def _team_page(request):
+    store = request.app.state.store
+    team, session = _team_of(request)
+    decisions = store.decisions(session.id).get(team.id, {})
+    waiting = not session.finished and session.current_round in decisions
+    shown = request.query_params.get("submitted")
+    message = f"Round {shown} submitted" if waiting and shown == str(session.current_round) else ""
+    return _page(f"Team {team.name}", _team_body(store, team, session, message), refresh=20 if waiting else None)
+
+
+async def _submit(request):
+    store = request.app.state.store
+    team, session = _team_of(request)
+    form = await _form(request)
+    try:
+        store.submit(session, team, parse_levers(session.levers, form))
+    except SubmissionError as exc:
+        shown = {lv.path: form.get(lv.path, "") for lv in session.levers}
+        return _page(f"Team {team.name}", _team_body(store, team, session, str(exc), shown, 400), status=400)
+    return RedirectResponse(f"/t/{team.id}?submitted={session.current_round}", status_code=303)
+
+
+async def _team_chart_png(request):
+    store = request.app.state.store
+    team, session = _team_of(request)
+    results = store.results(session.id).get(team.id, {})
+    return await run_in_threadpool(_team_chart, results)
+
+
+# ------------------------------------------------------------------ facilitator's pages
+def _check_admin(request):
+    store = request.app.state.store
+    if not secrets.compare_digest(request.path_params["token"], store.admin_token):
+        raise _Refused("unknown admin link; use the one 'spchain workshop serve' printed", 404)
+
+
+async def _admin(request):
+    store = request.app.state.store
+    _check_admin(request)
+    return _page("Sessions", _admin_body(request.path_params["token"], store))
+
+
+async def _admin_new(request):
+    store = request.app.state.store
+    _check_admin(request)
+    form = await _form(request)
+    bounds = {lv.path: (form.get(f"low:{lv.path}", lv.low), form.get(f"high:{lv.path}", lv.high))
+              for lv in LEVERS}
+    try:
+        session = store.create_session(name=form.get("name", ""), preset_name=form.get("preset", ""),
+                                       rounds=form.get("rounds", ""), seed=form.get("seed", ""),
+                                       bounds=bounds, shocks=form.get("shocks", ""))
+    except ParamError as exc:
+        return _page("Sessions", f'<p class="error" role="alert">{e(exc)}</p>'
+                     + _admin_body(request.path_params["token"], store, form), status=400)
+    return RedirectResponse(f"/f/{session.facilitator_token}", status_code=303)
+
+
+async def _facilitator_page(request):
+    store = request.app.state.store
+    session = _facilitator_session(request)
+    closed = request.query_params.get("closed")
+    message = f"Round {closed} closed" if closed and closed == str(session.closed_rounds) else ""
+    return _page(f"Facilitator · {session.name}", _facilitator_body(request, store, session, message),
+                 refresh=None if session.finished else 15)
+
+
+async def _close(request):
+    store = request.app.state.store
+    runner = request.app.state.runner
+    session = _facilitator_session(request)
+    form = await _form(request)
+    try:
+        await run_in_threadpool(close_round, store, runner, session, force=form.get("force") == "1")
+    except SubmissionError as exc:
+        return _page(f"Facilitator · {session.name}", _facilitator_body(request, store, session, str(exc), True),
+                     status=409)
+    return RedirectResponse(f"/f/{session.facilitator_token}?closed={session.current_round}",
+                            status_code=303)
+
+
+async def _timer(request):
+    store = request.app.state.store
+    session = _facilitator_session(request)
+    form = await _form(request)
+    try:
+        store.set_deadline(session, form.get("minutes"))
+    except SubmissionError as exc:
+        return _page(f"Facilitator · {session.name}", _facilitator_body(request, store, session, str(exc), True),
+                     status=400)
+    return RedirectResponse(f"/f/{session.facilitator_token}", status_code=303)
+
+
+async def _debrief(request):
+    store = request.app.state.store
+    session = _facilitator_session(request)
+    return _page(f"Debrief · {session.name}", _debrief_body(store, session))
+
+
+async def _paths_png(request):
+    store = request.app.state.store
+    session = _facilitator_session(request)
+    return await run_in_threadpool(_paths_chart, store, session)
+
+
+async def _chain_png(request):
+    store = request.app.state.store
+    runner = request.app.state.runner
+    session = _facilitator_session(request)
+    team_id = int(request.path_params["team"])
+    if team_id not in {t.id for t in store.teams(session.id)}:
+        raise _Refused("no such team in this session", 404)
+    if not session.closed_rounds:
+        raise _Refused("no round has been played yet", 404)
+    history = store.history(session, team_id, session.closed_rounds)
+    result = await run_in_threadpool(runner.result, (session.facilitator_token, team_id), session.spec(history))
+    return await run_in_threadpool(_chain_chart, result, store, session, team_id)
+
+
+async def _decisions_csv(request):
+    store = request.app.state.store
+    session = _facilitator_session(request)
+    names = {t.id: t.name for t in store.teams(session.id)}
+    paths = [lv.path for lv in session.levers]
+    rows = [["round", "team", *paths, "carried_over"]]
+    for team_id, rounds in store.decisions(session.id).items():
+        for rnd, (values, carried, _) in rounds.items():
+            if rnd <= session.closed_rounds:  # the open round's decisions stay private
+                rows.append([rnd, names[team_id], *[values.get(p) for p in paths], int(carried)])
+    rows[1:] = sorted(rows[1:], key=lambda r: (r[0], r[1]))
+    return _csv(rows, "decisions.csv")
+
+
+async def _results_csv(request):
+    store = request.app.state.store
+    session = _facilitator_session(request)
+    names = {t.id: t.name for t in store.teams(session.id)}
+    rows = [["round", "team", *ROUND_METRICS]]
+    for team_id, rounds in store.results(session.id).items():
+        for rnd, res in rounds.items():
+            rows.append([rnd, names[team_id], *[res["metrics"][m] for m in ROUND_METRICS]])
+    rows[1:] = sorted(rows[1:], key=lambda r: (r[0], r[1]))
+    return _csv(rows, "results.csv")
+
+
+async def _refused(request, exc):
+    return _error(str(exc), exc.status)
+
+
+async def _refused_input(request, exc):
+    return _error(str(exc), 400)
+
+
+_ROUTES = [
+    Route("/", _home), Route("/join", _join, methods=["POST"]),
+    Route("/t/{team}", _team_page), Route("/t/{team}/submit", _submit, methods=["POST"]),
+    Route("/t/{team}/chart.png", _team_chart_png),
+    Route("/admin/{token}", _admin), Route("/admin/{token}/new", _admin_new, methods=["POST"]),
+    Route("/f/{ftoken}", _facilitator_page), Route("/f/{ftoken}/close", _close, methods=["POST"]),
+    Route("/f/{ftoken}/timer", _timer, methods=["POST"]),
+    Route("/f/{ftoken}/debrief", _debrief), Route("/f/{ftoken}/paths.png", _paths_png),
+    Route("/f/{ftoken}/chain/{team:int}.png", _chain_png),
+    Route("/f/{ftoken}/decisions.csv", _decisions_csv), Route("/f/{ftoken}/results.csv", _results_csv),
+    Mount("/static", StaticFiles(directory=_STATIC), name="static"),
+]
+
+
+async def _close_timed_rounds(store, runner):
+    """Close the facilitators' timed rounds as they fall due, once a second, until cancelled."""
+    while True:
+        await asyncio.sleep(1.0)
         try:
-            store.submit(session, team, parse_levers(session.levers, form))
-        except SubmissionError as exc:
-            shown = {lv.path: form.get(lv.path, "") for lv in session.levers}
-            return _page(f"Team {team.name}", team_body(team, session, str(exc), shown, 400), status=400)
-        return RedirectResponse(f"/t/{team.id}?submitted={session.current_round}", status_code=303)
-
-    async def team_chart(request):
-        team, session = team_of(request)
-        results = store.results(session.id).get(team.id, {})
-        return await run_in_threadpool(_team_chart, results)
-
-    # ---------------------------------------------------------- facilitator
-    def admin_check(request):
-        if not secrets.compare_digest(request.path_params["token"], store.admin_token):
-            raise _Refused("unknown admin link; use the one 'spchain workshop serve' printed", 404)
-
-    async def admin(request):
-        admin_check(request)
-        return _page("Sessions", _admin_body(request.path_params["token"], store))
-
-    async def admin_new(request):
-        admin_check(request)
-        form = await _form(request)
-        bounds = {lv.path: (form.get(f"low:{lv.path}", lv.low), form.get(f"high:{lv.path}", lv.high))
-                  for lv in LEVERS}
-        try:
-            session = store.create_session(name=form.get("name", ""), preset_name=form.get("preset", ""),
-                                           rounds=form.get("rounds", ""), seed=form.get("seed", ""),
-                                           bounds=bounds, shocks=form.get("shocks", ""))
-        except ParamError as exc:
-            return _page("Sessions", f'<p class="error" role="alert">{e(exc)}</p>'
-                         + _admin_body(request.path_params["token"], store, form), status=400)
-        return RedirectResponse(f"/f/{session.facilitator_token}", status_code=303)
-
-    async def facilitator_page(request):
-        session = facilitator(request)
-        closed = request.query_params.get("closed")
-        message = f"Round {closed} closed" if closed and closed == str(session.closed_rounds) else ""
-        return _page(f"Facilitator · {session.name}", _facilitator_body(request, store, session, message),
-                     refresh=None if session.finished else 15)
-
-    async def close(request):
-        session = facilitator(request)
-        form = await _form(request)
-        try:
-            await run_in_threadpool(close_round, store, runner, session, force=form.get("force") == "1")
-        except SubmissionError as exc:
-            return _page(f"Facilitator · {session.name}", _facilitator_body(request, store, session, str(exc), True),
-                         status=409)
-        return RedirectResponse(f"/f/{session.facilitator_token}?closed={session.current_round}",
-                                status_code=303)
-
-    async def timer(request):
-        session = facilitator(request)
-        form = await _form(request)
-        try:
-            store.set_deadline(session, form.get("minutes"))
-        except SubmissionError as exc:
-            return _page(f"Facilitator · {session.name}", _facilitator_body(request, store, session, str(exc), True),
-                         status=400)
-        return RedirectResponse(f"/f/{session.facilitator_token}", status_code=303)
-
-    async def debrief(request):
-        session = facilitator(request)
-        return _page(f"Debrief · {session.name}", _debrief_body(store, session))
-
-    async def paths_png(request):
-        session = facilitator(request)
-        return await run_in_threadpool(_paths_chart, store, session)
-
-    async def chain_png(request):
-        session = facilitator(request)
-        team_id = int(request.path_params["team"])
-        if team_id not in {t.id for t in store.teams(session.id)}:
-            raise _Refused("no such team in this session", 404)
-        if not session.closed_rounds:
-            raise _Refused("no round has been played yet", 404)
-        history = store.history(session, team_id, session.closed_rounds)
-        result = await run_in_threadpool(runner.result, (session.facilitator_token, team_id), session.spec(history))
-        return await run_in_threadpool(_chain_chart, result, store, session, team_id)
-
-    async def decisions_csv(request):
-        session = facilitator(request)
-        names = {t.id: t.name for t in store.teams(session.id)}
-        paths = [lv.path for lv in session.levers]
-        rows = [["round", "team", *paths, "carried_over"]]
-        for team_id, rounds in store.decisions(session.id).items():
-            for rnd, (values, carried, _) in rounds.items():
-                if rnd <= session.closed_rounds:  # the open round's decisions stay private
-                    rows.append([rnd, names[team_id], *[values.get(p) for p in paths], int(carried)])
-        rows[1:] = sorted(rows[1:], key=lambda r: (r[0], r[1]))
-        return _csv(rows, "decisions.csv")
-
-    async def results_csv(request):
-        session = facilitator(request)
-        names = {t.id: t.name for t in store.teams(session.id)}
-        rows = [["round", "team", *ROUND_METRICS]]
-        for team_id, rounds in store.results(session.id).items():
-            for rnd, res in rounds.items():
-                rows.append([rnd, names[team_id], *[res["metrics"][m] for m in ROUND_METRICS]])
-        rows[1:] = sorted(rows[1:], key=lambda r: (r[0], r[1]))
-        return _csv(rows, "results.csv")
-
-    async def refused(request, exc):
-        return _error(str(exc), exc.status)
-
-    async def refused_input(request, exc):
-        return _error(str(exc), 400)
-
-    routes = [
-        Route("/", home), Route("/join", join, methods=["POST"]),
-        Route("/t/{team}", team_page), Route("/t/{team}/submit", submit, methods=["POST"]),
-        Route("/t/{team}/chart.png", team_chart),
-        Route("/admin/{token}", admin), Route("/admin/{token}/new", admin_new, methods=["POST"]),
-        Route("/f/{ftoken}", facilitator_page), Route("/f/{ftoken}/close", close, methods=["POST"]),
-        Route("/f/{ftoken}/timer", timer, methods=["POST"]),
-        Route("/f/{ftoken}/debrief", debrief), Route("/f/{ftoken}/paths.png", paths_png),
-        Route("/f/{ftoken}/chain/{team:int}.png", chain_png),
-        Route("/f/{ftoken}/decisions.csv", decisions_csv), Route("/f/{ftoken}/results.csv", results_csv),
-        Mount("/static", StaticFiles(directory=_STATIC), name="static"),
-    ]
-    async def timers():
-        while True:  # the facilitators' round timers
-            await asyncio.sleep(1.0)
-            try:
-                await run_in_threadpool(close_due_rounds, store, runner)
-            except Exception:  # noqa: BLE001 - keep the timers going; the facilitator can still close by hand
-                logging.getLogger(__name__).exception("closing a timed round failed")
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app):
-        task = asyncio.get_running_loop().create_task(timers())
-        try:
-            yield
-        finally:
-            task.cancel()
-            runner.close()
-
-    app = Starlette(routes=routes, exception_handlers={_Refused: refused, SubmissionError: refused_input},
-                    lifespan=lifespan)
-    app.state.store, app.state.runner = store, runner
-    return app
+            await run_in_threadpool(close_due_rounds, store, runner)
+        except Exception:  # noqa: BLE001 - keep the timers going; the facilitator can still close by hand
+            logging.getLogger(__name__).exception("closing a timed round failed")
 
 
-class _Refused(Exception):
-    def __init__(self, message, status):
-        super().__init__(message)
-        self.status = status
+@contextlib.asynccontextmanager
+async def _lifespan(app):
+    task = asyncio.get_running_loop().create_task(_close_timed_rounds(app.state.store, app.state.runner))
+    try:
+        yield
+    finally:
+        task.cancel()
+        app.state.runner.close()
 
 
 # ------------------------------------------------------------------ page bodies
@@ -648,62 +694,24 @@ def _debrief_body(store, session) -> str:
 
 # ------------------------------------------------------------------ charts
 def _team_chart(results) -> Response:
-    import numpy as np
-    from matplotlib.figure import Figure
+    from ...viz.workshop import plot_team_weeks
 
-    from ...viz.plotting import style
-
-    with _DRAW, style():
-        fig = Figure(figsize=(9, 5.5), layout="constrained")
-        axes = fig.subplots(2, 2, sharex=True).ravel()
-        for ax, m in zip(axes, SERIES_METRICS):
-            y = [v if v is not None else np.nan for r in sorted(results) for v in results[r]["series"][m]]
-            weeks = np.arange(1, len(y) + 1)
-            ax.plot(weeks, y, color="0.7", lw=1, label="week")
-            if len(y) >= 4:
-                smooth = np.convolve(np.nan_to_num(y), np.ones(4) / 4, mode="valid")
-                ax.plot(weeks[3:], smooth, lw=2, label="4-week mean")
-            for r in sorted(results)[:-1]:
-                ax.axvline(QUARTER * r + 0.5, color="0.85", lw=1)
-            ax.set_title(f"{METRICS[m].label} ({METRICS[m].unit})")
-            ax.set_xlabel("week")
-            if METRICS[m].is_money:
-                ax.yaxis.set_major_formatter(lambda v, _: f"{v:,.0f}")
-        axes[0].legend(loc="best")
-        return _png(fig)
+    with _DRAW:
+        return _png(plot_team_weeks(results, metrics=SERIES_METRICS, weeks_per_round=QUARTER))
 
 
 def _paths_chart(store, session) -> Response:
-    from matplotlib.figure import Figure
+    from ...viz.workshop import plot_team_paths
 
-    from ...viz.plotting import style
-
-    results = store.results(session.id)
     names = {t.id: t.name for t in store.teams(session.id)}
-    with _DRAW, style():
-        fig = Figure(figsize=(11, 6.5), layout="constrained")
-        axes = fig.subplots(2, 2, sharex=True).ravel()
-        for ax, m in zip(axes, LEADERBOARD_METRICS):
-            for team_id, rounds in results.items():
-                xs = sorted(rounds)
-                ax.plot(xs, [rounds[r]["metrics"][m] for r in xs], marker="o", lw=1.5, label=names[team_id])
-            ax.set_title(f"{METRICS[m].label} per round" + (" (quarter's total)" if m == "profit" else ""))
-            ax.set_xlabel("round")
-            ax.set_xticks(range(1, session.closed_rounds + 1))
-            if METRICS[m].is_money:
-                ax.yaxis.set_major_formatter(lambda v, _: f"{v:,.0f}")
-        if len(results) <= 12:
-            axes[0].legend(fontsize="small", ncols=2)
-        return _png(fig)
+    with _DRAW:
+        return _png(plot_team_paths(store.results(session.id), names, metrics=LEADERBOARD_METRICS,
+                                    rounds=session.closed_rounds))
 
 
 def _chain_chart(result, store, session, team_id) -> Response:
-    from matplotlib.figure import Figure
-
-    from ...viz.diagram import plot_chain_diagram
+    from ...viz.workshop import plot_team_chain
 
     name = {t.id: t.name for t in store.teams(session.id)}[team_id]
     with _DRAW:
-        fig = Figure(figsize=(13, 5.2), layout="constrained")
-        plot_chain_diagram(result, ax=fig.subplots(), title=f"{name}: the chain over weeks 1–{result.horizon}")
-        return _png(fig)
+        return _png(plot_team_chain(result, name))
