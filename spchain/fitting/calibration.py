@@ -685,30 +685,31 @@ def calibrate(params: Params, *, free: Mapping[str, tuple], targets: Sequence[Ta
     where = (type(executor).__name__ if executor is not None else
              f"ProcessPoolExecutor({workers}, spawn)" if workers and workers > 1 else "serial")
     definition = calibration_definition(base, names, targets, horizon, seeds)
-    db = pool = None
+    database = pool = None
+    session = 0
     try:
         if store is not None:
-            db = CalibrationStore(store)
-            session = db.begin(_manifest(definition), {"executor": where})
+            database = CalibrationStore(store)
+            session = database.begin(_manifest(definition), {"executor": where})
         if workers and workers > 1:
             pool = executor = process_pool(workers)
-        sim = _Simulator(base, names, targets, horizon, seeds, executor, store=db,
-                         definition_hash=definition_hash(definition), session=session if db is not None else 0)
+        sim = _Simulator(base, names, targets, horizon, seeds, executor, store=database,
+                         definition_hash=definition_hash(definition), session=session)
         fit = _calibrate(sim, base, names, lo, hi, u0, targets, horizon, n_replications, seed, method, maxfev,
                          xtol, jacobian_step, tolerance, standard_errors, seeds, started)
-        fit.diagnostics.update(store=None if db is None else str(db.path), executor=where)
-        if db is not None:
+        fit.diagnostics.update(store=None if database is None else str(database.path), executor=where)
+        if database is not None:
             fit.diagnostics["notes"].append(
-                f"store {db.path}: {sim.n_reused} point(s) read back, {sim.n_simulated} simulated "
+                f"store {database.path}: {sim.n_reused} point(s) read back, {sim.n_simulated} simulated "
                 f"({sim.n_runs} runs)")
-            db.end(session, {"n_points_simulated": sim.n_simulated, "n_points_reused": sim.n_reused,
-                             "n_runs": sim.n_runs, "wall_seconds": time.perf_counter() - started})
+            database.end(session, {"n_points_simulated": sim.n_simulated, "n_points_reused": sim.n_reused,
+                                   "n_runs": sim.n_runs, "wall_seconds": time.perf_counter() - started})
         return fit
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-        if db is not None:
-            db.close()
+        if database is not None:
+            database.close()
 
 
 def _check_options(n_replications, maxfev, seed, method, jacobian_step, xtol, tolerance, standard_errors):
@@ -1108,7 +1109,7 @@ def evaluate_target(target: Target, runs: Sequence, *, runs_with_changes: Sequen
     runs = list(runs)
     if not runs or not all(isinstance(r, RunResult) for r in runs):
         raise DataError(f"runs must be a non-empty sequence of spchain.RunResult, got {runs!r:.200}")
-    by = {(): runs}
+    runs_by_scenario = {(): runs}
     if target.kind == "effect":
         if runs_with_changes is None:
             raise DataError(f"target {target.name!r}: an effect needs runs_with_changes, the same "
@@ -1117,8 +1118,8 @@ def evaluate_target(target: Target, runs: Sequence, *, runs_with_changes: Sequen
         if len(changed) != len(runs) or not all(isinstance(r, RunResult) for r in changed):
             raise DataError(f"target {target.name!r}: runs_with_changes must hold {len(runs)} RunResult, "
                             f"one per run, got {len(changed)}")
-        by[target.changes] = changed
-    every = [r for group in by.values() for r in group]
+        runs_by_scenario[target.changes] = changed
+    every = [r for group in runs_by_scenario.values() for r in group]
     shapes = {(r.horizon, r.n_units) for r in every}
     if len(shapes) > 1:
         raise DataError(f"runs must share one horizon and number of units, got (horizon, n_units) "
@@ -1130,7 +1131,7 @@ def evaluate_target(target: Target, runs: Sequence, *, runs_with_changes: Sequen
         raise DataError(f"target {target.name!r} needs the runs' {list(target.records)} records; "
                         f"some runs kept no {missing[0]!r} records: simulate(..., "
                         f"record={target.records!r})")
-    return _statistic(target, by, len(runs))
+    return _statistic(target, runs_by_scenario, len(runs))
 
 
 # ------------------------------------------------------------ simulation
@@ -1175,9 +1176,9 @@ class _Simulator:
             self.cache[key] = stored
             return stored
         started = time.perf_counter()
-        p = self.base.override(dict(zip(self.names, key)))
-        tasks = list(enumerate((p.with_changes(*sc) if sc else p, self.horizon, s, self.record)
-                               for sc in self.scenarios for s in self.seeds))
+        point_params = self.base.override(dict(zip(self.names, key)))
+        tasks = list(enumerate((point_params.with_changes(*changes) if changes else point_params, self.horizon,
+                                seed, self.record) for changes in self.scenarios for seed in self.seeds))
         runs = [None] * len(tasks)
 
         def record(out):
@@ -1188,8 +1189,8 @@ class _Simulator:
         self.n_simulated += 1
         self.n_runs += len(tasks)
         R = len(self.seeds)
-        by = {sc: runs[i * R:(i + 1) * R] for i, sc in enumerate(self.scenarios)}
-        out = np.hstack([_statistic(t, by, R) for t in self.targets])
+        runs_by_scenario = {changes: runs[i * R:(i + 1) * R] for i, changes in enumerate(self.scenarios)}
+        out = np.hstack([_statistic(target, runs_by_scenario, R) for target in self.targets])
         if self.store is not None:
             self.store.put(point, key, out, n_runs=len(tasks), wall_seconds=time.perf_counter() - started,
                            session=self.session)
@@ -1200,8 +1201,8 @@ class _Simulator:
 def _run(task):
     from ..engine.run import simulate
 
-    p, horizon, seed, record = task
-    return simulate(p, horizon=horizon, seed=seed, record=record)
+    params, horizon, seed, record = task
+    return simulate(params, horizon=horizon, seed=seed, record=record)
 
 
 def _run_indexed(task):

@@ -578,12 +578,16 @@ def _map_employee_satisfaction(coef, context):
     return out
 
 
-def _map_turnover(coef, context):
-    beta = coef["employee_satisfaction[t-1]"]
-    out = {"links.quit_from_satisfaction": -beta}
-    if "const" in coef:
-        out["workforce.base_quit_rate"] = np.exp(coef["const"] + beta * context["employee_reference"])
-    return out
+def _hazard_mapper(term, link, base_rate, reference):
+    """The mapping of a Poisson hazard equation: ``link = -beta`` (the coefficient of ``term``) and,
+    pooled, ``base_rate = exp(const + beta * reference)`` (the annual rate at the reference level)."""
+    def mapper(coef, context):
+        beta = coef[term]
+        out = {link: -beta}
+        if "const" in coef:
+            out[base_rate] = np.exp(coef["const"] + beta * context[reference])
+        return out
+    return mapper
 
 
 def _map_productivity(coef, context):
@@ -608,21 +612,17 @@ def _map_customer_satisfaction(coef, context):
     return out
 
 
-def _map_retention(coef, context):
-    beta = coef["customer_satisfaction"]
-    out = {"links.churn_from_satisfaction": -beta}
-    if "const" in coef:
-        out["customers.base_churn_rate"] = np.exp(coef["const"] + beta * context["customer_reference"])
-    return out
-
-
 def _map_revenue(coef, context):
     return {"links.revisit_from_satisfaction": coef["customer_satisfaction[t-1]"] - context["spend_link"]}
 
 
-_MAPPERS = {"employee_satisfaction": _map_employee_satisfaction, "turnover": _map_turnover,
+_MAPPERS = {"employee_satisfaction": _map_employee_satisfaction,
+            "turnover": _hazard_mapper("employee_satisfaction[t-1]", "links.quit_from_satisfaction",
+                                       "workforce.base_quit_rate", "employee_reference"),
             "productivity": _map_productivity, "service_quality": _map_quality,
-            "customer_satisfaction": _map_customer_satisfaction, "retention": _map_retention,
+            "customer_satisfaction": _map_customer_satisfaction,
+            "retention": _hazard_mapper("customer_satisfaction", "links.churn_from_satisfaction",
+                                        "customers.base_churn_rate", "customer_reference"),
             "revenue": _map_revenue}
 
 
