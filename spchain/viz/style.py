@@ -4,21 +4,21 @@ Every chart module of :mod:`spchain.viz` draws with these and takes them from
 here, never from another chart module.  Matplotlib is imported inside the
 functions, when a chart is drawn.
 
-======================  ========================================================
-name                    what it is
-======================  ========================================================
-:data:`PALETTE`         the Okabe-Ito colours (colour-blind safe)
-:data:`SCENARIO_COLORS` a scenario's colour, in order (no pale yellow)
-:data:`STYLE`           the rcParams of the house style
-:func:`style`           a context manager applying :data:`STYLE`
-:func:`save_figure`     PNG, reproducible SVG and PDF files of a figure
-:func:`tidy`            the house style on axes made elsewhere
-:func:`compact_number`  a number for people: ``5,000``, ``52k``, ``1.2M``
-:func:`tick_text`       one tick label of an axis, in the axis's k or M
-:func:`compact_ticks`   an axis's tick labels written by :func:`tick_text`
-:func:`text_width`      the width of a text in the house font
-:func:`wrap_text`       a text broken into lines of a given width
-======================  ========================================================
+=======================  ========================================================
+name                     what it is
+=======================  ========================================================
+:data:`PALETTE`          the Okabe-Ito colours (colour-blind safe)
+:data:`SCENARIO_COLORS`  a scenario's colour, in order (no pale yellow)
+:data:`STYLE`            the rcParams of the house style
+:func:`style`            a context manager applying :data:`STYLE`
+:func:`save_figure`      PNG, reproducible SVG and PDF files of a figure
+:func:`tidy`             the house style on axes made elsewhere
+:func:`compact_number`   a number for people: ``5,000``, ``52k``, ``1.2M``
+:func:`tick_text`        one tick label of an axis, in the axis's k or M
+:func:`compact_ticks`    an axis's tick labels written by :func:`tick_text`
+:func:`text_width`       the width of a text in the house font
+:func:`wrap_text`        a text broken into lines of a given width
+=======================  ========================================================
 """
 
 from __future__ import annotations
