@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from test_imports import MAY_IMPORT, MODULES, NOT_AT_TOP, ONLY_IN, WORKER_MODULES, layer
+from test_imports import MAY_IMPORT, MODULES, NOT_AT_TOP, ONLY_IN, WORKER_MODULES, imports, layer
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "architecture.md"
@@ -117,7 +117,10 @@ def test_the_rules_name_what_the_import_test_checks(page):
             and importlib.import_module(module).__getattr__.__module__ == "spchain.lazy"}
     rule = text[text.index("**Lazy package namespaces.**"):text.index("**Old names keep working for now.**")]
     stated = set(DOTTED.findall(rule)) | ({"spchain"} if "`spchain`" in rule else set())
-    assert lazy == stated - {"spchain.lazy.attach", "spchain.simulate", "spchain.engine.run"}
+    assert lazy == stated - {"spchain.lazy.attach", "spchain.simulate", "spchain.engine.run", "spchain.lazy"}
+    for package in lazy:  # "import nothing but spchain.lazy"
+        found = {target for _, target, _, _ in imports(package, MODULES[package].read_text(encoding="utf-8"))}
+        assert found == {"spchain.lazy"}, (package, found)
 
 
 def test_the_diagram_exists_is_shown_and_its_script_draws_it(page, tmp_path):
