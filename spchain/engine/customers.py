@@ -44,7 +44,7 @@ class CustomerBase:
         self.engine = engine
         self.unit_index = unit_index
         self.profile = profile
-        params = engine.p.customers
+        params = engine.in_force.customers
         n = round(params.n_customers * profile.market_size)
         capacity = max(16, int(n * 1.25))
         self.active = np.zeros(capacity, bool)
@@ -98,7 +98,7 @@ class CustomerBase:
 
     def _experience(self, record, served, abandoned):
         """Experiences of the week, in the order they end; returns the served customers' slots."""
-        params = self.engine.p
+        params = self.engine.in_force
         customer_params, strength = params.customers, params.links
         if served:
             rows = np.array(served)
@@ -162,7 +162,7 @@ class CustomerBase:
 
     def _survey(self, record, customers_served):
         """Survey the customers served: CSAT and likelihood to recommend of those who respond."""
-        measurement = self.engine.p.measurement
+        measurement = self.engine.in_force.measurement
         by_customer = customers_served[np.argsort(customers_served, kind="stable")]
         draws = self._survey_draws(by_customer)
         respond = draws[:, 0] < measurement.response_rate
@@ -184,7 +184,7 @@ class CustomerBase:
 
     def _loyalty(self, strength, staff_satisfaction):
         """A loyalty link's strength, moderated by the unit's employees' satisfaction."""
-        params = self.engine.p
+        params = self.engine.in_force
         moderation = params.links.loyalty_from_employees
         if moderation == 0.0 or strength == 0.0:
             return strength
@@ -194,7 +194,7 @@ class CustomerBase:
     def _churn_and_acquire(self, record, staff_satisfaction, n_positions):
         """Churn, referrals and marketing acquisition, each on its own keyed stream."""
         engine, week, unit = self.engine, self.engine.week, self.unit_index
-        params = engine.p
+        params = engine.in_force
         customer_params, strength = params.customers, params.links
         active = np.flatnonzero(self.active)
         satisfaction = self.satisfaction[active]
@@ -273,14 +273,14 @@ class CustomerBase:
             self._grow(max(n - len(self.free_slots), self.active.size // 2))
         slots = [self.free_slots.pop() for _ in range(n)]
         self.active[slots] = True
-        self.satisfaction[slots] = engine.p.customers.initial_satisfaction
+        self.satisfaction[slots] = engine.in_force.customers.initial_satisfaction
         z = engine.generator("customers", engine.week, self.unit_index, 4).standard_normal((n, 4))
-        self.traits[slots] = customer_traits(engine.p.customers, z)
+        self.traits[slots] = customer_traits(engine.in_force.customers, z)
         self.bond[slots] = 0.0
         self.lost_relationship[slots] = False
         if self.relationships:
             u = engine.generator("customers", engine.week, self.unit_index, 5).random((n, 2))
-            self.assigned[slots] = assign_positions(u, engine.p.customers.relationship_share, n_positions)
+            self.assigned[slots] = assign_positions(u, engine.in_force.customers.relationship_share, n_positions)
         else:
             self.assigned[slots] = -1
         return slots
@@ -308,7 +308,7 @@ class CustomerBase:
         staff_satisfaction : float
             Mean satisfaction of the unit's employees (moderates loyalty).
         """
-        params = self.engine.p
+        params = self.engine.in_force
         customer_params, strength = params.customers, params.links
         zone = (customer_params.zone_low, customer_params.zone_high)
         self.visit_rate = np.where(

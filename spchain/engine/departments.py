@@ -77,7 +77,7 @@ class Department:
         self.last_close = 0.0
         self.isq_received_sum = 0.0
         self.isq_received_n = 0
-        self.isq_received = engine.p.workforce.reference_isq
+        self.isq_received = engine.in_force.workforce.reference_isq
         self.staff_t = 0.0
         self.resize(dep.n_staff)
 
@@ -109,7 +109,7 @@ class Department:
         tools_rework_cut : float
             Share of rework the tools prevent.
         """
-        params = self.engine.p
+        params = self.engine.in_force
         dep = params.internal.departments[self.index]
         speed = tools_speed * links.internal_speed(self.isq_received, params.workforce.reference_isq,
                                                    params.links.internal_speed_from_internal)
@@ -209,7 +209,7 @@ class Department:
         numpy.ndarray
             The week's record (fields of :data:`spchain.metrics.DEPARTMENT_FIELDS`).
         """
-        params = self.engine.p
+        params = self.engine.in_force
         self.resize(self.n_staff)  # books staff hours up to now
         self.book_busy()
         record = self.acc

@@ -47,7 +47,7 @@ class Unit:
     def __init__(self, engine, index):
         self.engine = engine
         self.index = index
-        params = engine.p
+        params = engine.in_force
         self.env = engine.env
         self.profile = profile = engine.profiles[index]
         self.base_satisfaction = float(np.clip(params.workforce.base_satisfaction + profile.manager, 0.0, 1.0))
@@ -183,7 +183,7 @@ class Unit:
         position has one (decision, time) pair for a quit.
         """
         engine = self.engine
-        params = engine.p
+        params = engine.in_force
         hours = engine.hours
         start = week * hours
         self.acc[FIELD_INDEX["customers_start"]] = self.customers.active.sum()
@@ -256,7 +256,7 @@ class Unit:
     def staff_satisfaction(self):
         """Mean satisfaction of the employees in post (the reference satisfaction with none)."""
         in_post = self.satisfaction[self.filled]
-        return in_post.mean() if in_post.size else self.engine.p.workforce.reference_satisfaction
+        return in_post.mean() if in_post.size else self.engine.in_force.workforce.reference_satisfaction
 
     def update_loyalty_rates(self):
         """Next week's visit rates and spend of the unit's customers (see :class:`CustomerBase`)."""
@@ -274,7 +274,7 @@ class Unit:
 
     def _close_workforce(self):
         """Employees' week: effort, perceived ISQ, satisfaction, tenure, skill and quality."""
-        params = self.engine.p
+        params = self.engine.in_force
         workforce = params.workforce
         record = self.acc
         idx = np.flatnonzero(self.filled)
@@ -304,16 +304,17 @@ class Unit:
 
     def _update_isq(self):
         """Each position's perceived internal service quality moves toward this week's mean score."""
+        smoothing = self.engine.in_force.workforce.isq_smoothing
         got = self.isq_week_n > 0
         mean_isq = np.divide(self.isq_week_sum, self.isq_week_n, out=np.zeros_like(self.isq), where=got)
-        self.isq = np.where(got, self.isq + self.engine.p.workforce.isq_smoothing * (mean_isq - self.isq), self.isq)
+        self.isq = np.where(got, self.isq + smoothing * (mean_isq - self.isq), self.isq)
         self.isq_week_sum[:] = 0.0
         self.isq_week_n[:] = 0.0
 
     def _record_staff(self, idx):
         """Record the week's end state of the employees in positions ``idx``."""
         engine = self.engine
-        workforce = engine.p.workforce
+        workforce = engine.in_force.workforce
         record = self.acc
         record[FIELD_INDEX["positions"]] = self.exists.sum()
         record[FIELD_INDEX["headcount"]] = idx.size
@@ -354,7 +355,7 @@ class Unit:
         float
             The week's work pressure ``p``.
         """
-        params = self.engine.p
+        params = self.engine.in_force
         workforce, strength = params.workforce, params.links
         staffed = self.staffed_hours
         if idx.size:  # productivity in force this week, before this week's updates
@@ -386,7 +387,7 @@ class Unit:
         """
         if len(idx) == 0:
             return
-        params = self.engine.p
+        params = self.engine.in_force
         workforce, strength = params.workforce, params.links
         speedup = 1.0 + workforce.learning_gain_per_training_hour * workforce.training_hours
         self.skill[idx] = links.learning_curve(self.tenure[idx], workforce.initial_skill, workforce.learning_weeks,
@@ -405,7 +406,7 @@ class Unit:
 
     def _close_money(self, internal_cost):
         """Wages, training, hiring, goods, fixed and internal costs, and the week's profit."""
-        params = self.engine.p
+        params = self.engine.in_force
         economics, workforce = params.economics, params.workforce
         record = self.acc
         hours = self.engine.hours
@@ -440,7 +441,7 @@ class Unit:
             events["quits"].append((self.index, self.engine.week, self.env._now, e,
                                     float(self.tenure[e]), float(self.satisfaction[e])))
         if self.relationships:  # her customers lose the relationship
-            self.customers.lose_relationship(e, self.engine.p.customers.relationship_loss)
+            self.customers.lose_relationship(e, self.engine.in_force.customers.relationship_loss)
         if self.busy[e]:  # finishes the customer in hand, unpaid and off the books
             self.leaving[e] = True
             self.busy_hours += self.env._now - self.busy_since[e]
@@ -458,7 +459,7 @@ class Unit:
             events["hires"].append((self.index, self.engine.week, self.env._now, e))
         self.satisfaction[e] = self.base_satisfaction
         self.tenure[e] = 0.0
-        self.isq[e] = self.engine.p.workforce.reference_isq
+        self.isq[e] = self.engine.in_force.workforce.reference_isq
         self.set_performance(np.array([e]))
         if self.busy[e]:  # the leaver is still finishing a customer: the hire takes over
             self.leaving[e] = False
@@ -475,7 +476,7 @@ class Unit:
         """
         engine = self.engine
         pending = self.pending_hire
-        target = unit_traits.positions(engine.p, self.profile)
+        target = unit_traits.positions(engine.in_force, self.profile)
         if int(self.exists.sum()) > target:
             self.exists[e] = False
             pending.discard(e)
@@ -484,7 +485,7 @@ class Unit:
             return
         pending.add(e)
         self.recruitments[e] += 1
-        mean_weeks = engine.p.workforce.time_to_fill_weeks
+        mean_weeks = engine.in_force.workforce.time_to_fill_weeks
         weeks = 0.0
         if mean_weeks > 0:
             u = engine.generator("workforce", self.index, 1, int(e), self.recruitments[e]).random()
@@ -505,7 +506,7 @@ class Unit:
 
     def _add_positions(self, k):
         """``k`` new vacant positions, each recruited for."""
-        workforce = self.engine.p.workforce
+        workforce = self.engine.in_force.workforce
         grow = lambda a, v: np.concatenate([a, np.full(k, v, dtype=a.dtype)])  # noqa: E731
         n0 = self.exists.size
         self.exists = grow(self.exists, True)
@@ -527,7 +528,7 @@ class Unit:
 
     def apply_levers(self):
         """Apply the parameters in force: base satisfaction, positions, performance, loyalty rates."""
-        params = self.engine.p
+        params = self.engine.in_force
         self.base_satisfaction = float(np.clip(params.workforce.base_satisfaction + self.profile.manager, 0.0, 1.0))
         target = unit_traits.positions(params, self.profile)
         n_existing = int(self.exists.sum())

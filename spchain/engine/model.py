@@ -66,13 +66,14 @@ class Engine:
         self.record_events = record_events
         self.seed = seed
         self.week = 0
-        self.p = params.at_week(0)
+        self.in_force = params.at_week(0)  # the parameters in force this week
         self.env = simpy.Environment()
-        self.hours = self.p.organisation.hours_per_week
-        self.profiles = unit_traits.unit_profiles(self.p, seed)
-        self.footfall = [unit_traits.footfall_shocks(self.p, seed, u, horizon) for u in range(len(self.profiles))]
-        self.units = [Unit(self, u) for u in range(self.p.organisation.n_units)]
-        self.departments = [Department(self, d, dep) for d, dep in enumerate(self.p.internal.departments)]
+        self.hours = self.in_force.organisation.hours_per_week
+        self.profiles = unit_traits.unit_profiles(self.in_force, seed)
+        self.footfall = [unit_traits.footfall_shocks(self.in_force, seed, u, horizon)
+                         for u in range(len(self.profiles))]
+        self.units = [Unit(self, u) for u in range(self.in_force.organisation.n_units)]
+        self.departments = [Department(self, d, dep) for d, dep in enumerate(self.in_force.internal.departments)]
         self.sums = np.zeros((horizon, len(self.units), len(FIELDS)))
         self.dept_sums = np.zeros((horizon, len(self.departments), len(DEPARTMENT_FIELDS)))
         # per-event records of the kinds asked for (spchain.records); None: nothing is kept
@@ -92,11 +93,11 @@ class Engine:
     # ------------------------------------------------------------- levers
     def _apply_levers(self):
         """Copy the parameters in force into the engine's fast attributes."""
-        p = self.p
-        self.mean_patience = p.customers.patience_minutes / 60.0
-        self.service_level_hours = p.measurement.service_level_seconds / 3600.0
+        params = self.in_force
+        self.mean_patience = params.customers.patience_minutes / 60.0
+        self.service_level_hours = params.measurement.service_level_seconds / 3600.0
         self._set_tools()
-        for dept, dep in zip(self.departments, p.internal.departments):
+        for dept, dep in zip(self.departments, params.internal.departments):
             if dep.n_staff != dept.n_staff:
                 dept.resize(dep.n_staff)
         self._set_department_speeds()
@@ -105,13 +106,14 @@ class Engine:
 
     def _set_tools(self):
         """Effect of tools spend (the lever plus any reinvested profit) on departments."""
-        internal = self.p.internal
+        internal = self.in_force.internal
         spend = internal.tools_spend_per_week + self.reinvestment
         tools = 1.0 - np.exp(-np.log(2.0) * spend / internal.tools_half_spend)
         self.tools_speed = 1.0 + internal.tools_max_speedup * tools
         self.tools_rework_cut = internal.tools_max_ftr_gain * tools
 
     def _set_department_speeds(self):
+        """Each department's handling time and right-first-time probability for next week."""
         for dept in self.departments:
             dept.set_speed(self.tools_speed, self.tools_rework_cut)
 
@@ -126,7 +128,7 @@ class Engine:
         now = self.env._now
         resolution = now - request.raised_at
         timely = now <= request.due
-        w = self.p.internal.timely_weight
+        w = self.in_force.internal.timely_weight
         quality = w * timely + (1.0 - w) * request.first_time
         decided = dept.book_resolution(request, resolution, timely)
         self._score(request, quality, resolution, resolved=True, sla_due=decided, sla_met=decided and timely)
@@ -160,14 +162,14 @@ class Engine:
         Counts per position (and per department and target) by inversion,
         each request with its own time, routing and handling uniforms.
         """
-        if not self.p.internal.departments:
+        if not self.in_force.internal.departments:
             return
         self._raise_front_line_requests(week)
         self._raise_department_requests(week)
 
     def _raise_front_line_requests(self, week):
         """Requests of each unit's employees, routed to departments by their shares."""
-        internal = self.p.internal
+        internal = self.in_force.internal
         hours = self.hours
         start = week * hours
         shares = np.cumsum([dep.share for dep in internal.departments], dtype=float)
@@ -185,7 +187,7 @@ class Engine:
 
     def _raise_department_requests(self, week):
         """Requests each department's staff raise with the departments in its ``requests_to``."""
-        dep_params = self.p.internal.departments
+        dep_params = self.in_force.internal.departments
         hours = self.hours
         start = week * hours
         names = [dep.name for dep in dep_params]
@@ -202,12 +204,12 @@ class Engine:
                 request = Request(1, source, u[k, 2:].tolist(), key + (j, nth[k]))
                 self._submit_at(start + t * hours, targets[j], request)
 
-    def _submit_at(self, t, d, request):
-        def fire(event, d=d, request=request):
-            dept = self.departments[d]
+    def _submit_at(self, t, target, request):
+        """Raise ``request`` with department ``target`` at time ``t``; it is due ``sla_hours`` later."""
+        def fire(event, target=target, request=request):
             request.raised_at = self.env._now
-            request.due = request.raised_at + self.p.internal.departments[d].sla_hours
-            dept.submit(request)
+            request.due = request.raised_at + self.in_force.internal.departments[target].sla_hours
+            self.departments[target].submit(request)
         Timeout(self.env, t - self.env._now).callbacks.append(fire)
 
     # --------------------------------------------------------- the period
@@ -250,11 +252,12 @@ class Engine:
         self.env.run(until=self._pause)
 
     def _periods(self):
+        """The run as a SimPy process: each week scheduled, simulated and closed; pauses at ``_stop_at``."""
         week = 0
         while week < self.horizon:
-            if week > 0 and (self._pending_params or any(c.at_week == week for c in self.params.schedule)):
+            if week > 0 and (self._pending_params or any(change.at_week == week for change in self.params.schedule)):
                 self._pending_params = False
-                self.p = self.params.at_week(week)
+                self.in_force = self.params.at_week(week)
                 self._apply_levers()
             self.week = week
             self._schedule_week(week)
@@ -269,17 +272,18 @@ class Engine:
         self._pause.succeed()
 
     def _close_week(self, week):
+        """Close the week's books: departments first (their cost is shared by the units), then units."""
         for dept in self.departments:  # overdue work scores first, for departments' requesters too
             self._score_overdue(dept)
         for dept in self.departments:
             self.dept_sums[week, dept.index] = dept.close_week()
         department_cost = self.dept_sums[week, :, DEPARTMENT_FIELD_INDEX["cost"]].sum()
-        tools = self.p.internal.tools_spend_per_week + self.reinvestment
+        tools = self.in_force.internal.tools_spend_per_week + self.reinvestment
         internal_cost = (department_cost + tools) / len(self.units)  # the departments' wages and tools, shared
         for unit in self.units:
             self.sums[week, unit.index] = unit.close_week(internal_cost)
         # a share of this week's profit goes into internal tools next week
         profit = self.sums[week, :, FIELD_INDEX["profit"]].sum()
-        self.reinvestment = self.p.economics.reinvestment_share * max(0.0, profit)
+        self.reinvestment = self.in_force.economics.reinvestment_share * max(0.0, profit)
         self._set_tools()
         self._set_department_speeds()

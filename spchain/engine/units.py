@@ -86,28 +86,28 @@ def unit_profiles(params, seed: int) -> list:
     >>> [round(u.market_size, 3) for u in unit_profiles(p, seed=1)][1]
     2.0
     """
-    org = params.organisation
-    explicit = dict(org.units)
+    organisation = params.organisation
+    explicit = dict(organisation.units)
     out = []
-    for u in range(org.n_units):
-        z = streams.generator(seed, "units", u).standard_normal(len(UNIT_FACTORS)).tolist()
-        drawn = dict(manager=org.manager_sd * z[0] + 0.0,  # + 0.0: no negative zero
-                     market_size=_lognormal(z[1], org.market_size_sd),
-                     attractiveness=_lognormal(z[2], org.attractiveness_sd),
-                     competition=_lognormal(z[3], org.competition_sd),
-                     staffing=_lognormal(z[4], org.staffing_sd),
-                     expectations=org.expectations_sd * z[5] + 0.0,
-                     process=_lognormal(z[6], org.process_sd))
-        drawn.update(explicit.get(u, {}))
+    for unit in range(organisation.n_units):
+        z = streams.generator(seed, "units", unit).standard_normal(len(UNIT_FACTORS)).tolist()
+        drawn = dict(manager=organisation.manager_sd * z[0] + 0.0,  # + 0.0: no negative zero
+                     market_size=_lognormal(z[1], organisation.market_size_sd),
+                     attractiveness=_lognormal(z[2], organisation.attractiveness_sd),
+                     competition=_lognormal(z[3], organisation.competition_sd),
+                     staffing=_lognormal(z[4], organisation.staffing_sd),
+                     expectations=organisation.expectations_sd * z[5] + 0.0,
+                     process=_lognormal(z[6], organisation.process_sd))
+        drawn.update(explicit.get(unit, {}))
         out.append(UnitProfile(**drawn))
     return out
 
 
 def positions(params, profile: UnitProfile) -> int:
     """Front-line positions of a unit: ``n_employees`` scaled by its demand and staffing."""
-    org = params.organisation
     demand = profile.market_size * profile.attractiveness
-    return max(1, round(params.workforce.n_employees * demand ** org.staffing_elasticity * profile.staffing))
+    return max(1, round(params.workforce.n_employees * demand ** params.organisation.staffing_elasticity
+                        * profile.staffing))
 
 
 def footfall_shocks(params, seed: int, unit: int, weeks: int) -> np.ndarray:
@@ -117,8 +117,7 @@ def footfall_shocks(params, seed: int, unit: int, weeks: int) -> np.ndarray:
     multiplier is ``exp(x_w - s^2 / 2)`` (mean one); ``e_w`` is keyed by
     (week, unit).
     """
-    org = params.organisation
-    s, phi = org.footfall_sd, org.footfall_persistence
+    s, phi = params.organisation.footfall_sd, params.organisation.footfall_persistence
     if s == 0:
         return np.ones(weeks)
     e = np.array([streams.generator(seed, "units", w, unit).standard_normal() for w in range(weeks)])
@@ -142,17 +141,17 @@ def department_work(params, profiles=None) -> dict:
     tools effects ignored).  ``profiles`` (default: identical units) sets
     each unit's positions.
     """
-    inv = params.internal
-    deps = inv.departments
+    internal = params.internal
+    departments = internal.departments
     profiles = profiles or [UnitProfile()] * params.organisation.n_units
-    employees = sum(positions(params, p) for p in profiles)
-    total_share = sum(d.share for d in deps)
-    asked = {d.name: inv.request_rate * employees * (d.share / total_share if total_share > 0 else 0.0)
-             for d in deps}
-    for d in deps:
-        for target, rate in d.requests_to:
-            asked[target] += rate * d.n_staff
-    return {d.name: asked[d.name] * d.service_time_hours / max(d.ftr_prob, 1e-12) for d in deps}
+    employees = sum(positions(params, profile) for profile in profiles)
+    total_share = sum(dep.share for dep in departments)
+    asked = {dep.name: internal.request_rate * employees * (dep.share / total_share if total_share > 0 else 0.0)
+             for dep in departments}
+    for dep in departments:
+        for target, rate in dep.requests_to:
+            asked[target] += rate * dep.n_staff
+    return {dep.name: asked[dep.name] * dep.service_time_hours / max(dep.ftr_prob, 1e-12) for dep in departments}
 
 
 def department_loads(params, profiles=None) -> dict:
@@ -169,10 +168,10 @@ def department_loads(params, profiles=None) -> dict:
     """
     hours = params.organisation.hours_per_week
     loads = {}
-    for d in params.internal.departments:
-        work = department_work(params, profiles)[d.name]
-        capacity = d.n_staff * hours
-        loads[d.name] = work / capacity if capacity > 0 else (math.inf if work > 0 else 0.0)
+    work = department_work(params, profiles)
+    for dep in params.internal.departments:
+        capacity = dep.n_staff * hours
+        loads[dep.name] = work[dep.name] / capacity if capacity > 0 else (math.inf if work[dep.name] > 0 else 0.0)
     return loads
 
 
@@ -211,7 +210,7 @@ def size_departments(params, *, load: float = 0.7, profiles=None):
     for _ in range(50):
         work = department_work(params, profiles)
         staff = {name: max(1, math.ceil(w / (load * hours))) for name, w in work.items()}
-        if all(staff[d.name] == d.n_staff for d in params.internal.departments):
+        if all(staff[dep.name] == dep.n_staff for dep in params.internal.departments):
             break
         params = params.override({f"internal.departments.{k}.n_staff": v for k, v in staff.items()})
     return params
