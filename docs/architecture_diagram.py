@@ -74,8 +74,8 @@ def draw(path: Path = OUT) -> Path:
     # one arrow per allowed import between layers (importer -> imported); short ones nearest the boxes
     arrows = sorted(((a, b) for a in order for b in MAY_IMPORT[a] if a != b),
                     key=lambda pair: (order.index(pair[1]) - order.index(pair[0]), order.index(pair[0])))
-    x_text = width + 0.35 + 0.2 * len(arrows)
-    fig, ax = plt.subplots(figsize=(13, 8.2), dpi=110)
+    right = width + 0.45 + 0.2 * len(arrows)
+    fig, ax = plt.subplots(figsize=(10.5, 7.6), dpi=130)
     for name, package, owns in LAYERS:
         y = y_of[name]
         ax.add_patch(FancyBboxPatch((0, y), width, height, boxstyle="round,pad=0.02,rounding_size=0.08",
@@ -86,9 +86,6 @@ def draw(path: Path = OUT) -> Path:
         ax.text(0.15, y + height - 0.5, owns, fontsize=9, va="top", color="#222222")
         ax.text(0.15, y + 0.1, ", ".join(modules_of(name)), fontsize=7.8, family="monospace",
                 va="bottom", color="#555555")
-        lower = sorted(MAY_IMPORT[name] - {name}, key=order.index)
-        ax.text(x_text, y + 0.5 * height, "may import: " + (", ".join(lower) if lower else "no other layer"),
-                fontsize=9, va="center")
     leaving = {name: 0 for name in order}
     arriving = {name: 0 for name in order}
     for k, (importer, imported) in enumerate(arrows):
@@ -100,11 +97,11 @@ def draw(path: Path = OUT) -> Path:
         ax.plot([width + 0.04, x, x], [y_start, y_start, y_end], color="#666666", linewidth=0.9)
         ax.add_patch(FancyArrowPatch((x, y_end), (width + 0.04, y_end), arrowstyle="-|>", mutation_scale=9,
                                      linewidth=0.9, color="#666666"))
-    ax.set_xlim(-0.1, x_text + 3.4)
+    ax.set_xlim(-0.1, right)
     ax.set_ylim(-0.15, len(LAYERS) * (height + gap) - gap + 0.45)
     ax.text(0, len(LAYERS) * (height + gap) - gap + 0.15,
-            "spchain's layers: a module imports its own layer and the layers its arrows reach "
-            "(enforced by tests/test_imports.py)", fontsize=10.5, va="bottom")
+            "A module imports its own layer and the layers its arrows reach (tests/test_imports.py)",
+            fontsize=10.5, va="bottom")
     ax.axis("off")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
