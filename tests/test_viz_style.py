@@ -45,7 +45,8 @@ def test_tidy_labels_a_big_value_axis_as_the_workshop_does():
 
     from spchain.viz.style import tidy
 
-    for top, expected in ((2.5e6, {"0", "0.5M", "1M", "1.5M", "2M", "2.5M"}), (60000.0, {"0", "10k", "20k", "30k", "40k", "50k", "60k"})):
+    for top, expected in ((2.5e6, {"0", "0.5M", "1M", "1.5M", "2M", "2.5M"}),
+                          (60000.0, {"0", "10k", "20k", "30k", "40k", "50k", "60k"})):
         ax = Figure().subplots()
         ax.set_ylim(0.0, top)
         tidy(ax)

@@ -24,6 +24,7 @@ __getattr__, __dir__, __all__ = attach(__name__, {
     "plot_morris": "sensplots", "plot_sobol": "sensplots", "plot_sobol_over_time": "sensplots",
     "plot_selection": "sensplots",
     "plot_debrief": "workshop", "LiveDashboard": "workshop",
-    "PALETTE": "style", "SCENARIO_COLORS": "style", "STYLE": "style", "save_figure": "style", "tidy": "style", "compact_number": "style", "tick_text": "style",
+    "PALETTE": "style", "SCENARIO_COLORS": "style", "STYLE": "style", "save_figure": "style", "tidy": "style",
+    "compact_number": "style", "tick_text": "style", "compact_ticks": "style",
     "text_width": "style", "wrap_text": "style",
 })

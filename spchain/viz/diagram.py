@@ -62,7 +62,9 @@ ARROWS = (
     ("profit", "isq", "economics.reinvestment_share", "profit reinvested in internal service"),
 )
 
-_DX, _W, _H, _HS, _YS, _X0 = 2.3, 1.7, 1.5, 1.3, 0.8, 0.95
+#: Layout in data units: the columns' spacing, a box's width, a centre-row and a side box's height,
+#: the rows' spacing and the first column's centre.
+_COLUMN_STEP, _BOX_WIDTH, _BOX_HEIGHT, _SIDE_BOX_HEIGHT, _ROW_STEP, _FIRST_COLUMN = 2.3, 1.7, 1.5, 1.3, 0.8, 0.95
 _MIRROR, _DIRECT, _REINVEST = 1.78, -1.62, -2.12
 _BLUE, _GREY, _INK = "#0072B2", "#666666", "#222222"
 
@@ -100,9 +102,9 @@ def unit_words(name, money="money") -> str:
 
 def _box(key):
     _, _, col, row = STAGES[key]
-    x, y = _X0 + col * _DX, row * _YS
-    h = _H if row == 0 else _HS
-    return x, y, _W, h
+    x, y = _FIRST_COLUMN + col * _COLUMN_STEP, row * _ROW_STEP
+    h = _BOX_HEIGHT if row == 0 else _SIDE_BOX_HEIGHT
+    return x, y, _BOX_WIDTH, h
 
 
 def _fmt(x, *, sign=False) -> str:
@@ -193,12 +195,12 @@ def _draw_box(ax, key, values, deltas, scale, money):
     ax.text(x, yv - 0.17, unit, ha="center", va="top", fontsize=MIN_FONTSIZE, color=_GREY, zorder=3,
             linespacing=1.0)
     if len(kpis) > 1:
-        m2 = METRICS[kpis[1]]
+        second = METRICS[kpis[1]]
         # the second KPI under its box title ("Service quality and wait": the mean wait)
-        label = {"sla_attainment": "SLA met", "wait_time": "wait", "nps": "NPS"}.get(m2.name, m2.label)
+        label = {"sla_attainment": "SLA met", "wait_time": "wait", "nps": "NPS"}.get(second.name, second.label)
         value = values[kpis[1]]
-        shown = f"{100 * value:.0f}%" if m2.unit == "share" and np.isfinite(value) else \
-            f"{_fmt(value)} {m2.unit.replace('points', '')}".strip()
+        shown = f"{100 * value:.0f}%" if second.unit == "share" and np.isfinite(value) else \
+            f"{_fmt(value)} {second.unit.replace('points', '')}".strip()
         ax.text(x, yv - 0.54, f"{label} {shown}", ha="center", va="center", fontsize=MIN_FONTSIZE, color=_INK,
                 zorder=3)
 
@@ -295,7 +297,7 @@ def plot_chain_diagram(source=None, *, scenario=None, fit=None, level=0.95, ax=N
         if ax is None:
             _, ax = plt.subplots(figsize=(13, 5.2), layout="constrained")
         width = _axes_width(ax)
-        x_lo, x_hi = 0.05, _X0 + 6 * _DX + _W / 2 + 0.1
+        x_lo, x_hi = 0.05, _FIRST_COLUMN + 6 * _COLUMN_STEP + _BOX_WIDTH / 2 + 0.1
         scale = 0.97 * width / (x_hi - x_lo)  # points per data unit across (a little lost to the layout's pads)
         for key in STAGES:
             _draw_box(ax, key, values, deltas, scale, money.strip())

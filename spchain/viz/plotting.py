@@ -118,12 +118,12 @@ def trailing_kpi(sums, name, window=4):
     index = [FIELDS.index(f) for f in m.fields]
     data = sums[..., index]
     if window > 1:
-        c = np.cumsum(data, axis=-2)
+        running = np.cumsum(data, axis=-2)
         weeks = data.shape[-2]
-        lagged = np.concatenate([np.zeros_like(c[..., :1, :]), c[..., :-1, :]], axis=-2)
+        lagged = np.concatenate([np.zeros_like(running[..., :1, :]), running[..., :-1, :]], axis=-2)
         start = np.maximum(np.arange(weeks) - window + 1, 0)
         count = (np.arange(weeks) - start + 1).astype(float)
-        data = (c - lagged[..., start, :]) / count[:, None]
+        data = (running - lagged[..., start, :]) / count[:, None]
     return m.evaluate({f: data[..., k] for k, f in enumerate(m.fields)})
 
 
@@ -138,10 +138,10 @@ def _window(smooth):
 def _weekly(result, name, smooth, *, scenario=None, unit=None):
     """``(series, label)``: one run's (weeks,) or an experiment's (replications, weeks) KPI,
     over trailing ``smooth``-week windows, and the words saying so."""
-    w = _window(smooth)
+    window = _window(smooth)
     if _is_experiment(result):
-        s = result._scenario(scenario)
-        data = result.sums[s]
+        shown = result._scenario(scenario)
+        data = result.sums[shown]
         if unit is not None and (not isinstance(unit, (int, np.integer)) or not 0 <= unit < data.shape[2]):
             raise IndexError(f"unit must be an integer in [0, {data.shape[2]}), got {unit!r}")
         data = data.sum(axis=2) if unit is None else data[:, :, unit]
@@ -150,7 +150,7 @@ def _weekly(result, name, smooth, *, scenario=None, unit=None):
         if unit is not None and (not isinstance(unit, (int, np.integer)) or not 0 <= unit < data.shape[1]):
             raise IndexError(f"unit must be an integer in [0, {data.shape[1]}), got {unit!r}")
         data = data.sum(axis=1) if unit is None else data[:, unit]
-    return trailing_kpi(data, name, w), (f"{w}-week mean" if w > 1 else "weekly")
+    return trailing_kpi(data, name, window), (f"{window}-week mean" if window > 1 else "weekly")
 
 
 def kpi_range(name) -> tuple:
@@ -372,17 +372,17 @@ def plot_kpi(result, name, *, scenarios=None, unit=None, ax=None, label=None, co
             _, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
         if _is_experiment(result):
             names = _scenarios(result, scenarios)
-            for i, s in enumerate(names):
-                c, ls = _look(result.scenarios.index(s))
+            for i, shown in enumerate(names):
+                colour, dashes = _look(result.scenarios.index(shown))
                 if len(names) == 1:
-                    c, ls = color or c, linestyle or ls
-                series, what = _weekly(result, name, smooth, scenario=s, unit=unit)
+                    colour, dashes = color or colour, linestyle or dashes
+                series, what = _weekly(result, name, smooth, scenario=shown, unit=unit)
                 mean, half = _band(series, level)
                 x = np.arange(1, mean.size + 1)
-                ax.plot(x, mean, color=c, ls=ls, label=label if len(names) == 1 and label else s)
+                ax.plot(x, mean, color=colour, ls=dashes, label=label if len(names) == 1 and label else shown)
                 if band and np.isfinite(half).any():
                     ax.fill_between(x, np.clip(mean - half, low, high), np.clip(mean + half, low, high),
-                                    color=c, alpha=0.18, lw=0)
+                                    color=colour, alpha=0.18, lw=0)
             _mark_timeline(ax, result, names)
             legend = len(names) > 1 if legend is None else legend
         else:
@@ -450,9 +450,9 @@ def plot_chain(results, *, labels=None, scenarios=None, metrics=CHAIN_METRICS, s
             if experiment:
                 plot_kpi(results, name, scenarios=names, ax=ax, smooth=smooth, level=level, legend=False)
             else:
-                for i, (res, lab) in enumerate(zip(results, entries)):
-                    c, ls = _look(i)
-                    plot_kpi(res, name, ax=ax, label=lab, color=c, linestyle=ls, smooth=smooth)
+                for i, (run, entry) in enumerate(zip(results, entries)):
+                    colour, dashes = _look(i)
+                    plot_kpi(run, name, ax=ax, label=entry, color=colour, linestyle=dashes, smooth=smooth)
             ax.title.set_fontsize(11)
             ax.set_ylabel(metric(name).unit)  # the figure's note says how weeks are averaged
             below = k + ncols
@@ -543,28 +543,28 @@ def plot_fan(result, name, *, scenario=None, unit=None, quantiles=(0.05, 0.25), 
     if not _is_experiment(result):
         raise TypeError(f"plot_fan needs an ExperimentResult (replications), got {type(result).__name__}")
     m = metric(name)
-    s = result._scenario(scenario)
-    qs = sorted(float(q) for q in quantiles)
-    if not qs or any(not 0 < q < 0.5 for q in qs):
+    shown = result._scenario(scenario)
+    lower_quantiles = sorted(float(q) for q in quantiles)
+    if not lower_quantiles or any(not 0 < q < 0.5 for q in lower_quantiles):
         raise ValueError(f"quantiles must be numbers in (0, 0.5), got {quantiles!r}")
-    c = color or _look(result.scenarios.index(s))[0]
-    series, what = _weekly(result, name, smooth, scenario=s, unit=unit)
+    colour = color or _look(result.scenarios.index(shown))[0]
+    series, what = _weekly(result, name, smooth, scenario=shown, unit=unit)
     x = np.arange(1, series.shape[1] + 1)
     with style():
         if ax is None:
             _, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
         if show_runs:
             for row in series:
-                ax.plot(x, row, color=c, lw=0.6, alpha=0.35)
+                ax.plot(x, row, color=colour, lw=0.6, alpha=0.35)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            for k, q in enumerate(qs):
+            for k, q in enumerate(lower_quantiles):
                 lo, hi = np.nanquantile(series, [q, 1 - q], axis=0)
-                ax.fill_between(x, lo, hi, color=c, alpha=0.15 + 0.15 * k, lw=0,
+                ax.fill_between(x, lo, hi, color=colour, alpha=0.15 + 0.15 * k, lw=0,
                                 label=f"{1 - 2 * q:.0%} of runs")
-            ax.plot(x, np.nanmedian(series, axis=0), color=c, lw=2.2, label="median")
-        _mark_timeline(ax, result, [s])
-        ax.set_title(f"{m.label}: {s} ({result.n_replications} runs)")
+            ax.plot(x, np.nanmedian(series, axis=0), color=colour, lw=2.2, label="median")
+        _mark_timeline(ax, result, [shown])
+        ax.set_title(f"{m.label}: {shown} ({result.n_replications} runs)")
         ax.set_xlabel("week")
         ax.set_ylabel(f"{m.unit}, {what}")
         ax.margins(x=0.01)
@@ -656,14 +656,15 @@ def plot_comparison(result, name, *, kind="difference", relative=False, scenario
 def _comparison_rows(result, name, names, *, kind, relative, level):
     """``(scenario, estimate, low, high)`` per scenario: its mean, or its paired difference against the baseline."""
     rows = []
-    for s in names:
+    for shown in names:
         if kind == "mean":
-            e = result.estimate(name, scenario=s, level=level)
-            rows.append((s, e.mean, e.low, e.high))
+            estimate = result.estimate(name, scenario=shown, level=level)
+            rows.append((shown, estimate.mean, estimate.low, estimate.high))
         else:
-            d = result.difference(name, scenario=s, level=level)
-            rows.append((s, 100 * d.relative, 100 * d.relative_low, 100 * d.relative_high) if relative
-                        else (s, d.mean, d.low, d.high))
+            difference = result.difference(name, scenario=shown, level=level)
+            rows.append((shown, 100 * difference.relative, 100 * difference.relative_low,
+                         100 * difference.relative_high) if relative
+                        else (shown, difference.mean, difference.low, difference.high))
     return rows
 
 
@@ -671,10 +672,10 @@ def _draw_intervals(ax, result, rows, suffix):
     """Each row's estimate and interval, top to bottom in the scenario's colour; returns the value labels."""
     y = np.arange(len(rows))[::-1]
     values = []
-    for yi, (s, mean, lo, hi) in zip(y, rows):
-        c = _look(result.scenarios.index(s))[0]
+    for yi, (shown, mean, lo, hi) in zip(y, rows):
+        colour = _look(result.scenarios.index(shown))[0]
         err = None if not np.isfinite(lo) else [[mean - lo], [hi - mean]]
-        ax.errorbar(mean, yi, xerr=err, fmt="o", color=c, ms=7, capsize=4, lw=2)
+        ax.errorbar(mean, yi, xerr=err, fmt="o", color=colour, ms=7, capsize=4, lw=2)
         values.append(ax.annotate((_fmt(mean) + suffix).replace("-", "\u2212"),
                                   (mean, yi), xytext=(0, 7), textcoords="offset points", ha="center",
                                   va="bottom", fontsize=9, color="#222222", zorder=4,  # over the 0 line
@@ -707,15 +708,15 @@ def oat_factors(result, baseline):
         this does not raise).
     """
     factors = {}
-    for s in result.experiment.scenarios:
-        if s.name == baseline:
+    for scenario in result.experiment.scenarios:
+        if scenario.name == baseline:
             continue
-        changes = s.levers + s.uncertainties
-        if len({c.path for c in changes}) != 1:
-            raise ValueError(f"plot_tornado needs a one-at-a-time design (each scenario changing one "
-                             f"parameter); scenario {s.name!r} changes {len({c.path for c in changes})}")
-        c = changes[-1]
-        factors.setdefault(c.path, []).append((c.value, s.name))
+        changes = scenario.levers + scenario.uncertainties
+        if len({change.path for change in changes}) != 1:
+            raise ValueError(f"plot_tornado needs a one-at-a-time design (each scenario changing one parameter); "
+                             f"scenario {scenario.name!r} changes {len({change.path for change in changes})}")
+        change = changes[-1]
+        factors.setdefault(change.path, []).append((change.value, scenario.name))
     if not factors:
         raise ValueError("plot_tornado needs scenarios besides the baseline")
     return factors
@@ -760,8 +761,8 @@ def plot_tornado(result, name, *, baseline=None, relative=False, level=0.95, ax=
     if not _is_experiment(result):
         raise TypeError(f"plot_tornado needs an ExperimentResult, got {type(result).__name__}")
     m = metric(name)
-    b = result._scenario(baseline)
-    rows = _tornado_rows(result, name, b, relative=relative, level=level)
+    base = result._scenario(baseline)
+    rows = _tornado_rows(result, name, base, relative=relative, level=level)
     lower_colour, higher_colour = SCENARIO_COLORS[0], SCENARIO_COLORS[1]
     unit = "%" if relative else total_unit(name, result)
     with style():
@@ -773,7 +774,7 @@ def plot_tornado(result, name, *, baseline=None, relative=False, level=0.95, ax=
                                          for r in rows])
         ax.set_ylim(-0.7, len(rows) - 0.3)
         ax.grid(axis="y", visible=False)
-        ax.set_title(f"{m.label}: one factor at a time against {b!r}")
+        ax.set_title(f"{m.label}: one factor at a time against {base!r}")
         ax.set_xlabel(f"{'change' if relative else 'difference'} in {_lower(m.label)} ({unit}), "
                       f"{level:.0%} CI{_better(m)}")
         ax.set_ylabel("factor")
@@ -795,12 +796,12 @@ def _tornado_rows(result, name, baseline, *, relative, level):
     for path, items in factors.items():
         base_value = result.experiment.params[baseline].get(path)
         bars = []
-        for value, s in sorted(items, key=lambda vs: (vs[0] if isinstance(vs[0], (int, float)) else 0)):
-            d = result.difference(name, scenario=s, baseline=baseline, level=level)
-            est = (100 * d.relative, 100 * d.relative_low, 100 * d.relative_high) if relative else \
-                (d.mean, d.low, d.high)
+        for value, scenario in sorted(items, key=lambda vs: (vs[0] if isinstance(vs[0], (int, float)) else 0)):
+            difference = result.difference(name, scenario=scenario, baseline=baseline, level=level)
+            effect = ((100 * difference.relative, 100 * difference.relative_low, 100 * difference.relative_high)
+                      if relative else (difference.mean, difference.low, difference.high))
             high = isinstance(value, (int, float)) and isinstance(base_value, (int, float)) and value > base_value
-            bars.append((value, high, *est))
+            bars.append((value, high, *effect))
         swing = max(abs(v[2]) for v in bars)
         rows.append((swing, short[path], base_value, bars))
     rows.sort(key=lambda r: r[0])
