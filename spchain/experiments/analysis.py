@@ -200,13 +200,14 @@ class ExperimentResult:
             raise StoreError(f"{len(missing)} of {n * len(experiment.names)} runs are missing "
                              f"(first: scenario {missing[0][0]!r}, replication {missing[0][1]}); "
                              f"finish them with Experiment.from_store(path).run(store=path)")
-        def pick(s, i):
-            out = np.stack([runs[(s, r)][i] for r in range(n)])
-            out.flags.writeable = False  # results are read-only records of what ran
-            return out
 
-        return cls(experiment, sums={s: pick(s, 0) for s in experiment.names},
-                   department_sums={s: pick(s, 1) for s in experiment.names},
+        def stacked(scenario, column):
+            array = np.stack([runs[(scenario, r)][column] for r in range(n)])
+            array.flags.writeable = False  # results are read-only records of what ran
+            return array
+
+        return cls(experiment, sums={s: stacked(s, 0) for s in experiment.names},
+                   department_sums={s: stacked(s, 1) for s in experiment.names},
                    wall_seconds={s: np.array([runs[(s, r)][2] for r in range(n)], float)
                                  for s in experiment.names},
                    manifest=manifest)
@@ -268,13 +269,14 @@ class ExperimentResult:
 
     def run(self, scenario: str, replication: int):
         """One run as a :class:`~spchain.RunResult` (its seed reproduces it with ``simulate``)."""
-        s = self._scenario(scenario)
+        scenario = self._scenario(scenario)
         if not isinstance(replication, (int, np.integer)) or not 0 <= replication < self.n_replications:
             raise IndexError(f"replication must be an integer in [0, {self.n_replications}), got {replication!r}")
-        return RunResult(params=self.experiment.params[s], horizon=self.horizon,
-                         seed=self.experiment.seed_of(s, int(replication)),
-                         sums=self.sums[s][replication], department_sums=self.department_sums[s][replication],
-                         wall_seconds=float(self.wall_seconds[s][replication]))
+        return RunResult(params=self.experiment.params[scenario], horizon=self.horizon,
+                         seed=self.experiment.seed_of(scenario, int(replication)),
+                         sums=self.sums[scenario][replication],
+                         department_sums=self.department_sums[scenario][replication],
+                         wall_seconds=float(self.wall_seconds[scenario][replication]))
 
     def kpi(self, name: str, *, scenario: str | None = None, unit: int | None = None) -> np.ndarray:
         """A KPI per replication and period, shape ``(n_replications, horizon)``.
@@ -282,11 +284,11 @@ class ExperimentResult:
         The organisation's exact aggregate by default, or one ``unit``'s.
         ``scenario`` defaults to the baseline.  The warm-up is not removed.
         """
-        m, data = metric(name), self.sums[self._scenario(scenario)]
+        kpi, data = metric(name), self.sums[self._scenario(scenario)]
         if unit is not None and (not isinstance(unit, (int, np.integer)) or not 0 <= unit < data.shape[2]):
             raise IndexError(f"unit must be an integer in [0, {data.shape[2]}), got {unit!r}")
         data = data.sum(axis=2) if unit is None else data[:, :, unit]
-        return m.evaluate(FieldView(data))
+        return kpi.evaluate(FieldView(data))
 
     def totals(self, name: str, *, scenario: str | None = None, start: int | None = None) -> np.ndarray:
         """Each replication's KPI over the weeks from ``start`` (default: the warm-up).
@@ -294,12 +296,12 @@ class ExperimentResult:
         As :meth:`spchain.RunResult.total`: flows summed, stocks averaged,
         ratios of the totals.  Shape ``(n_replications,)``.
         """
-        s = self._scenario(scenario)
+        scenario = self._scenario(scenario)
         start = self.warmup if start is None else start
-        key = (name, s, start)
+        key = (name, scenario, start)
         if key not in self._cache:
             metric(name)
-            self._cache[key] = np.array([self.run(s, r).total(name, start=start)
+            self._cache[key] = np.array([self.run(scenario, r).total(name, start=start)
                                          for r in range(self.n_replications)])
         return self._cache[key].copy()
 
@@ -354,23 +356,21 @@ class ExperimentResult:
         level : float
             Confidence level.
         """
-        s, b = self._scenario(scenario), self._scenario(baseline)
+        scenario, baseline = self._scenario(scenario), self._scenario(baseline)
         if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not cost >= 0:
             raise ValueError(f"cost must be a number >= 0, got {cost!r}")
-        i = self.experiment.params[b].economics.discount_rate if discount_rate is None else discount_rate
+        i = self.experiment.params[baseline].economics.discount_rate if discount_rate is None else discount_rate
         if isinstance(i, bool) or not isinstance(i, (int, float)) or not i > -1:
             raise ValueError(f"discount_rate must be a number > -1 (per year), got {i!r}")
         if start is None:
-            first = self.first_difference(s, baseline=b)
-            start = self.warmup if first is None else first
+            start = self._change_start(scenario, baseline)
         if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or not 0 <= start < self.horizon:
             raise ValueError(f"start must be an integer in [0, {self.horizon}), got {start!r}")
         weeks = np.arange(start, self.horizon)
         factor = (1.0 + i) ** (-(weeks + 1) / 52.0)
-        delta = self.kpi("profit", scenario=s)[:, start:] - self.kpi("profit", scenario=b)[:, start:]
-        gain = delta @ factor
-        levers = [c.at_week for c in self.experiment.scenarios[self.scenarios.index(s)].levers]
-        cost_pv = float(cost) * (1.0 + i) ** (-min(levers, default=0) / 52.0)
+        gain = self._gap("profit", scenario, baseline, start) @ factor
+        lever_weeks = [c.at_week for c in self.experiment.scenarios[self.scenarios.index(scenario)].levers]
+        cost_pv = float(cost) * (1.0 + i) ** (-min(lever_weeks, default=0) / 52.0)
         net = t_interval(gain - cost_pv, level=level)
         scale = 1.0 / cost_pv if cost_pv > 0 else math.nan
         roi = Interval(net.mean * scale, net.low * scale, net.high * scale, net.half_width * scale,
@@ -412,25 +412,23 @@ class ExperimentResult:
             back within the horizon.
 
         """
-        s, b = self._scenario(scenario), self._scenario(baseline)
-        flows = [n for n, x in METRICS.items() if x.is_flow and x.better == "higher"]
+        scenario, baseline = self._scenario(scenario), self._scenario(baseline)
+        flows = [name for name, kpi in METRICS.items() if kpi.is_flow and kpi.better == "higher"]
         if not isinstance(metric, str) or metric not in flows:
             known = isinstance(metric, str) and metric in METRICS
             why = " (a KPI that is not a weekly flow, or one where less is better)" if known else ""
             raise ValueError(f"metric must be a flow KPI where more is better, one of {flows}, got {metric!r}{why}")
-        if s == b:
-            raise ValueError(f"scenario and baseline are both {s!r}; payback compares two scenarios")
+        if scenario == baseline:
+            raise ValueError(f"scenario and baseline are both {scenario!r}; payback compares two scenarios")
         if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
             raise ValueError(f"level must be a number in (0, 1), e.g. 0.95, got {level!r}")
-        first = self.first_difference(s, baseline=b)
-        start = self.warmup if first is None else first
-        delta = self.kpi(metric, scenario=s)[:, start:] - self.kpi(metric, scenario=b)[:, start:]
-        cumulative = np.cumsum(delta, axis=1)
+        start = self._change_start(scenario, baseline)
+        cumulative = np.cumsum(self._gap(metric, scenario, baseline, start), axis=1)
         cumulative.flags.writeable = False
         weeks = np.array([_payback_weeks(c) for c in cumulative], float)
         weeks.flags.writeable = False
         time = t_interval(weeks, level=level) if np.isfinite(weeks).all() else None
-        return Payback(scenario=s, baseline=b, metric=metric, start=int(start), weeks=weeks,
+        return Payback(scenario=scenario, baseline=baseline, metric=metric, start=int(start), weeks=weeks,
                        cumulative=cumulative, time=time, level=float(level))
 
     def first_difference(self, scenario: str, *, baseline: str | None = None) -> int | None:
@@ -454,14 +452,23 @@ class ExperimentResult:
             The week, or ``None`` when the parameters never differ within
             the horizon.
         """
-        s, b = self._scenario(scenario), self._scenario(baseline)
-        key = ("first_difference", s, b)
+        scenario, baseline = self._scenario(scenario), self._scenario(baseline)
+        key = ("first_difference", scenario, baseline)
         if key not in self._cache:
-            ps, pb = self.experiment.params[s], self.experiment.params[b]
-            weeks = sorted({0} | {c.at_week for c in ps.schedule + pb.schedule})
-            self._cache[key] = next((w for w in weeks if w < self.horizon and ps.at_week(w) != pb.at_week(w)),
-                                    None)
+            changed, base = self.experiment.params[scenario], self.experiment.params[baseline]
+            weeks = sorted({0} | {c.at_week for c in changed.schedule + base.schedule})
+            self._cache[key] = next((w for w in weeks
+                                     if w < self.horizon and changed.at_week(w) != base.at_week(w)), None)
         return self._cache[key]
+
+    def _change_start(self, scenario, baseline) -> int:
+        """The week the two scenarios' parameters first differ; the warm-up when they never do."""
+        first = self.first_difference(scenario, baseline=baseline)
+        return self.warmup if first is None else first
+
+    def _gap(self, name, scenario, baseline, start) -> np.ndarray:
+        """``kpi(scenario) - kpi(baseline)`` per replication and week, from week ``start``."""
+        return self.kpi(name, scenario=scenario)[:, start:] - self.kpi(name, scenario=baseline)[:, start:]
 
     def replications_needed(self, name: str, *, half_width: float, scenario: str | None = None,
                             baseline: str | None = None, relative: bool = False,
@@ -500,41 +507,47 @@ class ExperimentResult:
             Confidence level.
         """
         metrics = list(METRICS) if metrics is None else [metric(m).name for m in metrics]
-        e, pct = self.experiment, f"{level:.0%}"
         width = min(max(len(s) for s in self.scenarios) + 2, 28)
-        lines = [f"spchain experiment: {len(self.scenarios)} scenario(s) x {e.n_replications} "
-                 f"replication(s), {e.horizon} weeks, warm-up {e.warmup}, seed {e.seed}, "
-                 + ("common random numbers" if e.crn else "independent random numbers"),
-                 f"per-run totals over weeks {e.warmup + 1}-{e.horizon}; {pct} Student-t intervals; "
-                 f"differences paired by replication against {e.baseline!r}", ""]
-        for s in e.scenarios:
-            lines.append(f"  {s.name[:width - 2]:<{width}}{s.describe()}")
+        lines = self._summary_header(level, width)
+        for name in metrics:
+            lines += self._summary_rows(name, level, width)
+        return "\n".join(lines)
+
+    def _summary_header(self, level, width) -> list:
+        """The lines of :meth:`summary` above the KPIs: the design, the scenarios, the column heads."""
+        experiment, pct = self.experiment, f"{level:.0%}"
+        lines = [f"spchain experiment: {len(self.scenarios)} scenario(s) x {experiment.n_replications} "
+                 f"replication(s), {experiment.horizon} weeks, warm-up {experiment.warmup}, "
+                 f"seed {experiment.seed}, "
+                 + ("common random numbers" if experiment.crn else "independent random numbers"),
+                 f"per-run totals over weeks {experiment.warmup + 1}-{experiment.horizon}; {pct} Student-t "
+                 f"intervals; differences paired by replication against {experiment.baseline!r}", ""]
+        for scenario in experiment.scenarios:
+            lines.append(f"  {scenario.name[:width - 2]:<{width}}{scenario.describe()}")
         header = f"{'KPI':<34}{'scenario':<{width}}{'mean +- ' + pct:>24}"
         if len(self.scenarios) > 1:
-            header += f"{'vs ' + e.baseline[:12]:>24}{'change':>20}"
-        lines += ["", header]
+            header += f"{'vs ' + experiment.baseline[:12]:>24}{'change':>20}"
+        return lines + ["", header]
 
-        def pm(x, h):
-            return f"{format_value(x)} +- {format_value(h)}" if np.isfinite(h) else format_value(x)
-
-        for name in metrics:
-            m = METRICS[name]
-            flow = m.is_flow  # totals are sums over weeks
-            unit = f"({m.unit.replace('/week', '')}, total)" if flow else f"({m.unit})"
-            for k, s in enumerate(self.scenarios):
-                label = (m.label if k == 0 else f"  {unit}" if k == 1 else "")[:33]
-                est = self.estimate(name, scenario=s, level=level)
-                row = f"{label:<34}{s[:width - 2]:<{width}}{pm(est.mean, est.half_width):>24}"
-                if s != e.baseline:
-                    d = self.difference(name, scenario=s, level=level)
-                    sign = "+" if d.mean > 0 else ""
-                    rel = (f"{d.relative:+.1%} +- {d.relative_high - d.relative:.1%}"
-                           if np.isfinite(d.relative_high) else "-")
-                    row += f"{sign + pm(d.mean, d.half_width):>24}{rel:>20}"
-                lines.append(row.rstrip())
-            if len(self.scenarios) == 1:
-                lines.append(f"  {unit}")
-        return "\n".join(lines)
+    def _summary_rows(self, name, level, width) -> list:
+        """One KPI's lines of :meth:`summary`: a row per scenario, its unit under the label."""
+        kpi = METRICS[name]
+        unit = f"({kpi.unit.replace('/week', '')}, total)" if kpi.is_flow else f"({kpi.unit})"  # flows summed
+        lines = []
+        for k, scenario in enumerate(self.scenarios):
+            label = (kpi.label if k == 0 else f"  {unit}" if k == 1 else "")[:33]
+            estimate = self.estimate(name, scenario=scenario, level=level)
+            row = f"{label:<34}{scenario[:width - 2]:<{width}}{_plus_minus(estimate.mean, estimate.half_width):>24}"
+            if scenario != self.baseline:
+                difference = self.difference(name, scenario=scenario, level=level)
+                sign = "+" if difference.mean > 0 else ""
+                relative = (f"{difference.relative:+.1%} +- {difference.relative_high - difference.relative:.1%}"
+                            if np.isfinite(difference.relative_high) else "-")
+                row += f"{sign + _plus_minus(difference.mean, difference.half_width):>24}{relative:>20}"
+            lines.append(row.rstrip())
+        if len(self.scenarios) == 1:
+            lines.append(f"  {unit}")
+        return lines
 
     def to_frame(self, *, totals: bool = False, units: bool = False, factors: bool = False):
         """Tidy pandas frame (requires pandas).
@@ -558,28 +571,36 @@ class ExperimentResult:
             import pandas as pd
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("to_frame() needs pandas: pip install 'spchain[pandas]'") from exc
-        R, T = self.n_replications, self.horizon
+        n_replications, horizon = self.n_replications, self.horizon
         parts = []
-        for s in self.scenarios:
+        for scenario in self.scenarios:
             for name in METRICS:
                 if totals:
-                    parts.append(pd.DataFrame({"scenario": s, "replication": np.arange(R), "metric": name,
-                                               "value": self.totals(name, scenario=s)}))
+                    parts.append(pd.DataFrame({"scenario": scenario, "replication": np.arange(n_replications),
+                                               "metric": name, "value": self.totals(name, scenario=scenario)}))
                     continue
-                for unit in ["all"] + (list(range(self.sums[s].shape[2])) if units else []):
-                    v = self.kpi(name, scenario=s, unit=None if unit == "all" else unit)
-                    parts.append(pd.DataFrame({"scenario": s, "replication": np.repeat(np.arange(R), T),
-                                               "period": np.tile(np.arange(T), R), "unit": unit,
-                                               "metric": name, "value": v.ravel()}))
+                for unit in ["all"] + (list(range(self.sums[scenario].shape[2])) if units else []):
+                    values = self.kpi(name, scenario=scenario, unit=None if unit == "all" else unit)
+                    parts.append(pd.DataFrame({"scenario": scenario,
+                                               "replication": np.repeat(np.arange(n_replications), horizon),
+                                               "period": np.tile(np.arange(horizon), n_replications),
+                                               "unit": unit, "metric": name, "value": values.ravel()}))
         frame = pd.concat(parts, ignore_index=True)
         if factors:
-            for sc in self.experiment.scenarios:
-                for kind, c in sc.changes:
-                    column = f"{kind}: {c.path}"
+            for scenario in self.experiment.scenarios:
+                for kind, change in scenario.changes:
+                    column = f"{kind}: {change.path}"
                     if column not in frame:
-                        frame[column] = _base_value(self.experiment.base, c.path)
-                    frame.loc[frame["scenario"] == sc.name, column] = c.value
+                        frame[column] = _base_value(self.experiment.base, change.path)
+                    frame.loc[frame["scenario"] == scenario.name, column] = change.value
         return frame
+
+
+def _plus_minus(value, half_width) -> str:
+    """``value +- half_width`` for a table; the value alone when the half-width is undefined."""
+    if np.isfinite(half_width):
+        return f"{format_value(value)} +- {format_value(half_width)}"
+    return format_value(value)
 
 
 def _payback_weeks(cumulative):

@@ -80,31 +80,12 @@ def run_task(task: tuple) -> tuple:
 class Experiment(ExperimentSpec):
     """Scenarios run side by side with replications and common random numbers.
 
-    An :class:`~spchain.experiments.spec.ExperimentSpec` that runs: it
-    takes the same parameters, validated the same way before anything
-    runs, and adds :meth:`run` and its budget (:meth:`estimate_seconds`,
+    An :class:`~spchain.experiments.spec.ExperimentSpec` that runs: it takes
+    the specification's parameters (``base``, ``scenarios``,
+    ``n_replications``, ``horizon``, ``warmup``, ``seed``, ``crn``,
+    ``baseline``), checked the same way before anything runs, and adds
+    :meth:`run` and its budget (:meth:`estimate_seconds`,
     :meth:`check_budget`).
-
-    Parameters
-    ----------
-    base : Params, optional
-        Parameters every scenario starts from (default ``Params()``); never
-        mutated.
-    scenarios : sequence of Scenario
-        Unique names; default one scenario ``"baseline"`` that changes nothing.
-    n_replications : int
-        Replications per scenario, >= 1 (>= 2 for confidence intervals).
-    horizon : int
-        Weeks per run, longer than the warm-up.
-    warmup : int
-        Initial weeks left out of every statistic (the runs still simulate
-        them).
-    seed : int, optional
-        Root seed; ``None`` draws fresh entropy, recorded on the experiment.
-    crn : bool
-        Common random numbers across scenarios (default).
-    baseline : str, optional
-        Scenario that differences are taken against; default the first.
 
     Raises
     ------
