@@ -666,33 +666,17 @@ def _scales(items):
 
 
 def _fit(args, stream):
-    import os
-
-    from ..presets import PRESETS, preset
     from ..fitting.estimation import fit_links
     from ..panel import read_panel
-    from ..params import Params, suggest
-    from .scenario_file import dumps_toml, read_parameter_file
 
-    data = Path(args.data)
+    data, out = Path(args.data), Path(args.out)
     if not data.is_file():
         raise _Failure(f"no such file {str(data)!r}")
-    out = Path(args.out)
     if out.exists() and not args.force:
         raise _Failure(f"{out} exists; pass --force to replace it, or choose another --out")
     if args.preset and args.base:
         raise _Failure("give --preset or --base, not both")
-    base_table = {}
-    if args.preset:
-        if args.preset not in PRESETS:
-            raise _Failure(f"unknown preset {args.preset!r}{suggest(args.preset, PRESETS)}; "
-                           f"expected one of {sorted(PRESETS)}")
-        params, base_table = preset(args.preset), {"preset": args.preset}
-    elif args.base:
-        params, _ = read_parameter_file(args.base)
-        base_table = {"file": os.path.relpath(Path(args.base).resolve(), out.resolve().parent)}
-    else:
-        params = Params()
+    params, base_table = _fit_base(args, out)
     panel = read_panel(data, unit=args.unit, period=args.period)
     equations = [e.strip() for e in args.equations.split(",")] if args.equations else None
     columns = _pairs(args.column, "--column")
@@ -704,37 +688,69 @@ def _fit(args, stream):
                     scales=scales, n_bootstrap=args.bootstrap, seed=args.seed, params=params,
                     estimator=args.estimator, isq_smoothing=args.isq_smoothing, stable_staff=args.stable_staff)
     print(fit.summary(), file=stream)
-    kept, why = fit.select_overrides(max_share=args.max_ci_share)
-    ci = fit.conf_int()
-    rounded = {p: float(f"{v:.6g}") for p, v in kept.items()}
-    comments = {}
-    for p in rounded:
-        lo, hi = ci[p]
-        comments[f'base.parameters."{p}"'] = (f"fitted; 95% CI [{lo:.4g}, {hi:.4g}], "
-                                              f"std err {fit.std_errors[p]:.3g}")
-    doc = {"base": dict(base_table, parameters=rounded),
-           "experiment": {"replications": 10, "horizon": 52, "warmup": 13, "seed": args.seed},
-           "scenarios": {"baseline": {"description": "the base with the fitted links"}}}
-    rule = (f"Written: the fitted values the data determine - 95% CI excludes 0 and its half-width is at "
-            f"most {args.max_ci_share:g} of the estimate (--max-ci-share); the others stay at the base's value.")
-    skipped = [f"{p} not written: {reason}; stays at the base's {params.get(p):.4g}" for p, reason in why.items()]
-    caveats = _fit_caveats(fit)
-    notes = "".join(f"# note: {n}\n" for n in fit.diagnostics.get("notes", []))
-    header = (f"# Fitted by `spchain fit {data.name}`: {fit.n_obs} rows, "
-              f"{fit.diagnostics.get('n_units')} units.\n# {fit.method}.\n"
-              f"# Run it:  spchain run {out.name} --out {out.stem}-report\n"
-              f"# Or use it as the base of another scenario file:  [base] file = \"{out.name}\"\n"
-              + "".join(f"# {line}\n" for line in caveats + [rule] + skipped) + f"{notes}\n")
+    written, skipped, notes, text = _fitted_file(fit, args, params, base_table, data.name, out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(header + dumps_toml(doc, comments=comments), encoding="utf-8")
+    out.write_text(text, encoding="utf-8")
     if args.plots:
         from ..viz.output import write_fit_charts
 
         write_fit_charts(fit, args.plots)
-    print("", *caveats, rule, *skipped, sep="\n", file=stream)
-    print(f"wrote {out}: {len(rounded)} fitted parameter(s), {len(skipped)} left at the base's value; "
+    print("", *notes, sep="\n", file=stream)
+    print(f"wrote {out}: {len(written)} fitted parameter(s), {len(skipped)} left at the base's value; "
           f"run it with 'spchain run {out} --out {out.stem}-report'", file=stream)
     return 0
+
+
+def _fit_base(args, out):
+    """The parameters the fit starts from (``--preset``, ``--base`` or the defaults) and its ``[base]`` table."""
+    import os
+
+    from ..params import Params, suggest
+    from ..presets import PRESETS, preset
+    from .scenario_file import read_parameter_file
+
+    if args.preset:
+        if args.preset not in PRESETS:
+            raise _Failure(f"unknown preset {args.preset!r}{suggest(args.preset, PRESETS)}; "
+                           f"expected one of {sorted(PRESETS)}")
+        return preset(args.preset), {"preset": args.preset}
+    if args.base:
+        params, _ = read_parameter_file(args.base)
+        return params, {"file": os.path.relpath(Path(args.base).resolve(), out.resolve().parent)}
+    return Params(), {}
+def _fitted_file(fit, args, params, base_table, data_name, out):
+    """The scenario file ``spchain fit`` writes: the values the data determine, with what they mean.
+
+    Returns ``(written, skipped, notes, text)``: the parameters written
+    (rounded to 6 significant digits), a line for each one left at the
+    base's value, the lines printed after the fit (caveats, the rule,
+    the skipped), and the file's text.
+    """
+    from .scenario_file import dumps_toml
+
+    kept, why = fit.select_overrides(max_share=args.max_ci_share)
+    ci = fit.conf_int()
+    written = {path: float(f"{value:.6g}") for path, value in kept.items()}
+    comments = {}
+    for path in written:
+        low, high = ci[path]
+        comments[f'base.parameters."{path}"'] = (f"fitted; 95% CI [{low:.4g}, {high:.4g}], "
+                                                 f"std err {fit.std_errors[path]:.3g}")
+    doc = {"base": dict(base_table, parameters=written),
+           "experiment": {"replications": 10, "horizon": 52, "warmup": 13, "seed": args.seed},
+           "scenarios": {"baseline": {"description": "the base with the fitted links"}}}
+    rule = (f"Written: the fitted values the data determine - 95% CI excludes 0 and its half-width is at "
+            f"most {args.max_ci_share:g} of the estimate (--max-ci-share); the others stay at the base's value.")
+    skipped = [f"{path} not written: {reason}; stays at the base's {params.get(path):.4g}"
+               for path, reason in why.items()]
+    notes = _fit_caveats(fit) + [rule] + skipped
+    fit_notes = "".join(f"# note: {note}\n" for note in fit.diagnostics.get("notes", []))
+    header = (f"# Fitted by `spchain fit {data_name}`: {fit.n_obs} rows, "
+              f"{fit.diagnostics.get('n_units')} units.\n# {fit.method}.\n"
+              f"# Run it:  spchain run {out.name} --out {out.stem}-report\n"
+              f"# Or use it as the base of another scenario file:  [base] file = \"{out.name}\"\n"
+              + "".join(f"# {line}\n" for line in notes) + f"{fit_notes}\n")
+    return written, skipped, notes, header + dumps_toml(doc, comments=comments)
 
 
 def _fit_caveats(fit):

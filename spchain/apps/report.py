@@ -50,30 +50,36 @@ SENSITIVITY_STORE_NAME = "sensitivity.sqlite"
 _MAX_LINES, _MAX_DIAGRAMS, _MAX_FANS = 7, 4, 6
 
 
-def _defaults(result, settings):
-    s = dict(title="spchain scenario report", metrics=list(DEFAULT_REPORT_METRICS), focus="profit",
-             level=0.95, costs={}, descriptions={}, base="", source="", currency=DEFAULT_CURRENCY,
-             money_scale="units")
-    s.update({k: v for k, v in (settings or {}).items() if v is not None})
+def _with_defaults(settings, **defaults) -> dict:
+    """``settings`` over ``defaults`` (None entries left out); a currency or scale the report cannot print is refused."""
+    filled = dict(defaults, base="", source="", currency=DEFAULT_CURRENCY, money_scale="units")
+    filled.update({k: v for k, v in (settings or {}).items() if v is not None})
     try:
-        money_unit(s["currency"], s["money_scale"])
+        money_unit(filled["currency"], filled["money_scale"])
     except ValueError as exc:
         raise ValueError(f"report settings: {exc}") from None
-    for name in list(s["metrics"]) + [s["focus"]]:
+    return filled
+
+
+def _report_settings(result, settings) -> dict:
+    """A scenario report's settings with every default filled in, checked before anything is written."""
+    filled = _with_defaults(settings, title="spchain scenario report", metrics=list(DEFAULT_REPORT_METRICS),
+                            focus="profit", level=0.95, costs={}, descriptions={})
+    for name in list(filled["metrics"]) + [filled["focus"]]:
         metric(name)  # a clear error, with the nearest name, for a KPI that does not exist
-    s["costs"] = {name: float(s["costs"].get(name, 0.0)) for name in result.scenarios}
-    s["descriptions"] = {name: s["descriptions"].get(name, "") for name in result.scenarios}
-    return s
+    filled["costs"] = {name: float(filled["costs"].get(name, 0.0)) for name in result.scenarios}
+    filled["descriptions"] = {name: filled["descriptions"].get(name, "") for name in result.scenarios}
+    return filled
 
 
 # -------------------------------------------------------------------- tables
 def _return_rows(result, costs, level) -> list:
     rows = []
-    for s in result.scenarios:
-        if s == result.baseline:
+    for scenario in result.scenarios:
+        if scenario == result.baseline:
             continue
-        r = result.roi(s, cost=costs.get(s, 0.0), level=level)
-        rows.append(dict(scenario=s, cost=r.cost, gain=r.gain.mean, gain_low=r.gain.low,
+        r = result.roi(scenario, cost=costs.get(scenario, 0.0), level=level)
+        rows.append(dict(scenario=scenario, cost=r.cost, gain=r.gain.mean, gain_low=r.gain.low,
                          gain_high=r.gain.high, net=r.net.mean, net_low=r.net.low, net_high=r.net.high,
                          roi=r.roi.mean, roi_low=r.roi.low, roi_high=r.roi.high))
     return rows
@@ -86,33 +92,34 @@ def _write_csv(path, header, rows):
         writer.writerows(rows)
 
 
-def _write_tables(result, out, s):
-    R, T = result.n_replications, result.horizon
+def _write_tables(result, out, settings):
+    """``results.csv``, ``totals.csv``, ``summary.csv`` and ``returns.csv``; returns the summary and return rows."""
+    replications = range(result.n_replications)
 
     def series():
-        for sc in result.scenarios:
+        for scenario in result.scenarios:
             for name in METRICS:
-                values = result.kpi(name, scenario=sc)
-                for r in range(R):
-                    row = values[r].tolist()
-                    for t in range(T):
-                        yield sc, r, t, name, csv_number(row[t])
+                values = result.kpi(name, scenario=scenario)
+                for r in replications:
+                    for week, value in enumerate(values[r].tolist()):
+                        yield scenario, r, week, name, csv_number(value)
 
     _write_csv(out / "results.csv", ["scenario", "replication", "period", "metric", "value"], series())
-    seeds = {sc: [result.experiment.seed_of(sc, r) for r in range(R)] for sc in result.scenarios}
+    seeds = {scenario: [result.experiment.seed_of(scenario, r) for r in replications] for scenario in result.scenarios}
     _write_csv(out / "totals.csv", ["scenario", "replication", "seed", "metric", "value"],
-               ((sc, r, seeds[sc][r], name, csv_number(v)) for sc in result.scenarios for name in METRICS
-                for r, v in enumerate(result.totals(name, scenario=sc).tolist())))
-    summary = summary_rows(result, s["metrics"], s["level"], currency=s["currency"])
+               ((scenario, r, seeds[scenario][r], name, csv_number(v))
+                for scenario in result.scenarios for name in METRICS
+                for r, v in enumerate(result.totals(name, scenario=scenario).tolist())))
+    summary = summary_rows(result, settings["metrics"], settings["level"], currency=settings["currency"])
     keys = list(summary[0])
     _write_csv(out / "summary.csv", keys,
-               ([r[k] if isinstance(r[k], (str, int)) else csv_number(r[k]) for k in keys] for r in summary))
-    returns = _return_rows(result, s["costs"], s["level"])
-    rkeys = ["scenario", "cost", "gain", "gain_low", "gain_high", "net", "net_low", "net_high", "roi",
-             "roi_low", "roi_high"]
-    _write_csv(out / "returns.csv", rkeys + ["currency"],
-               ([r[k] if isinstance(r[k], str) else csv_number(r[k]) for k in rkeys] + [s["currency"]]
-                for r in returns))
+               ([row[k] if isinstance(row[k], (str, int)) else csv_number(row[k]) for k in keys] for row in summary))
+    returns = _return_rows(result, settings["costs"], settings["level"])
+    return_keys = ["scenario", "cost", "gain", "gain_low", "gain_high", "net", "net_low", "net_high", "roi",
+                   "roi_low", "roi_high"]
+    _write_csv(out / "returns.csv", return_keys + ["currency"],
+               ([row[k] if isinstance(row[k], str) else csv_number(row[k]) for k in return_keys]
+                + [settings["currency"]] for row in returns))
     return summary, returns
 
 
@@ -143,11 +150,11 @@ def report_charts(result, settings=None) -> list:
     from ..viz.output import name_the_currency
     from ..viz.plotting import style
 
-    s = _defaults(result, settings)
+    settings = _report_settings(result, settings)
     with style():
-        charts = _draw_charts(result, s)
+        charts = _draw_charts(result, settings)
     for _slug_, _title, _caption, fig in charts:
-        name_the_currency(fig, s["currency"])
+        name_the_currency(fig, settings["currency"])
     return charts
 
 
@@ -156,76 +163,112 @@ _OVERLAP = ("Overlapping bands do not mean the scenarios are alike: a band is on
             "their random numbers and resolve differences the bands hide.")
 
 
-def _draw_charts(result, s):
-    from ..viz import plotting as sp
-    from ..viz.output import new_figure
+def _draw_charts(result, settings):
+    """The report's charts in the page's order, as ``(slug, title, caption, figure)`` with unique slugs."""
+    charts = [*_chain_diagrams(result, settings), _dashboard(result, settings)]
+    if len(result.scenarios) > 1:
+        charts.append(_comparison_chart(result, settings))
+    charts.append(_fan_chart(result, settings))
+    charts += _tornado_chart(result, settings)
+    taken = set()
+    return [(_slug(slug, taken), title, caption, fig) for slug, title, caption, fig in charts]
 
-    level, focus, metrics = s["level"], s["focus"], s["metrics"]
+
+def _weeks_after_warmup(result) -> str:
+    return f"weeks {result.warmup + 1}-{result.horizon}"
+
+
+def _chain_diagrams(result, settings) -> list:
+    from ..viz.output import new_figure
+    from ..viz.plotting import plot_chain_diagram
+
+    charts = []
+    for scenario in result.scenarios[:_MAX_DIAGRAMS]:
+        fig = new_figure(13, 5.2)
+        plot_chain_diagram(result, scenario=scenario, ax=fig.add_subplot(), money=settings["currency"])
+        what = "" if scenario == result.baseline else f"; differences against {result.baseline!r} in brackets"
+        charts.append(("chain-diagram" if scenario == result.baseline else f"chain-diagram-{scenario}",
+                       f"The chain: {scenario}",
+                       f"Each stage's mean over {_weeks_after_warmup(result)} (flows per week){what}. Arrows "
+                       f"carry the strength of the link in the model's parameters.", fig))
+    return charts
+
+
+def _dashboard(result, settings):
+    from ..viz.output import new_figure
+    from ..viz.plotting import plot_chain
+
+    level = settings["level"]
     shown = result.scenarios[:_MAX_LINES]
     more = (f" The first {_MAX_LINES} of {len(result.scenarios)} scenarios are drawn."
             if len(result.scenarios) > _MAX_LINES else "")
-    taken, out = set(), []
-    weeks = f"weeks {result.warmup + 1}-{result.horizon}"
+    fig = plot_chain(result, scenarios=shown, level=level, fig=new_figure(14.8, 2.75 * 3 + 0.7, None))
+    return ("dashboard", "The chain over time",
+            f"Every stage of the chain week by week: the mean of each replication's KPI over the 4 weeks "
+            f"up to the week, across {result.n_replications} replications, with its {level:.0%} confidence band; "
+            f"the warm-up is shaded, dotted lines mark lever changes.{more}"
+            + (f" {_OVERLAP}" if len(shown) > 1 else ""), fig)
 
-    def add(slug, title, caption, fig):
-        out.append((_slug(slug, taken), title, caption, fig))
 
-    for sc in result.scenarios[:_MAX_DIAGRAMS]:
-        fig = new_figure(13, 5.2)
-        sp.plot_chain_diagram(result, scenario=sc, ax=fig.add_subplot(), money=s["currency"])
-        what = "" if sc == result.baseline else f"; differences against {result.baseline!r} in brackets"
-        add("chain-diagram" if sc == result.baseline else f"chain-diagram-{sc}", f"The chain: {sc}",
-            f"Each stage's mean over {weeks} (flows per week){what}. Arrows carry the strength of the "
-            f"link in the model's parameters.", fig)
-    fig = sp.plot_chain(result, scenarios=shown, level=level, fig=new_figure(14.8, 2.75 * 3 + 0.7, None))
-    add("dashboard", "The chain over time",
-        f"Every stage of the chain week by week: the mean of each replication's KPI over the 4 weeks "
-        f"up to the week, across {result.n_replications} replications, with its {level:.0%} confidence band; the warm-up is "
-        f"shaded, dotted lines mark lever changes.{more}" + (f" {_OVERLAP}" if len(shown) > 1 else ""), fig)
-    if len(result.scenarios) > 1:
-        n_other = len(result.scenarios) - 1
-        if n_other > 6:  # many scenarios: one tall panel for the focus KPI stays readable
-            metrics = [focus]
-        ncols = 2 if len(metrics) > 1 else 1
-        nrows = -(-len(metrics) // ncols)
-        # a panel: title, x label (up to two lines), tick labels and pads (about 1.5 in), and 0.45 in a scenario
-        fig = new_figure(13, 0.4 + nrows * (1.6 + 0.45 * n_other))
-        fig.suptitle(f"Paired differences against {result.baseline!r}, {level:.0%} confidence intervals",
-                     x=0.01, ha="left", fontsize=13)
-        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-        for ax, name in zip(axes, metrics):  # the heading says what is compared: each panel names its KPI
-            sp.plot_comparison(result, name, level=level, ax=ax, title=METRICS[name].label)
-        for ax in axes[len(metrics):]:
-            ax.set_visible(False)
-        add("comparison", f"Differences against {result.baseline!r}",
-            f"Paired differences of each run's total over {weeks} (common random numbers) with "
-            f"{level:.0%} confidence intervals; an interval that excludes 0 is a difference the "
+def _comparison_chart(result, settings):
+    from ..viz.output import new_figure
+    from ..viz.plotting import plot_comparison
+
+    level, metrics = settings["level"], settings["metrics"]
+    n_other = len(result.scenarios) - 1
+    if n_other > 6:  # many scenarios: one tall panel for the focus KPI stays readable
+        metrics = [settings["focus"]]
+    ncols = 2 if len(metrics) > 1 else 1
+    nrows = -(-len(metrics) // ncols)
+    # a panel: title, x label (up to two lines), tick labels and pads (about 1.5 in), and 0.45 in a scenario
+    fig = new_figure(13, 0.4 + nrows * (1.6 + 0.45 * n_other))
+    fig.suptitle(f"Paired differences against {result.baseline!r}, {level:.0%} confidence intervals",
+                 x=0.01, ha="left", fontsize=13)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, name in zip(axes, metrics):  # the heading says what is compared: each panel names its KPI
+        plot_comparison(result, name, level=level, ax=ax, title=METRICS[name].label)
+    for ax in axes[len(metrics):]:
+        ax.set_visible(False)
+    return ("comparison", f"Differences against {result.baseline!r}",
+            f"Paired differences of each run's total over {_weeks_after_warmup(result)} (common random numbers) "
+            f"with {level:.0%} confidence intervals; an interval that excludes 0 is a difference the "
             f"replications resolve, even where the scenarios' own bands in the other charts overlap.", fig)
+
+
+def _fan_chart(result, settings):
+    from ..viz.output import new_figure
+    from ..viz.plotting import plot_fan
+
+    focus = settings["focus"]
     fans = result.scenarios[:_MAX_FANS]
     ncols = min(len(fans), 2)
     nrows = -(-len(fans) // ncols)
     fig = new_figure(13, 3.6 * nrows)
     axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True).ravel()
-    for ax, sc in zip(axes, fans):
-        sp.plot_fan(result, focus, scenario=sc, ax=ax)
+    for ax, scenario in zip(axes, fans):
+        plot_fan(result, focus, scenario=scenario, ax=ax)
     for ax in axes[len(fans):]:
         ax.set_visible(False)
-    add(f"fan-{focus}", f"{METRICS[focus].label}: spread across replications",
-        "Each replication's KPI over the 4 weeks up to each week is a thin line; bands hold the middle "
-        "50% and 90% of the runs week by week."
-        + (f" {_OVERLAP}" if len(fans) > 1 else ""), fig)
+    return (f"fan-{focus}", f"{METRICS[focus].label}: spread across replications",
+            "Each replication's KPI over the 4 weeks up to each week is a thin line; bands hold the middle "
+            "50% and 90% of the runs week by week." + (f" {_OVERLAP}" if len(fans) > 1 else ""), fig)
+
+
+def _tornado_chart(result, settings) -> list:
+    """The tornado chart of a one-at-a-time design (in a list), or no chart (an empty list)."""
+    from ..viz.output import new_figure
+    from ..viz.plotting import oat_factors, plot_tornado
+
+    focus, level = settings["focus"], settings["level"]
     try:
-        sp.oat_factors(result, result.baseline)
+        factors = oat_factors(result, result.baseline)
     except ValueError:
-        pass  # not a one-at-a-time design
-    else:
-        n_factors = len(sp.oat_factors(result, result.baseline))
-        ax = sp.plot_tornado(result, focus, level=level, ax=new_figure(9, 1.4 + 0.7 * n_factors).add_subplot())
-        add(f"tornado-{focus}", f"{METRICS[focus].label}: one factor at a time",
-            f"Each factor at its lower and higher value, everything else as in {result.baseline!r}: paired "
-            f"differences over {weeks} with {level:.0%} confidence intervals, widest swing on top.",
-            ax.figure)
-    return out
+        return []  # not a one-at-a-time design
+    ax = plot_tornado(result, focus, level=level, ax=new_figure(9, 1.4 + 0.7 * len(factors)).add_subplot())
+    return [(f"tornado-{focus}", f"{METRICS[focus].label}: one factor at a time",
+             f"Each factor at its lower and higher value, everything else as in {result.baseline!r}: paired "
+             f"differences over {_weeks_after_warmup(result)} with {level:.0%} confidence intervals, widest "
+             f"swing on top.", ax.figure)]
 
 
 # -------------------------------------------------------------------- report
@@ -283,14 +326,14 @@ def write_report(result, out, *, settings=None, formats=("png", "svg")) -> dict:
     """
     from .report_html import render_html
 
-    s = _defaults(result, settings)  # bad settings are refused before anything is written
+    settings = _report_settings(result, settings)  # bad settings are refused before anything is written
     out = Path(out)
     (out / "charts").mkdir(parents=True, exist_ok=True)
-    summary, returns = _write_tables(result, out, s)
-    charts, files = _save_charts(report_charts(result, s), out, formats)
+    summary, returns = _write_tables(result, out, settings)
+    charts, files = _save_charts(report_charts(result, settings), out, formats)
     _write_manifest(out, result.manifest)
-    (out / SETTINGS_NAME).write_text(json.dumps(_jsonable(s), indent=2) + "\n", encoding="utf-8")
-    html = render_html(result, s, summary=summary, returns=returns, charts=charts)
+    (out / SETTINGS_NAME).write_text(json.dumps(_jsonable(settings), indent=2) + "\n", encoding="utf-8")
+    html = render_html(result, settings, summary=summary, returns=returns, charts=charts)
     (out / "report.html").write_text(html, encoding="utf-8")
     return {"html": out / "report.html",
             "csv": [out / n for n in ("results.csv", "totals.csv", "summary.csv", "returns.csv")],
@@ -320,17 +363,13 @@ def rebuild_report(folder, *, out=None) -> dict:
 
 
 # ------------------------------------------------- sensitivity and selection
-def _study_settings(settings, default_title):
-    s = dict(title=default_title, level=0.95, base="", source="", currency=DEFAULT_CURRENCY,
-             money_scale="units")
-    s.update({k: v for k, v in (settings or {}).items() if v is not None})
-    try:
-        money_unit(s["currency"], s["money_scale"])
-    except ValueError as exc:
-        raise ValueError(f"report settings: {exc}") from None
-    if isinstance(s["level"], bool) or not isinstance(s["level"], (int, float)) or not 0 < s["level"] < 1:
-        raise ValueError(f"report settings: level={s['level']!r}: expected a number in (0, 1)")
-    return s
+def _study_settings(settings, default_title) -> dict:
+    """A sensitivity or selection report's settings with every default filled in, checked."""
+    filled = _with_defaults(settings, title=default_title, level=0.95)
+    level = filled["level"]
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+        raise ValueError(f"report settings: level={level!r}: expected a number in (0, 1)")
+    return filled
 
 
 def sensitivity_rows(result, *, level=0.95, weeks=None) -> list:
@@ -395,11 +434,11 @@ def _rows_csv(path, rows):
     _write_csv(path, keys, ([_cell(r[k]) for k in keys] for r in rows))
 
 
-def _sensitivity_charts(result, s):
-    from ..viz import sensplots as sp
+def _sensitivity_charts(result, settings):
+    from ..viz import sensplots
     from ..viz.output import new_figure
 
-    kpi, level = s["kpi_label"], s["level"]
+    kpi, level = settings["kpi_label"], settings["level"]
     sobol = hasattr(result, "first_order")
     n = len(result.names)
     last = None if result.windows is None else -1
@@ -410,7 +449,7 @@ def _sensitivity_charts(result, s):
     out = []
     if sobol:
         fig = new_figure(9, 1.6 + 0.55 * n)
-        sp.plot_sobol(result, window=last, alpha=1 - level, ax=fig.add_subplot())
+        sensplots.plot_sobol(result, window=last, alpha=1 - level, ax=fig.add_subplot())
         out.append(("sobol", f"Sobol' indices of {kpi}",
                     f"First-order index (the share of the variance across the box a factor explains alone) and "
                     f"total index (alone and with the others), on replicate means with the replication noise "
@@ -419,13 +458,13 @@ def _sensitivity_charts(result, s):
         if result.windows is not None and len(result.windows) > 1:
             for index, word in (("total", "Total"), ("first", "First-order")):
                 fig = new_figure(10, 4.8)
-                sp.plot_sobol_over_time(result, index=index, alpha=1 - level, ax=fig.add_subplot())
+                sensplots.plot_sobol_over_time(result, index=index, alpha=1 - level, ax=fig.add_subplot())
                 out.append((f"sobol-{index}-over-time", f"{word} indices of {kpi} over time",
                             f"One index per window of weeks, from the same runs, with {level:.0%} bootstrap "
                             f"bands.", fig))
     else:
         fig = new_figure(9, 5.5)
-        sp.plot_morris(result, window=last, ax=fig.add_subplot())
+        sensplots.plot_morris(result, window=last, ax=fig.add_subplot())
         out.append(("morris", f"Morris screening of {kpi}",
                     "Each factor's mean absolute elementary effect mu* (how much moving it across its range moves "
                     "the KPI) against the spread of its effects sigma (how much that depends on the other "
@@ -462,18 +501,18 @@ def write_sensitivity_report(result, out, *, settings=None, manifest=None, forma
     from .report_html import render_sensitivity_html
 
     kpi = (settings or {}).get("kpi", "output")
-    s = _study_settings(settings, f"Which levers matter: {kpi}")
-    s["kpi_label"] = METRICS[kpi].label if kpi in METRICS else kpi
-    weeks = (s.get("warmup"), s.get("horizon")) if s.get("horizon") is not None else None
-    rows = sensitivity_rows(result, level=s["level"], weeks=weeks)
+    settings = _study_settings(settings, f"Which levers matter: {kpi}")
+    settings["kpi_label"] = METRICS[kpi].label if kpi in METRICS else kpi
+    weeks = (settings.get("warmup"), settings.get("horizon")) if settings.get("horizon") is not None else None
+    rows = sensitivity_rows(result, level=settings["level"], weeks=weeks)
     out = Path(out)
     (out / "charts").mkdir(parents=True, exist_ok=True)
     _rows_csv(out / "indices.csv", rows)
     with style():
-        drawn = _sensitivity_charts(result, s)
+        drawn = _sensitivity_charts(result, settings)
     charts, files = _save_charts(drawn, out, formats)
     manifest = _write_manifest(out, dict(manifest or {}))
-    html = render_sensitivity_html(result, s, rows=rows, charts=charts, manifest=manifest)
+    html = render_sensitivity_html(result, settings, rows=rows, charts=charts, manifest=manifest)
     (out / "report.html").write_text(html, encoding="utf-8")
     return {"html": out / "report.html", "csv": [out / "indices.csv"], "charts": files,
             "manifest": out / "manifest.json"}
@@ -519,14 +558,14 @@ def write_selection_report(selection, out, *, settings=None, manifest=None, form
         sharing its seed across scenarios).
     """
     from ..experiments.experiment import replication_seed
-    from ..viz import sensplots as sp
+    from ..viz import sensplots
     from ..viz.output import new_figure
     from ..viz.plotting import style
     from .report_html import render_selection_html
 
     kpi = selection.kpi
-    s = _study_settings(settings, f"Choosing the best plan: {kpi}")
-    s["kpi_label"] = METRICS[kpi].label if kpi in METRICS else kpi
+    settings = _study_settings(settings, f"Choosing the best plan: {kpi}")
+    settings["kpi_label"] = METRICS[kpi].label if kpi in METRICS else kpi
     rows = selection_rows(selection)
     out = Path(out)
     (out / "charts").mkdir(parents=True, exist_ok=True)
@@ -540,7 +579,7 @@ def write_selection_report(selection, out, *, settings=None, manifest=None, form
         kinds = ["elimination", "allocation"] if selection.procedure in ("kn", "kn++") else ["allocation"]
         for kind in kinds:
             fig = new_figure(9, 4.8 if kind == "elimination" else 1.6 + 0.5 * len(selection.names))
-            sp.plot_selection(selection, kind=kind, ax=fig.add_subplot())
+            sensplots.plot_selection(selection, kind=kind, ax=fig.add_subplot())
             caption = ("Each scenario's running mean over its replications (replication r shares its random "
                        "numbers across scenarios), ending where the scenario was eliminated (a cross) or the "
                        "procedure stopped; the chosen scenario is thick and ends in a star." if kind == "elimination"
@@ -548,7 +587,7 @@ def write_selection_report(selection, out, *, settings=None, manifest=None, form
             drawn.append((f"selection-{kind}", f"How the runs were spent: {kind}", caption, fig))
     charts, files = _save_charts(drawn, out, formats)
     manifest = _write_manifest(out, dict(manifest or {}))
-    html = render_selection_html(selection, s, rows=rows, charts=charts, manifest=manifest)
+    html = render_selection_html(selection, settings, rows=rows, charts=charts, manifest=manifest)
     (out / "report.html").write_text(html, encoding="utf-8")
     return {"html": out / "report.html", "csv": [out / "selection.csv", out / "runs.csv"], "charts": files,
             "manifest": out / "manifest.json"}

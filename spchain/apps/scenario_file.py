@@ -649,62 +649,9 @@ def _sensitivity(check, params, table, horizon, warmup, seed):
         check.fail("sensitivity.method", f"missing; expected one of {list(_METHODS)}")
     method = check.choice(table["method"], "sensitivity.method", _METHODS, "method")
     kpi = check.choice(table.get("kpi", "profit"), "sensitivity.kpi", METRICS, "KPI")
-    if "factors" not in table:
-        check.fail("sensitivity.factors", 'missing; expected a table of parameter path = [low, high], e.g. '
-                                          '{ "links.satisfaction_from_internal" = [0.5, 1.5] }')
-    factors = {}
-    for path, spec in _flatten(check.table(table["factors"], "sensitivity.factors")).items():
-        k = _key("sensitivity.factors", path)
-        if not isinstance(spec, list) or len(spec) != 2:
-            check.fail(k, f"expected [low, high], got {spec!r}" if isinstance(spec, list) else
-                          f"expected [low, high], got {_show(spec)}")
-        low = check.number(spec[0], f"{k}[0]")
-        high = check.number(spec[1], f"{k}[1]")
-        if not low < high:
-            check.fail(k, f"expected low < high, got {spec!r}")
-        for v in spec:
-            _override(check, params, path, v, k)
-        factors[path] = tuple(spec)
-    if not factors:
-        check.fail("sensitivity.factors", "expected at least one factor (parameter path = [low, high])")
-    groups = None
-    if "groups" in table:
-        groups, seen = {}, {}
-        for name, members in check.table(table["groups"], "sensitivity.groups").items():
-            k = _key("sensitivity.groups", name)
-            if not isinstance(members, list) or not members:
-                check.fail(k, f"expected a non-empty array of factor paths, got {_show(members)}")
-            for i, m in enumerate(members):
-                check.choice(m, f"{k}[{i}]", list(factors), "factor")
-                if m in seen:
-                    check.fail(f"{k}[{i}]", f"{m!r} is already in group {seen[m]!r}; a factor belongs to one group")
-                seen[m] = name
-            groups[name] = tuple(members)
-        missing = [p for p in factors if p not in seen]
-        if missing:
-            check.fail("sensitivity.groups", f"factors {missing} are in no group; every factor needs one")
-        if not groups:
-            check.fail("sensitivity.groups", "expected at least one group (name = [factor paths])")
-    out = dict(method=method, kpi=kpi, factors=factors, groups=groups)
-    if method == "morris":
-        for other in ("n", "bootstrap"):
-            if other in table:
-                check.fail(f"sensitivity.{other}", f"is for method = \"sobol\"; Morris takes trajectories and levels")
-        out["n_trajectories"] = check.integer(table.get("trajectories", 10), "sensitivity.trajectories", 2, 10_000)
-        levels = check.integer(table.get("levels", 4), "sensitivity.levels", 2, 100)
-        if levels % 2:
-            check.fail("sensitivity.levels", f"expected an even number of grid levels, got {levels}")
-        out["num_levels"] = levels
-    else:
-        for other in ("trajectories", "levels"):
-            if other in table:
-                check.fail(f"sensitivity.{other}", f"is for method = \"morris\"; Sobol' takes n and bootstrap")
-        n = check.integer(table.get("n", 256), "sensitivity.n", 8, 2 ** 20)
-        if n & (n - 1):
-            check.fail("sensitivity.n", f"expected a power of 2 (the Sobol' sequence's balance), got {n}; "
-                                        f"nearest: {2 ** round(math.log2(n))}")
-        out["n"] = n
-        out["n_bootstrap"] = check.integer(table.get("bootstrap", 200), "sensitivity.bootstrap", 20, 100_000)
+    factors = _sensitivity_factors(check, params, table)
+    groups = _sensitivity_groups(check, table["groups"], factors) if "groups" in table else None
+    out = dict(method=method, kpi=kpi, factors=factors, groups=groups, **_design_size(check, table, method))
     reps = table.get("replications", "plan")
     if reps != "plan":
         if isinstance(reps, str):
@@ -715,6 +662,73 @@ def _sensitivity(check, params, table, horizon, warmup, seed):
         out["window"] = check.integer(table["window"], "sensitivity.window", 1, horizon - warmup)
     out["seed"] = check.integer(table.get("seed", seed), "sensitivity.seed", 0)
     return SensitivitySpec(**out)
+
+
+def _sensitivity_factors(check, params, table) -> dict:
+    """``[sensitivity.factors]``: parameter path -> ``(low, high)``, both ends valid values of the parameter."""
+    if "factors" not in table:
+        check.fail("sensitivity.factors", 'missing; expected a table of parameter path = [low, high], e.g. '
+                                          '{ "links.satisfaction_from_internal" = [0.5, 1.5] }')
+    factors = {}
+    for path, spec in _flatten(check.table(table["factors"], "sensitivity.factors")).items():
+        key = _key("sensitivity.factors", path)
+        if not isinstance(spec, list) or len(spec) != 2:
+            check.fail(key, f"expected [low, high], got {spec!r}" if isinstance(spec, list) else
+                            f"expected [low, high], got {_show(spec)}")
+        low = check.number(spec[0], f"{key}[0]")
+        high = check.number(spec[1], f"{key}[1]")
+        if not low < high:
+            check.fail(key, f"expected low < high, got {spec!r}")
+        for value in spec:
+            _override(check, params, path, value, key)
+        factors[path] = tuple(spec)
+    if not factors:
+        check.fail("sensitivity.factors", "expected at least one factor (parameter path = [low, high])")
+    return factors
+
+
+def _sensitivity_groups(check, table, factors) -> dict:
+    """``[sensitivity.groups]``: group name -> its factors; every factor in exactly one group."""
+    groups, group_of = {}, {}
+    for name, members in check.table(table, "sensitivity.groups").items():
+        key = _key("sensitivity.groups", name)
+        if not isinstance(members, list) or not members:
+            check.fail(key, f"expected a non-empty array of factor paths, got {_show(members)}")
+        for i, member in enumerate(members):
+            check.choice(member, f"{key}[{i}]", list(factors), "factor")
+            if member in group_of:
+                check.fail(f"{key}[{i}]", f"{member!r} is already in group {group_of[member]!r}; a factor "
+                                          f"belongs to one group")
+            group_of[member] = name
+        groups[name] = tuple(members)
+    missing = [path for path in factors if path not in group_of]
+    if missing:
+        check.fail("sensitivity.groups", f"factors {missing} are in no group; every factor needs one")
+    if not groups:
+        check.fail("sensitivity.groups", "expected at least one group (name = [factor paths])")
+    return groups
+
+
+def _design_size(check, table, method) -> dict:
+    """The method's own options: Morris' trajectories and grid levels, or Sobol' n and bootstrap."""
+    if method == "morris":
+        for other in ("n", "bootstrap"):
+            if other in table:
+                check.fail(f"sensitivity.{other}",
+                           "is for method = \"sobol\"; Morris takes trajectories and levels")
+        n_trajectories = check.integer(table.get("trajectories", 10), "sensitivity.trajectories", 2, 10_000)
+        levels = check.integer(table.get("levels", 4), "sensitivity.levels", 2, 100)
+        if levels % 2:
+            check.fail("sensitivity.levels", f"expected an even number of grid levels, got {levels}")
+        return dict(n_trajectories=n_trajectories, num_levels=levels)
+    for other in ("trajectories", "levels"):
+        if other in table:
+            check.fail(f"sensitivity.{other}", "is for method = \"morris\"; Sobol' takes n and bootstrap")
+    n = check.integer(table.get("n", 256), "sensitivity.n", 8, 2 ** 20)
+    if n & (n - 1):
+        check.fail("sensitivity.n", f"expected a power of 2 (the Sobol' sequence's balance), got {n}; "
+                                    f"nearest: {2 ** round(math.log2(n))}")
+    return dict(n=n, n_bootstrap=check.integer(table.get("bootstrap", 200), "sensitivity.bootstrap", 20, 100_000))
 
 
 def _selection(check, table, names):

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from .fitplots import plot_fit
-from .plotting import save_figure, style
+from .style import save_figure, style
 
 __all__ = ["new_figure", "name_the_currency", "write_fit_charts"]
 
