@@ -21,32 +21,32 @@ import numpy as np
 
 __all__ = ["RECORDS", "record_kinds", "to_columns"]
 
-_I, _F, _S = np.int64, np.float64, np.dtype("U9")
+_INT, _FLOAT, _LABEL = np.int64, np.float64, np.dtype("U9")  # column types; a label of up to 9 characters
 
 #: Per-event record kinds -> their columns ``(name, dtype)``, in row order.
 RECORDS = {
     # a completed service, counted in the week it completed
-    "served": (("unit", _I), ("position", _I), ("customer", _I), ("arrival_time", _F),
-               ("wait", _F), ("service_time", _F), ("quality", _F)),
+    "served": (("unit", _INT), ("position", _INT), ("customer", _INT), ("arrival_time", _FLOAT),
+               ("wait", _FLOAT), ("service_time", _FLOAT), ("quality", _FLOAT)),
     # a customer who left the queue when its patience ran out at abandon_time
-    "abandoned": (("unit", _I), ("customer", _I), ("arrival_time", _F), ("abandon_time", _F)),
+    "abandoned": (("unit", _INT), ("customer", _INT), ("arrival_time", _FLOAT), ("abandon_time", _FLOAT)),
     # a survey response of a customer served this week (CSAT 1-5, likelihood to recommend 0-10),
     # with the customer's latent satisfaction (0-1) the responses were drawn from
-    "surveys": (("unit", _I), ("week", _I), ("customer", _I), ("satisfaction", _F),
-                ("csat", _I), ("ltr", _I)),
+    "surveys": (("unit", _INT), ("week", _INT), ("customer", _INT), ("satisfaction", _FLOAT),
+                ("csat", _INT), ("ltr", _INT)),
     # a defection at the week's end, with the satisfaction (0-1) its hazard was computed from
-    "churn": (("unit", _I), ("week", _I), ("customer", _I), ("satisfaction", _F)),
+    "churn": (("unit", _INT), ("week", _INT), ("customer", _INT), ("satisfaction", _FLOAT)),
     # a new customer at the week's end and the slot it took; source "referral" or "marketing"
-    "acquisition": (("unit", _I), ("week", _I), ("customer", _I), ("source", _S)),
+    "acquisition": (("unit", _INT), ("week", _INT), ("customer", _INT), ("source", _LABEL)),
     # an employee leaving position at time, with tenure (weeks) and satisfaction (0-1) at the quit
-    "quits": (("unit", _I), ("week", _I), ("time", _F), ("position", _I), ("tenure", _F),
-              ("satisfaction", _F)),
+    "quits": (("unit", _INT), ("week", _INT), ("time", _FLOAT), ("position", _INT), ("tenure", _FLOAT),
+              ("satisfaction", _FLOAT)),
     # a new employee taking up position at time
-    "hires": (("unit", _I), ("week", _I), ("time", _F), ("position", _I)),
+    "hires": (("unit", _INT), ("week", _INT), ("time", _FLOAT), ("position", _INT)),
     # one row per unit and week, at the week's end after the satisfaction update: the staff in post,
     # the mean of their perceived ISQ (the smoothed ISQ each employee feels, the driver of their
     # satisfaction target) and of their satisfaction (0-1; NaN with nobody in post)
-    "staff": (("unit", _I), ("week", _I), ("headcount", _I), ("perceived_isq", _F), ("satisfaction", _F)),
+    "staff": (("unit", _INT), ("week", _INT), ("headcount", _INT), ("perceived_isq", _FLOAT), ("satisfaction", _FLOAT)),
 }
 
 

@@ -135,6 +135,11 @@ def point_id(definition_hash: str, theta) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _array(blob: bytes, shape: str) -> np.ndarray:
+    """A stored array: little-endian float64 ``blob`` with its JSON ``shape``, as a writable float array."""
+    return np.frombuffer(blob, dtype="<f8").reshape(json.loads(shape)).astype(float)
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -333,22 +338,21 @@ class Store(SQLiteStore):
         A run already stored is kept as it is (runs are deterministic, so two
         processes sweeping one store at once only duplicate work).
         """
-        s = np.ascontiguousarray(sums, dtype="<f8")
-        d = np.ascontiguousarray(department_sums, dtype="<f8")
+        sums = np.ascontiguousarray(sums, dtype="<f8")
+        department_sums = np.ascontiguousarray(department_sums, dtype="<f8")
         with self._db:
             self._db.execute(
                 "INSERT OR IGNORE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (scenario, int(replication), str(int(seed)), s.tobytes(), json.dumps(s.shape),
-                 d.tobytes(), json.dumps(d.shape), float(wall_seconds), int(session), _now()))
+                (scenario, int(replication), str(int(seed)), sums.tobytes(), json.dumps(sums.shape),
+                 department_sums.tobytes(), json.dumps(department_sums.shape), float(wall_seconds),
+                 int(session), _now()))
 
     def runs(self):
         """Iterate ``(scenario, replication, sums, department_sums, wall_seconds)``."""
         rows = self._db.execute("SELECT scenario, replication, sums, sums_shape, department_sums, "
                                 "department_shape, wall_seconds FROM runs")
-        for scenario, rep, s, s_shape, d, d_shape, wall in rows:
-            yield (scenario, rep,
-                   np.frombuffer(s, dtype="<f8").reshape(json.loads(s_shape)).astype(float),
-                   np.frombuffer(d, dtype="<f8").reshape(json.loads(d_shape)).astype(float), wall)
+        for scenario, replication, sums, sums_shape, department_sums, department_shape, wall in rows:
+            yield scenario, replication, _array(sums, sums_shape), _array(department_sums, department_shape), wall
 
     def sessions_of_runs(self) -> dict:
         """``{(scenario, replication): (session, finished_at)}``: which session computed each run."""
@@ -389,7 +393,7 @@ class CalibrationStore(SQLiteStore):
         row = self._db.execute("SELECT moments, moments_shape FROM points WHERE point = ?", (point,)).fetchone()
         if row is None:
             return None
-        return np.frombuffer(row[0], dtype="<f8").reshape(json.loads(row[1])).astype(float)
+        return _array(*row)
 
     def put(self, point: str, theta, moments, *, n_runs: int, wall_seconds: float, session: int) -> None:
         """Commit one simulated point (a point already stored is kept as it is: points are deterministic).
@@ -407,19 +411,18 @@ class CalibrationStore(SQLiteStore):
         session : int
             The session (:meth:`begin`) that simulated it.
         """
-        m = np.ascontiguousarray(moments, dtype="<f8")
+        moments = np.ascontiguousarray(moments, dtype="<f8")
         with self._db:
             self._db.execute(
                 "INSERT OR IGNORE INTO points VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (point, json.dumps([float(v).hex() for v in theta]), m.tobytes(), json.dumps(m.shape),
+                (point, json.dumps([float(v).hex() for v in theta]), moments.tobytes(), json.dumps(moments.shape),
                  int(n_runs), float(wall_seconds), int(session), _now()))
 
     def points(self):
         """Iterate ``(point, theta, moments, session)`` in the order they were stored."""
         rows = self._db.execute("SELECT point, theta, moments, moments_shape, session FROM points ORDER BY rowid")
-        for point, theta, m, shape, session in rows:
-            yield (point, [float.fromhex(v) for v in json.loads(theta)],
-                   np.frombuffer(m, dtype="<f8").reshape(json.loads(shape)).astype(float), session)
+        for point, theta, moments, shape, session in rows:
+            yield point, [float.fromhex(v) for v in json.loads(theta)], _array(moments, shape), session
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM points").fetchone()[0]
@@ -463,7 +466,7 @@ class SensitivityStore(SQLiteStore):
                                (point, int(replication))).fetchone()
         if row is None:
             return None
-        return np.frombuffer(row[0], dtype="<f8").reshape(json.loads(row[1])).astype(float)
+        return _array(*row)
 
     def put(self, point: str, replication: int, output, *, design_id: int, values: dict,
             wall_seconds: float, session: int) -> None:
@@ -487,21 +490,21 @@ class SensitivityStore(SQLiteStore):
         session : int
             The session (:meth:`begin`) that simulated it.
         """
-        o = np.asarray(output, dtype="<f8")  # a scalar keeps its shape () (ascontiguousarray makes it (1,))
+        output = np.asarray(output, dtype="<f8")  # a scalar keeps its shape () (ascontiguousarray makes it (1,))
         with self._db:
             self._db.execute(
                 "INSERT OR IGNORE INTO outputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (point, int(replication), int(design_id),
                  json.dumps({k: float(v).hex() for k, v in values.items()}, sort_keys=True),
-                 o.tobytes(), json.dumps(o.shape), float(wall_seconds), int(session), _now()))
+                 output.tobytes(), json.dumps(output.shape), float(wall_seconds), int(session), _now()))
 
     def outputs(self):
         """Iterate ``(point, replication, design_id, values, output, session)`` in the order stored."""
         rows = self._db.execute("SELECT point, replication, design_id, point_values, output, output_shape, "
                                 "session FROM outputs ORDER BY rowid")
-        for point, rep, design_id, values, o, shape, session in rows:
-            yield (point, rep, design_id, {k: float.fromhex(v) for k, v in json.loads(values).items()},
-                   np.frombuffer(o, dtype="<f8").reshape(json.loads(shape)).astype(float), session)
+        for point, replication, design_id, values, output, shape, session in rows:
+            yield (point, replication, design_id, {k: float.fromhex(v) for k, v in json.loads(values).items()},
+                   _array(output, shape), session)
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM outputs").fetchone()[0]
