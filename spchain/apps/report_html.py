@@ -101,11 +101,11 @@ def _e(text) -> str:
 class _Shown:
     """How one KPI is printed: its factor (money scale, shares in percent), unit and change scale."""
 
-    def __init__(self, result, name, s):
+    def __init__(self, result, name, settings):
         self.m = m = METRICS[name]
         if m.is_money:
-            self.factor = 1.0 / MONEY_SCALES[s["money_scale"]][0]
-            self.unit = kpi_unit(name, result, money_unit(s["currency"], s["money_scale"]))
+            self.factor = 1.0 / MONEY_SCALES[settings["money_scale"]][0]
+            self.unit = kpi_unit(name, result, money_unit(settings["currency"], settings["money_scale"]))
         elif m.is_share:
             self.factor, self.unit = 100.0, kpi_unit(name, result).replace("share", "%", 1)
         else:
@@ -177,17 +177,17 @@ def _change_text(shown, r, level) -> str:
             f"{level:.0%} CI {_interval(lo, hi, among=(d,), sign=True)}")
 
 
-def _findings(result, s, summary) -> str:
+def _findings(result, settings, summary) -> str:
     rows = {(r["metric"], r["scenario"]): r for r in summary}
-    others = [n for n in dict.fromkeys(r["metric"] for r in summary) if n != s["focus"]]
-    focus = _Shown(result, s["focus"], s)
+    others = [n for n in dict.fromkeys(r["metric"] for r in summary) if n != settings["focus"]]
+    focus = _Shown(result, settings["focus"], settings)
     items = []
-    for sc in result.scenarios:
-        if sc == result.baseline:
+    for scenario in result.scenarios:
+        if scenario == result.baseline:
             continue
-        r = rows.get((s["focus"], sc))
+        r = rows.get((settings["focus"], scenario))
         if r is None:
-            r = _summary_row(result, s["focus"], sc, s["level"])
+            r = _summary_row(result, settings["focus"], scenario, settings["level"])
         r = _denoised(r)
         verdict = _verdict(focus.m, r)
         if verdict == "not distinguishable":
@@ -196,13 +196,13 @@ def _findings(result, s, summary) -> str:
             side = "higher" if r["difference"] > 0 else "lower"
             how = (f'{side} than {_e(result.baseline)}' if verdict in ("higher", "lower") else
                    f'<span class="{verdict}">{side} than {_e(result.baseline)} \u2014 {verdict}</span>')
-        text = [f'<li><strong>{_e(sc)}</strong>: {_e(_lower(focus.m.label))} {how}: '
-                f'{_e(_change_text(focus, r, s["level"]))}.']
+        text = [f'<li><strong>{_e(scenario)}</strong>: {_e(_lower(focus.m.label))} {how}: '
+                f'{_e(_change_text(focus, r, settings["level"]))}.']
         groups = {}
         for name in others:
-            o = _denoised(rows[(name, sc)])
+            o = _denoised(rows[(name, scenario)])
             v = _verdict(METRICS[name], o)
-            shown = _Shown(result, name, s)
+            shown = _Shown(result, name, settings)
             c, clo, chi, suffix = shown.change(o)  # printed as in the table: the interval sets the decimals
             groups.setdefault(v, []).append(f"{_lower(METRICS[name].label)} "
                                             f"({format_number(c, among=(clo, chi), sign=True)}{suffix})"
@@ -211,16 +211,16 @@ def _findings(result, s, summary) -> str:
                  for v in ("better", "worse", "higher", "lower", "not distinguishable") if v in groups]
         if parts:
             text.append(f' Also {"; ".join(parts)}.')
-        text.append(f' <span class="payback">{_e(_payback_text(result, sc, s))}</span>')
+        text.append(f' <span class="payback">{_e(_payback_text(result, scenario, settings))}</span>')
         items.append("".join(text) + "</li>")
     return f'<ul class="findings">{"".join(items)}</ul>' if items else ""
 
 
-def _payback_text(result, scenario, s) -> str:
+def _payback_text(result, scenario, settings) -> str:
     """The payback sentence of :meth:`~spchain.ExperimentResult.payback` for the focus KPI, or profit."""
-    m = METRICS[s["focus"]]
+    m = METRICS[settings["focus"]]
     name = m.name if m.is_flow and m.better == "higher" else "profit"
-    p = result.payback(scenario, metric=name, level=s["level"])
+    p = result.payback(scenario, metric=name, level=settings["level"])
     text = str(p)
     return text[:1].upper() + text[1:]
 
@@ -234,25 +234,26 @@ def _lower(label: str) -> str:
     return label if label[:2].isupper() else label[:1].lower() + label[1:]
 
 
-def _scenario_table(result, s) -> str:
+def _scenario_table(result, settings) -> str:
     rows = []
-    for sc in result.experiment.scenarios:
+    for scenario in result.experiment.scenarios:
         changes = "; ".join(
             f"{c.path} = {c.value:g}" if isinstance(c.value, float) else f"{c.path} = {c.value}"
-            for _, c in sc.changes)
-        weeks = sorted({c.at_week for _, c in sc.changes})
+            for _, c in scenario.changes)
+        weeks = sorted({c.at_week for _, c in scenario.changes})
         when = ", ".join(f"week {w}" for w in weeks) if weeks else ""
-        tag = " (baseline)" if sc.name == result.baseline else ""
-        rows.append(f"<tr><td><strong>{_e(sc.name)}</strong>{tag}</td><td>{_e(s['descriptions'].get(sc.name, ''))}"
-                    f"</td><td><code>{_e(changes or 'no changes')}</code></td><td>{_e(when)}</td></tr>")
+        tag = " (baseline)" if scenario.name == result.baseline else ""
+        description = settings["descriptions"].get(scenario.name, "")
+        rows.append(f"<tr><td><strong>{_e(scenario.name)}</strong>{tag}</td><td>{_e(description)}</td>"
+                    f"<td><code>{_e(changes or 'no changes')}</code></td><td>{_e(when)}</td></tr>")
     return ("<table><thead><tr><th>scenario</th><th>description</th><th>changes</th><th>from</th></tr>"
             f"</thead><tbody>{''.join(rows)}</tbody></table>")
 
 
 
 
-def _results_table(result, s, summary) -> str:
-    pct = f"{s['level']:.0%}"
+def _results_table(result, settings, summary) -> str:
+    pct = f"{settings['level']:.0%}"
     head = (f'<thead><tr><th>KPI</th><th>scenario</th><th class="num">mean</th><th class="num">{pct} CI</th>'
             f'<th class="num">difference vs {_e(result.baseline)}</th><th class="num">{pct} CI</th>'
             f'<th class="num">change</th><th class="num">{pct} CI</th><th>reading</th></tr></thead>')
@@ -261,7 +262,7 @@ def _results_table(result, s, summary) -> str:
         groups.setdefault(r["metric"], []).append(r)
     bodies = []
     for name, group in groups.items():
-        shown = _Shown(result, name, s)
+        shown = _Shown(result, name, settings)
         f = shown.factor
         rows = []
         for i, r in enumerate(group):
@@ -290,12 +291,12 @@ def _results_table(result, s, summary) -> str:
     return f'<table class="results">{head}{"".join(bodies)}</table>'
 
 
-def _returns_table(result, s, returns) -> str:
+def _returns_table(result, settings, returns) -> str:
     if not returns:
         return "<p>Only one scenario: nothing to compare.</p>"
-    pct = f"{s['level']:.0%}"
-    money = money_unit(s["currency"], s["money_scale"])
-    f = 1.0 / MONEY_SCALES[s["money_scale"]][0]
+    pct = f"{settings['level']:.0%}"
+    money = money_unit(settings["currency"], settings["money_scale"])
+    f = 1.0 / MONEY_SCALES[settings["money_scale"]][0]
     rows = []
     for r in returns:
         roi = (f'{_num(r["roi"], among=(r["roi_low"], r["roi_high"]), sign=True)}'
@@ -337,7 +338,7 @@ def _flat(d, prefix=""):
             yield path, v
 
 
-def _manifest(result, s) -> str:
+def _manifest(result, settings) -> str:
     m = result.manifest or {}
     e = result.experiment
     sessions = m.get("sessions", [])
@@ -346,9 +347,11 @@ def _manifest(result, s) -> str:
         f'<td>{_e(x.get("finished", ""))}</td><td>{_e(x.get("executor", ""))}</td>'
         f'<td class="num">{_e(x.get("n_runs", ""))}</td>{_num(x.get("wall_seconds", math.nan))}</tr>'
         for x in sessions)
-    walls = [w for sc in result.scenarios for w in result.wall_seconds[sc].tolist()]
-    seed_lists = {sc: ", ".join(str(e.seed_of(sc, r)) for r in range(e.n_replications)) for sc in result.scenarios}
-    seeds = "".join(f"<tr><td>{_e(sc)}</td><td><code>{_e(text)}</code></td></tr>" for sc, text in seed_lists.items())
+    walls = [w for scenario in result.scenarios for w in result.wall_seconds[scenario].tolist()]
+    seed_lists = {scenario: ", ".join(str(e.seed_of(scenario, r)) for r in range(e.n_replications))
+                  for scenario in result.scenarios}
+    seeds = "".join(f"<tr><td>{_e(scenario)}</td><td><code>{_e(text)}</code></td></tr>"
+                    for scenario, text in seed_lists.items())
     per_run = format_number(sum(walls) / max(len(walls), 1))
     platform = m.get("platform", {})
     params = "".join(f"<div><code>{_e(p)}</code><span>{_e(v)}</span></div>"
@@ -357,8 +360,8 @@ def _manifest(result, s) -> str:
     return f"""
 <table><tbody>
 <tr><th>spchain version</th><td>{_e(version)}</td></tr>
-<tr><th>scenario file</th><td><code>{_e(s.get('source') or '-')}</code></td></tr>
-<tr><th>base parameters</th><td>{_e(s.get('base') or '-')}</td></tr>
+<tr><th>scenario file</th><td><code>{_e(settings.get('source') or '-')}</code></td></tr>
+<tr><th>base parameters</th><td>{_e(settings.get('base') or '-')}</td></tr>
 <tr><th>experiment</th><td>{len(e.names)} scenario(s) x {e.n_replications} replication(s), {e.horizon} weeks,
 warm-up {e.warmup} weeks, root seed {e.seed}, {'common' if e.crn else 'independent'} random numbers</td></tr>
 <tr><th>definition hash</th><td><code>{_e(m.get('definition_hash', ''))}</code></td></tr>
@@ -389,56 +392,56 @@ def render_html(result, settings, *, summary, returns, charts) -> str:
     charts : list of dict
         ``slug``, ``title``, ``caption`` and ``png`` (bytes) of each chart.
     """
-    s, e = settings, result.experiment
+    e = result.experiment
     first = [c for c in charts if c["slug"].startswith("chain-diagram")]
     rest = [c for c in charts if not c["slug"].startswith("chain-diagram")]
     sections = [("findings", "At a glance"), ("scenarios", "Scenarios"), ("results", "Results by scenario"),
                 ("returns", "Return on each intervention"), ("chain", "The chain"), ("charts", "Charts"),
                 ("manifest", "Manifest")]
     nav = "".join(f'<a href="#{k}">{_e(t)}</a>' for k, t in sections)
-    findings = _findings(result, s, summary) or "<p>One scenario: see the tables and charts below.</p>"
-    money = money_unit(s["currency"], s["money_scale"])
+    findings = _findings(result, settings, summary) or "<p>One scenario: see the tables and charts below.</p>"
+    money = money_unit(settings["currency"], settings["money_scale"])
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="spchain {_e((result.manifest or {}).get('spchain_version', ''))}">
-<title>{_e(s['title'])}</title>
+<title>{_e(settings['title'])}</title>
 <style>{CSS}</style>
 </head>
 <body>
 <main>
 <header>
-<h1>{_e(s['title'])}</h1>
+<h1>{_e(settings['title'])}</h1>
 <p class="meta">{len(e.names)} scenario(s) x {e.n_replications} replication(s) of {e.horizon} weeks, statistics over
-weeks {e.warmup + 1}-{e.horizon}, seed {e.seed}; base: {_e(s.get('base') or '-')}.
-Made with spchain from <code>{_e(s.get('source') or 'code')}</code>.</p>
+weeks {e.warmup + 1}-{e.horizon}, seed {e.seed}; base: {_e(settings.get('base') or '-')}.
+Made with spchain from <code>{_e(settings.get('source') or 'code')}</code>.</p>
 </header>
 <nav>{nav}</nav>
 <section id="findings"><h2>At a glance</h2>
-<p>{_e(METRICS[s['focus']].label)} against {_e(result.baseline)}, each run's total over the weeks after the
-warm-up, paired by replication (common random numbers), with {s['level']:.0%} confidence intervals:</p>
+<p>{_e(METRICS[settings['focus']].label)} against {_e(result.baseline)}, each run's total over the weeks after the
+warm-up, paired by replication (common random numbers), with {settings['level']:.0%} confidence intervals:</p>
 {findings}</section>
-<section id="scenarios"><h2>Scenarios</h2>{_scenario_table(result, s)}</section>
+<section id="scenarios"><h2>Scenarios</h2>{_scenario_table(result, settings)}</section>
 <section id="results"><h2 class="page">Results by scenario</h2>
 <p class="meta">Mean over {e.n_replications} replications of each run's value over weeks {e.warmup + 1}-{e.horizon}
 (flows summed, stocks and ratios averaged), Student-t intervals; differences and changes are paired
 against {_e(result.baseline)}. Changes of scores and shares are in points (a share from 80% to 83% is
 +3 pts), changes of levels in percent of {_e(result.baseline)}; amounts of money are in {_e(money)}.
-The same numbers, unrounded (shares as fractions, amounts in {_e(s['currency'])}), are in
+The same numbers, unrounded (shares as fractions, amounts in {_e(settings['currency'])}), are in
 <code>summary.csv</code>.</p>
 <p class="meta legend">Reading, by what each KPI is for (not by the sign of the change):
-<span class="better">better</span> and <span class="worse">worse</span> where the {s['level']:.0%}
+<span class="better">better</span> and <span class="worse">worse</span> where the {settings['level']:.0%}
 interval of the difference excludes 0; higher or lower for KPIs that are neither good nor bad in
 themselves (volumes, utilisation, work pressure); <span class="same">not distinguishable</span> where
 the interval covers 0. Scenarios whose intervals overlap can still differ: the paired difference
 decides.</p>
-{_results_table(result, s, summary)}</section>
-<section id="returns"><h2>Return on each intervention</h2>{_returns_table(result, s, returns)}</section>
+{_results_table(result, settings, summary)}</section>
+<section id="returns"><h2>Return on each intervention</h2>{_returns_table(result, settings, returns)}</section>
 <section id="chain"><h2 class="page">The chain</h2>{''.join(_figure(c) for c in first)}</section>
 <section id="charts"><h2 class="page">Charts</h2>{''.join(_figure(c) for c in rest)}</section>
-<section id="manifest"><h2 class="page">Manifest</h2>{_manifest(result, s)}</section>
+<section id="manifest"><h2 class="page">Manifest</h2>{_manifest(result, settings)}</section>
 <footer>Tidy data: <code>results.csv</code> (every KPI, every week, every run), <code>totals.csv</code>,
 <code>summary.csv</code>, <code>returns.csv</code>; the full manifest in <code>manifest.json</code>; runs in
 <code>runs.sqlite</code> (rebuild this page with <code>spchain report DIR</code>).</footer>
@@ -505,39 +508,39 @@ def _settings_table(data) -> str:
     return f"<table><tbody>{rows}</tbody></table>"
 
 
-def _unit_words(kpi, s) -> str:
+def _unit_words(kpi, settings) -> str:
     """`` EUR``, `` min``, `` visits``...: the unit of a KPI's per-run value, empty for scales and shares."""
     m = METRICS.get(kpi)
     if m is None:
         return ""
     if m.is_money:
-        return f" {money_unit(s['currency'], 'units')}"
+        return f" {money_unit(settings['currency'], 'units')}"
     unit = m.unit.replace("/week", "")
     return "" if unit in ("0-1", "1-5", "share", "ratio") or m.is_share else f" {unit}"
 
 
-def _study_meta(s, what) -> str:
-    weeks = (f"KPI over weeks {s['warmup'] + 1}-{s['horizon']} of {s['horizon']}-week runs"
-             if s.get("horizon") is not None and s.get("warmup") is not None else "")
-    return (f"{_e(what)}{'; ' + _e(weeks) if weeks else ''}; base: {_e(s.get('base') or '-')}. "
-            f"Made with spchain from <code>{_e(s.get('source') or 'code')}</code>.")
+def _study_meta(settings, what) -> str:
+    weeks = (f"KPI over weeks {settings['warmup'] + 1}-{settings['horizon']} of {settings['horizon']}-week runs"
+             if settings.get("horizon") is not None and settings.get("warmup") is not None else "")
+    return (f"{_e(what)}{'; ' + _e(weeks) if weeks else ''}; base: {_e(settings.get('base') or '-')}. "
+            f"Made with spchain from <code>{_e(settings.get('source') or 'code')}</code>.")
 
 
-def _sensitivity_findings(result, s) -> str:
+def _sensitivity_findings(result, settings) -> str:
     sobol = hasattr(result, "first_order")
-    kpi, unit = s["kpi_label"], _unit_words(s.get("kpi"), s)
+    kpi, unit = settings["kpi_label"], _unit_words(settings.get("kpi"), settings)
     per_window = result.windows is not None
     over = f", averaged over {len(result.windows)} windows of weeks" if per_window else ""
     items = []
     if sobol:
         s1 = result.first_order if not per_window else result.first_order.mean(axis=1)
         st = result.total_order if not per_window else result.total_order.mean(axis=1)
-        ci = None if per_window else result.conf_int(1 - s["level"])
+        ci = None if per_window else result.conf_int(1 - settings["level"])
         for i in np.argsort(-st, kind="stable"):
             if ci is not None:
                 (a, b), (c, d) = ci["first_order"][i], ci["total_order"][i]
                 text = (f"<strong>{_e(result.names[i])}</strong> explains {_pct(s1[i])} of the variance of "
-                        f"{_e(_lower(kpi))} across the ranges on its own ({s['level']:.0%} interval {_pct(a)} to "
+                        f"{_e(_lower(kpi))} across the ranges on its own ({settings['level']:.0%} interval {_pct(a)} to "
                         f"{_pct(b)}) and {_pct(st[i])} with its interactions ({_pct(c)} to {_pct(d)}).")
             else:
                 text = (f"<strong>{_e(result.names[i])}</strong>: first-order index {_pct(s1[i])}, total "
@@ -575,9 +578,9 @@ def _pct(x) -> str:
     return _e(format_number(100 * float(x), digits=2) + "%") if math.isfinite(x) else _DASH
 
 
-def _indices_table(result, s, rows) -> str:
+def _indices_table(result, settings, rows) -> str:
     sobol = hasattr(result, "first_order")
-    pct = f"{s['level']:.0%}"
+    pct = f"{settings['level']:.0%}"
     if result.windows is not None:  # one summary row per factor; every window is in indices.csv
         keys = ("first_order", "total_order") if sobol else ("mu_star", "mu")
         head = "".join(f'<th class="num">{k.replace("_", " ")} {w}</th>' for k in keys
@@ -612,11 +615,11 @@ def _indices_table(result, s, rows) -> str:
             f'<p class="meta">Unrounded in <code>indices.csv</code>.</p>')
 
 
-def _factors_table(s) -> str:
-    factors = s.get("factors") or {}
+def _factors_table(settings) -> str:
+    factors = settings.get("factors") or {}
     if not factors:
         return ""
-    groups = s.get("groups") or {}
+    groups = settings.get("groups") or {}
     member = {p: g for g, paths in groups.items() for p in paths}
     gh = "<th>group</th>" if groups else ""
     body = "".join(f'<tr><td><code>{_e(p)}</code></td><td class="num">{_e(f"{lo:g}")}</td>'
@@ -642,21 +645,20 @@ def render_sensitivity_html(result, settings, *, rows, charts, manifest) -> str:
     manifest : dict
         Written to ``manifest.json``; shown as a table.
     """
-    s = settings
     sobol = hasattr(result, "first_order")
     what = (f"Sobol' indices, n = {result.n}" if sobol else
             f"Morris screening, {result.n_trajectories} trajectories") + f", {result.n_runs:,} runs"
     sections = [
-        ("findings", "At a glance", f"<p>Which factors move {_e(_lower(s['kpi_label']))}, most first:</p>"
-                                    + _sensitivity_findings(result, s)),
-        ("indices", "Indices", _indices_table(result, s, rows) + _factors_table(s)),
+        ("findings", "At a glance", f"<p>Which factors move {_e(_lower(settings['kpi_label']))}, most first:</p>"
+                                    + _sensitivity_findings(result, settings)),
+        ("indices", "Indices", _indices_table(result, settings, rows) + _factors_table(settings)),
         ("charts", "Charts", "".join(_figure(c) for c in charts)),
         ("manifest", "Manifest", _settings_table(manifest)),
     ]
     footer = ("Tidy data: <code>indices.csv</code>; the full manifest in <code>manifest.json</code>; every run's "
               "output in <code>sensitivity.sqlite</code> (an interrupted analysis resumes from it with "
               "<code>--resume</code>).")
-    return page(s["title"], meta=_study_meta(s, what), sections=sections, footer=footer,
+    return page(settings["title"], meta=_study_meta(settings, what), sections=sections, footer=footer,
                 generator=manifest.get("spchain_version", ""))
 
 
@@ -675,9 +677,8 @@ def render_selection_html(selection, settings, *, rows, charts, manifest) -> str
     manifest : dict
         Written to ``manifest.json``; shown as a table.
     """
-    s = settings
-    unit = _unit_words(selection.kpi, s)
-    descriptions = s.get("descriptions") or {}
+    unit = _unit_words(selection.kpi, settings)
+    descriptions = settings.get("descriptions") or {}
     best = next(r for r in rows if r["chosen"])
     means = [r["mean"] for r in rows]
     body = ""
@@ -689,12 +690,12 @@ def render_selection_html(selection, settings, *, rows, charts, manifest) -> str
                  f"{_num(r['mean'] - best['mean'], among=means, sign=True)}"
                  f'<td class="num">{r["n_replications"]}</td><td>{_e(note)}</td></tr>')
     money = f" ({_e(unit.strip())})" if unit else ""
-    table = (f'<table><thead><tr><th>scenario</th><th class="num">mean {_e(_lower(s["kpi_label"]))}{money}</th>'
+    table = (f'<table><thead><tr><th>scenario</th><th class="num">mean {_e(_lower(settings["kpi_label"]))}{money}</th>'
              f'<th class="num">against the chosen</th><th class="num">replications</th><th></th></tr></thead>'
              f'<tbody>{body}</tbody></table><p class="meta">Means over each scenario\'s own replications; '
              f'every run\'s output is in <code>runs.csv</code>, this table in <code>selection.csv</code>.</p>')
     findings = (f"<p><strong>Chosen: {_e(selection.best)}</strong> among {len(selection.names)} scenarios, by "
-                f"{_e(_lower(s['kpi_label']))} ({'higher' if selection.direction == 'max' else 'lower'} is "
+                f"{_e(_lower(settings['kpi_label']))} ({'higher' if selection.direction == 'max' else 'lower'} is "
                 f"better), indifference zone {_e(format_number(selection.delta))}{_e(unit)}, "
                 f"procedure {_e(selection.procedure.upper())}, {selection.n_runs:,} runs.</p>"
                 f'<p class="guarantee">{_e(selection.guarantee)}</p>')
@@ -703,5 +704,5 @@ def render_selection_html(selection, settings, *, rows, charts, manifest) -> str
                 ("manifest", "Manifest", _settings_table(manifest))]
     what = f"{selection.procedure.upper()} selection among {len(selection.names)} scenarios, {selection.n_runs:,} runs"
     footer = "Tidy data: <code>selection.csv</code>, <code>runs.csv</code>; the manifest in <code>manifest.json</code>."
-    return page(s["title"], meta=_study_meta(s, what), sections=sections, footer=footer,
+    return page(settings["title"], meta=_study_meta(settings, what), sections=sections, footer=footer,
                 generator=manifest.get("spchain_version", ""))
