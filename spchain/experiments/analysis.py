@@ -164,8 +164,14 @@ class ExperimentResult:
 
     Attributes
     ----------
-    experiment : Experiment
-        The definition that was run (its ``warmup`` applies to every statistic).
+    experiment : ExperimentSpec
+        The specification that was run (its ``warmup`` applies to every
+        statistic): the :class:`~spchain.experiments.experiment.Experiment`
+        itself after :meth:`Experiment.run
+        <spchain.experiments.experiment.Experiment.run>`, the
+        :class:`~spchain.experiments.spec.ExperimentSpec` read back from the
+        store after :meth:`load` (equal to the experiment that wrote it; to
+        run more, use ``Experiment.from_store(path)``).
     sums : dict of str to ndarray
         Per scenario, shape ``(n_replications, horizon, n_units, len(FIELDS))``.
     department_sums : dict of str to ndarray
@@ -216,6 +222,10 @@ class ExperimentResult:
     def load(cls, path) -> "ExperimentResult":
         """The result stored at ``path``, without running anything.
 
+        Its :attr:`experiment` is the stored
+        :class:`~spchain.experiments.spec.ExperimentSpec`; to resume or
+        extend the runs, use ``Experiment.from_store(path).run(store=path)``.
+
         Raises
         ------
         StoreError
@@ -225,7 +235,8 @@ class ExperimentResult:
 
         experiment = ExperimentSpec.from_store(path)
         with Store(path) as store:
-            runs = {(s, r): (a, d, w) for s, r, a, d, w in store.runs()}
+            runs = {(s, r): (sums, department_sums, wall_seconds)
+                    for s, r, sums, department_sums, wall_seconds in store.runs()}
             manifest = store.manifest()
         return cls.from_runs(experiment, runs, manifest=manifest)
 

@@ -123,8 +123,8 @@ class Experiment(ExperimentSpec):
         if store is not None and Path(store).is_file():
             from .store import Store
 
-            with Store(store) as db:
-                n_runs -= sum(1 for s, r in db.finished() if s in self.params and r < self.n_replications)
+            with Store(store) as stored:
+                n_runs -= sum(1 for s, r in stored.finished() if s in self.params and r < self.n_replications)
         if n_runs <= 0:
             return 0, 0.0
         weeks = min(_PROBE_WEEKS, self.horizon)
@@ -217,40 +217,41 @@ class Experiment(ExperimentSpec):
 
         workers = check_executor(workers, executor)
         self.check_budget(max_hours, store=store, workers=workers)
-        db = Store(store) if store is not None else None
+        runs_store = Store(store) if store is not None else None
         try:
             where = (type(executor).__name__ if executor is not None else
                      f"ProcessPoolExecutor({workers}, spawn)" if workers and workers > 1 else "serial")
             manifest = self.manifest()
-            session = db.begin(manifest, {"executor": where}) if db else 0
-            done = db.finished() if db else set()
+            session = runs_store.begin(manifest, {"executor": where}) if runs_store else 0
+            done = runs_store.finished() if runs_store else set()
             dicts = {name: p.to_dict() for name, p in self.params.items()}
             tasks = [(s, r, dicts[s], self.horizon, self.seed_of(s, r))
                      for r in range(self.n_replications) for s in self.names if (s, r) not in done]
             runs = {}
 
-            def record(out):
-                s, r, sums, dept, wall = out
-                if db:
-                    db.put(s, r, seed=self.seed_of(s, r), sums=sums, department_sums=dept,
-                           wall_seconds=wall, session=session)
+            def record(output):
+                scenario, replication, sums, department_sums, wall_seconds = output
+                if runs_store:
+                    runs_store.put(scenario, replication, seed=self.seed_of(scenario, replication), sums=sums,
+                                   department_sums=department_sums, wall_seconds=wall_seconds, session=session)
                 else:
-                    runs[(s, r)] = (sums, dept, wall)
+                    runs[(scenario, replication)] = (sums, department_sums, wall_seconds)
 
             started = time.perf_counter()
             execute(tasks, record, workers=workers, executor=executor,
-                     progress=progress, initial=len(done), total=len(done) + len(tasks))
+                    progress=progress, initial=len(done), total=len(done) + len(tasks))
             elapsed = time.perf_counter() - started
-            if db:
-                db.end(session, {"n_runs": len(tasks), "wall_seconds": elapsed})
-                runs = {(s, r): (a, d, w) for s, r, a, d, w in db.runs()}
-                manifest = db.manifest()
+            if runs_store:
+                runs_store.end(session, {"n_runs": len(tasks), "wall_seconds": elapsed})
+                runs = {(s, r): (sums, department_sums, wall_seconds)
+                        for s, r, sums, department_sums, wall_seconds in runs_store.runs()}
+                manifest = runs_store.manifest()
             else:
                 manifest = dict(manifest, sessions=[{"session": 0, "executor": where,
                                                      "n_runs": len(tasks), "wall_seconds": elapsed}])
         finally:
-            if db:
-                db.close()
+            if runs_store:
+                runs_store.close()
         return ExperimentResult.from_runs(self, runs, manifest=manifest)
 
 

@@ -385,7 +385,7 @@ class _Search:
         return kept
 
 
-class _Fresh:
+class _FreshReplications:
     """``sample(i, r)``: the objective at finalist ``i`` on fresh replication ``offset + r`` (picklable)."""
 
     def __init__(self, objective, points, offset):
@@ -508,7 +508,7 @@ def optimise(objective: Callable[[np.ndarray, int], float], bounds, *, delta: fl
     messages = _refine(search, unit_budget, n_starts=n_starts, xtol=xtol)
     # (3) ranking and selection among the finalists, on fresh replications
     pool, labels = _finalists(search, start, xtol=xtol, finalists=finalists)
-    chosen = select(_Fresh(objective, pool, n_replications), labels, delta=delta, alpha=alpha,
+    chosen = select(_FreshReplications(objective, pool, n_replications), labels, delta=delta, alpha=alpha,
                     direction=direction, procedure=procedure, n0=n0, executor=executor, kpi=kpi, seed=seed)
     estimate, versus = _chosen_estimates(chosen, labels, level=1.0 - alpha)
     history_x, history_mean = np.array(search.xs), np.array(search.means)

@@ -160,7 +160,7 @@ class Scenario:
     def describe(self) -> str:
         """One line: the levers and the uncertainties with their weeks."""
         def part(changes):
-            return ", ".join(f"{c.path} = {_fmt(c.value)}" + (f" from week {c.at_week}" if c.at_week else "")
+            return ", ".join(f"{c.path} = {_short_value(c.value)}" + (f" from week {c.at_week}" if c.at_week else "")
                              for c in changes) or "none"
         return f"levers: {part(self.levers)}; uncertainties: {part(self.uncertainties)}"
 
@@ -183,7 +183,7 @@ class Scenario:
 
 
 # ------------------------------------------------------------------ designs
-def _fmt(value) -> str:
+def _short_value(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -223,12 +223,13 @@ def _factors(levers, uncertainties, what) -> list:
 
 
 def _scenario(factors, values, short, at_week, name=None) -> Scenario:
-    lev = {p: v for (k, p, _), v in zip(factors, values) if k == "lever"}
-    unc = {p: v for (k, p, _), v in zip(factors, values) if k == "uncertainty"}
+    levers = {p: v for (kind, p, _), v in zip(factors, values) if kind == "lever"}
+    uncertainties = {p: v for (kind, p, _), v in zip(factors, values) if kind == "uncertainty"}
     if name is None:
-        name = " | ".join(s for s in (", ".join(f"{short[p]}={_fmt(v)}" for p, v in lev.items()),
-                                      ", ".join(f"{short[p]}={_fmt(v)}" for p, v in unc.items())) if s)
-    return Scenario(name, levers=lev, uncertainties=unc, at_week=at_week)
+        parts = (", ".join(f"{short[p]}={_short_value(v)}" for p, v in changes.items())
+                 for changes in (levers, uncertainties))
+        name = " | ".join(part for part in parts if part)
+    return Scenario(name, levers=levers, uncertainties=uncertainties, at_week=at_week)
 
 
 def _bounds(path, spec):

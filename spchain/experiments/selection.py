@@ -174,10 +174,10 @@ def ocba_allocation(means, variances, budget: int, *, direction: str = "max") ->
     share = np.zeros(len(means))
     share[others] = variances[others] / gap[others] ** 2
     share[b] = math.sqrt(variances[b] * np.sum(share[others] ** 2 / variances[others]))
-    return _round(budget * share / share.sum(), budget)
+    return _round_to_total(budget * share / share.sum(), budget)
 
 
-def _round(target, total):
+def _round_to_total(target, total):
     """Non-negative integers adding up to ``total``, nearest ``target`` by largest remainder."""
     out = np.floor(target).astype(int)
     rest = total - out.sum()
@@ -260,17 +260,17 @@ class Selection:
             return (f"OCBA spent a fixed budget of {self.n_runs:,} runs where they most raise the chance "
                     f"of a correct choice; it gives no guarantee.  Its own estimate (normal outputs, "
                     f"Bonferroni) of the probability that {self.best!r} has a {what} within "
-                    f"{_num(self.delta)} of the best plan's is {self.pgs:.0%}.")
+                    f"{_short_number(self.delta)} of the best plan's is {self.pgs:.0%}.")
         return (f"With {self.confidence:.0%} confidence the chosen plan, {self.best!r}, has a {what} "
-                f"within {_num(self.delta)} of the best plan's ({better} is better); if one plan is "
-                f"better than all others by at least {_num(self.delta)}, it is the one chosen with at "
+                f"within {_short_number(self.delta)} of the best plan's ({better} is better); if one plan is "
+                f"better than all others by at least {_short_number(self.delta)}, it is the one chosen with at "
                 f"least that probability.  This assumes nearly normal replication totals.")
 
     def summary(self) -> str:
         """A plain-text table: mean and replications per scenario, who left when, the guarantee."""
         width = max(len(n) for n in self.names)
         lines = [f"Selection of the best scenario by {self.kpi} ({self.direction}), "
-                 f"procedure {self.procedure}, delta {_num(self.delta)}, "
+                 f"procedure {self.procedure}, delta {_short_number(self.delta)}, "
                  f"confidence {self.confidence:.0%}", ""]
         for i, name in enumerate(self.names):
             note = ("chosen" if name == self.best else
@@ -291,7 +291,7 @@ class Selection:
                 "guarantee": self.guarantee}
 
 
-def _num(x) -> str:
+def _short_number(x) -> str:
     return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.4g}"
 
 
@@ -301,7 +301,7 @@ def _direction(direction):
         raise ParamError(f"direction must be 'max' or 'min', got {direction!r}")
 
 
-def _check(k, *, delta, alpha, direction, procedure, n0, budget, batch, executor):
+def _check_settings(k, *, delta, alpha, direction, procedure, n0, budget, batch, executor):
     if procedure not in PROCEDURES:
         raise ParamError(f"procedure must be one of {PROCEDURES}, got {procedure!r}")
     if k < 2:
@@ -328,7 +328,7 @@ def _check(k, *, delta, alpha, direction, procedure, n0, budget, batch, executor
 
 
 # ------------------------------------------------------------- procedures
-class _Data:
+class _Observations:
     """Observations per scenario (sign-adjusted so larger is better), run in batches."""
 
     def __init__(self, sample, k, sign, executor):
@@ -411,7 +411,7 @@ def _ocba(data, k, *, n0, budget, batch, **_):
         deficit = np.maximum(target - counts, 0).astype(float)
         if deficit.sum() == 0:
             deficit[int(np.argmax(means))] = 1.0
-        add = _round(step * deficit / deficit.sum(), step)
+        add = _round_to_total(step * deficit / deficit.sum(), step)
         data.extend(add)
         spent += step
     return {}, math.nan
@@ -490,12 +490,12 @@ def select(sample: Callable[[int, int], float], scenarios, *, delta: float, alph
     k = len(names)
     if batch is None:
         batch = k if procedure == "ocba" else 1
-    _check(k, delta=delta, alpha=alpha, direction=direction, procedure=procedure, n0=n0,
+    _check_settings(k, delta=delta, alpha=alpha, direction=direction, procedure=procedure, n0=n0,
            budget=budget, batch=batch, executor=executor)
     if not callable(sample):
         raise ParamError(f"sample must be a callable sample(scenario_index, replication) -> float, got {sample!r}")
     sign = 1.0 if direction == "max" else -1.0
-    data = _Data(sample, k, sign, executor)
+    data = _Observations(sample, k, sign, executor)
     run = {"rinott": _rinott, "kn": _kn, "kn++": _kn, "ocba": _ocba}[procedure]
     eliminated, constant = run(data, k, delta=float(delta), alpha=float(alpha), n0=int(n0),
                                batch=int(batch), budget=budget, update=procedure == "kn++")

@@ -401,7 +401,7 @@ def _output_windows(model, y, vector: bool):
     return [(j, j + 1) for j in range(y.shape[2])]
 
 
-def _check(model, factors):
+def _check_model(model, factors):
     if not callable(model):
         raise SensitivityError(f"model must be callable as model(points, n_replications), got {model!r}")
     check = getattr(model, "check", None)
@@ -498,7 +498,7 @@ def plan_replications(model, factors: Mapping, *, share: float = 0.05, n_centre:
     n_spread = check_integer("n_spread", n_spread, 2, error=SensitivityError)
     max_replications = check_integer("max_replications", max_replications, 2, error=SensitivityError)
     rng = _rng(seed)
-    _check(model, factors)
+    _check_model(model, factors)
     centre = _scale(np.full((1, len(box)), 0.5), box)[0]
     # a vector output (per window of weeks) is planned on its mean over the windows
     noise = float(np.var(_evaluate(model, [Point(0, centre)], n_centre)[0].mean(axis=2)[0], ddof=1))
@@ -631,7 +631,7 @@ def morris(model, factors: Mapping, *, n_trajectories: int = 10, num_levels: int
     if not 0 < confidence < 1:
         raise SensitivityError(f"confidence must be in (0, 1), got {confidence!r}")
     rng = _rng(seed)
-    _check(model, factors)
+    _check_model(model, factors)
     plan, n_rep = _replications(model, factors, n_replications, seed)
     problem = {"num_vars": len(box), "names": [f[0] for f in box], "bounds": [[0.0, 1.0]] * len(box)}
     if groups is not None:
@@ -644,12 +644,13 @@ def morris(model, factors: Mapping, *, n_trajectories: int = 10, num_levels: int
     columns = [analyze.analyze(problem, unit, y[:, j], num_resamples=1000, conf_level=confidence,
                                num_levels=num_levels, seed=rng) for j in range(y.shape[1])]
 
-    def arr(key):
+    def statistic(key):  # one column per output, or the single output's values
         stack = np.column_stack([np.ma.filled(res[key], np.nan) for res in columns]).astype(float)
         return stack if vector else stack[:, 0]
 
-    return MorrisResult(list(columns[0]["names"]), arr("mu"), arr("mu_star"), arr("sigma"), arr("mu_star_conf"),
-                        n_trajectories, n_rep, len(values) * n_rep + (plan.n_runs if plan else 0), plan,
+    return MorrisResult(list(columns[0]["names"]), statistic("mu"), statistic("mu_star"), statistic("sigma"),
+                        statistic("mu_star_conf"), n_trajectories, n_rep,
+                        len(values) * n_rep + (plan.n_runs if plan else 0), plan,
                         _output_windows(model, y[:, None], vector))
 
 
@@ -833,7 +834,7 @@ def sobol(model, factors: Mapping, *, n: int = 256, n_replications=None, groups:
         raise SensitivityError(f"n must be a power of 2 (Sobol' sequence balance), got {n}")
     n_bootstrap = check_integer("n_bootstrap", n_bootstrap, 20, error=SensitivityError)
     rng = _rng(seed)
-    _check(model, factors)
+    _check_model(model, factors)
     plan, n_rep = _replications(model, factors, n_replications, seed)
 
     unit = _saltelli_design(n, len(box), members, rng)
