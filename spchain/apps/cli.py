@@ -797,40 +797,28 @@ def _wrap(text):
     return textwrap.fill(text, 79)
 
 
-def _share(text):
-    """An argparse type: a number > 0 (``inf`` allowed)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a number > 0 (e.g. 0.5, or inf for the zero rule only), "
-                                         f"got {text!r}")
-    return value
+def _number(accepts, message):
+    """An argparse type: a float that ``accepts`` holds for, else ``message`` (a format of ``text``)."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not accepts(value):
+            raise argparse.ArgumentTypeError(message.format(text=text))
+        return value
+    return parse
 
 
-def _weight(text):
-    """An argparse type: a smoothing weight in (0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be a weight in (0, 1] (the model's workforce.isq_smoothing is "
-                                         f"0.3), got {text!r}")
-    return value
-
-
-def _hours(text):
-    """An argparse type: a finite number of hours > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number of hours > 0 (e.g. 48), got {text!r}; "
-                                         f"--allow-long lifts the limit")
-    return value
+#: --max-ci-share: a number > 0 (``inf`` allowed).
+_share = _number(lambda value: value > 0,
+                 "must be a number > 0 (e.g. 0.5, or inf for the zero rule only), got {text!r}")
+#: --isq-smoothing: a smoothing weight in (0, 1].
+_weight = _number(lambda value: 0 < value <= 1,
+                  "must be a weight in (0, 1] (the model's workforce.isq_smoothing is 0.3), got {text!r}")
+#: --max-hours: a finite number of hours > 0.
+_hours = _number(lambda value: 0 < value < float("inf"),
+                 "expected a number of hours > 0 (e.g. 48), got {text!r}; --allow-long lifts the limit")
 
 
 def _count(low):

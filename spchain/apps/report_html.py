@@ -393,38 +393,19 @@ def render_html(result, settings, *, summary, returns, charts) -> str:
         ``slug``, ``title``, ``caption`` and ``png`` (bytes) of each chart.
     """
     e = result.experiment
-    first = [c for c in charts if c["slug"].startswith("chain-diagram")]
-    rest = [c for c in charts if not c["slug"].startswith("chain-diagram")]
-    sections = [("findings", "At a glance"), ("scenarios", "Scenarios"), ("results", "Results by scenario"),
-                ("returns", "Return on each intervention"), ("chain", "The chain"), ("charts", "Charts"),
-                ("manifest", "Manifest")]
-    nav = "".join(f'<a href="#{k}">{_e(t)}</a>' for k, t in sections)
+    diagrams = "".join(_figure(c) for c in charts if c["slug"].startswith("chain-diagram"))
+    others = "".join(_figure(c) for c in charts if not c["slug"].startswith("chain-diagram"))
     findings = _findings(result, settings, summary) or "<p>One scenario: see the tables and charts below.</p>"
     money = money_unit(settings["currency"], settings["money_scale"])
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="spchain {_e((result.manifest or {}).get('spchain_version', ''))}">
-<title>{_e(settings['title'])}</title>
-<style>{CSS}</style>
-</head>
-<body>
-<main>
-<header>
-<h1>{_e(settings['title'])}</h1>
-<p class="meta">{len(e.names)} scenario(s) x {e.n_replications} replication(s) of {e.horizon} weeks, statistics over
-weeks {e.warmup + 1}-{e.horizon}, seed {e.seed}; base: {_e(settings.get('base') or '-')}.
-Made with spchain from <code>{_e(settings.get('source') or 'code')}</code>.</p>
-</header>
-<nav>{nav}</nav>
-<section id="findings"><h2>At a glance</h2>
+    level = f"{settings['level']:.0%}"
+    meta = (f"{len(e.names)} scenario(s) x {e.n_replications} replication(s) of {e.horizon} weeks, statistics over\n"
+            f"weeks {e.warmup + 1}-{e.horizon}, seed {e.seed}; base: {_e(settings.get('base') or '-')}.\n"
+            f"Made with spchain from <code>{_e(settings.get('source') or 'code')}</code>.")
+    at_a_glance = f"""
 <p>{_e(METRICS[settings['focus']].label)} against {_e(result.baseline)}, each run's total over the weeks after the
-warm-up, paired by replication (common random numbers), with {settings['level']:.0%} confidence intervals:</p>
-{findings}</section>
-<section id="scenarios"><h2>Scenarios</h2>{_scenario_table(result, settings)}</section>
-<section id="results"><h2 class="page">Results by scenario</h2>
+warm-up, paired by replication (common random numbers), with {level} confidence intervals:</p>
+{findings}"""
+    results = f"""
 <p class="meta">Mean over {e.n_replications} replications of each run's value over weeks {e.warmup + 1}-{e.horizon}
 (flows summed, stocks and ratios averaged), Student-t intervals; differences and changes are paired
 against {_e(result.baseline)}. Changes of scores and shares are in points (a share from 80% to 83% is
@@ -432,31 +413,32 @@ against {_e(result.baseline)}. Changes of scores and shares are in points (a sha
 The same numbers, unrounded (shares as fractions, amounts in {_e(settings['currency'])}), are in
 <code>summary.csv</code>.</p>
 <p class="meta legend">Reading, by what each KPI is for (not by the sign of the change):
-<span class="better">better</span> and <span class="worse">worse</span> where the {settings['level']:.0%}
+<span class="better">better</span> and <span class="worse">worse</span> where the {level}
 interval of the difference excludes 0; higher or lower for KPIs that are neither good nor bad in
 themselves (volumes, utilisation, work pressure); <span class="same">not distinguishable</span> where
 the interval covers 0. Scenarios whose intervals overlap can still differ: the paired difference
 decides.</p>
-{_results_table(result, settings, summary)}</section>
-<section id="returns"><h2>Return on each intervention</h2>{_returns_table(result, settings, returns)}</section>
-<section id="chain"><h2 class="page">The chain</h2>{''.join(_figure(c) for c in first)}</section>
-<section id="charts"><h2 class="page">Charts</h2>{''.join(_figure(c) for c in rest)}</section>
-<section id="manifest"><h2 class="page">Manifest</h2>{_manifest(result, settings)}</section>
-<footer>Tidy data: <code>results.csv</code> (every KPI, every week, every run), <code>totals.csv</code>,
+{_results_table(result, settings, summary)}"""
+    sections = [("findings", "At a glance", at_a_glance),
+                ("scenarios", "Scenarios", _scenario_table(result, settings)),
+                ("results", "Results by scenario", results),
+                ("returns", "Return on each intervention", _returns_table(result, settings, returns)),
+                ("chain", "The chain", diagrams), ("charts", "Charts", others),
+                ("manifest", "Manifest", _manifest(result, settings))]
+    footer = """Tidy data: <code>results.csv</code> (every KPI, every week, every run), <code>totals.csv</code>,
 <code>summary.csv</code>, <code>returns.csv</code>; the full manifest in <code>manifest.json</code>; runs in
-<code>runs.sqlite</code> (rebuild this page with <code>spchain report DIR</code>).</footer>
-</main>
-</body>
-</html>
-"""
+<code>runs.sqlite</code> (rebuild this page with <code>spchain report DIR</code>)."""
+    return page(settings["title"], meta=meta, sections=sections, footer=footer,
+                generator=(result.manifest or {}).get("spchain_version", ""),
+                page_breaks=("results", "chain", "charts", "manifest"))
 
 
 # ------------------------------------------------- sensitivity and selection pages
-def page(title, *, meta, sections, footer="", generator="") -> str:
+def page(title, *, meta, sections, footer="", generator="", page_breaks=()) -> str:
     """A self-contained report page in the house style (:data:`CSS`): header, navigation, sections.
 
-    The shell of the sensitivity and selection reports; the experiment
-    report (:func:`render_html`) has the same header, navigation and footer.
+    The shell of every report page: the experiment report
+    (:func:`render_html`), the sensitivity and the selection reports.
 
     Parameters
     ----------
@@ -470,13 +452,16 @@ def page(title, *, meta, sections, footer="", generator="") -> str:
         HTML of the footer.
     generator : str
         spchain's version, for the ``generator`` meta tag.
+    page_breaks : sequence of str
+        Ids of the sections that start on a new page when printed.
 
     Returns
     -------
     str
     """
     nav = "".join(f'<a href="#{_e(k)}">{_e(t)}</a>' for k, t, _ in sections)
-    body = "\n".join(f'<section id="{_e(k)}"><h2>{_e(t)}</h2>{text}</section>' for k, t, text in sections)
+    heading = {k: '<h2 class="page">' if k in page_breaks else "<h2>" for k, _, _ in sections}
+    body = "\n".join(f'<section id="{_e(k)}">{heading[k]}{_e(t)}</h2>{text}</section>' for k, t, text in sections)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>

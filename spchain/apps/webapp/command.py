@@ -44,32 +44,32 @@ def add_parser(sub, formatter_class=argparse.RawDescriptionHelpFormatter):
     argparse.ArgumentParser
         The ``workshop`` parser.
     """
-    w = sub.add_parser("workshop", formatter_class=formatter_class, help="run a workshop for a room of teams",
-                       description=textwrap.fill("A multi-team workshop in the browser: teams join with a code, "
-                                                 "set their levers each quarter, the facilitator closes the "
-                                                 "rounds and runs the debrief (docs/workshop-facilitator.md).",
-                                                 79))
-    wsub = w.add_subparsers(dest="workshop_command", required=True, metavar="SUBCOMMAND")
-    s = wsub.add_parser("serve", formatter_class=formatter_class, help="start the workshop server",
-                        description=textwrap.fill(
-                            "Start the workshop server and print its addresses: the facilitator's (with its "
-                            "private token) and the one teams join at.  Every submission and round is stored "
-                            "in --db; restarting on the same file carries on where it stopped.  Needs "
-                            "spchain[workshop].", 79))
-    s.add_argument("--host", default="127.0.0.1",
-                   help="address to bind: 127.0.0.1 for this machine only (default), this laptop's address on "
-                        "the room's network, or 0.0.0.0 for every interface")
-    s.add_argument("--port", type=_port, default=8000, help="TCP port (default: 8000)")
-    s.add_argument("--db", default="workshop.sqlite", metavar="FILE",
-                   help="SQLite file of the workshop (default: workshop.sqlite; created if missing)")
-    s.add_argument("--workers", type=_workers, default=1, metavar="N",
-                   help="processes that simulate a round (default: 1; 2 on a 2-core laptop)")
-    return w
+    workshop = sub.add_parser(
+        "workshop", formatter_class=formatter_class, help="run a workshop for a room of teams",
+        description=textwrap.fill("A multi-team workshop in the browser: teams join with a code, set their levers "
+                                  "each quarter, the facilitator closes the rounds and runs the debrief "
+                                  "(docs/workshop-facilitator.md).", 79))
+    subcommands = workshop.add_subparsers(dest="workshop_command", required=True, metavar="SUBCOMMAND")
+    serve = subcommands.add_parser(
+        "serve", formatter_class=formatter_class, help="start the workshop server",
+        description=textwrap.fill("Start the workshop server and print its addresses: the facilitator's (with its "
+                                  "private token) and the one teams join at.  Every submission and round is "
+                                  "stored in --db; restarting on the same file carries on where it stopped.  "
+                                  "Needs spchain[workshop].", 79))
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to bind: 127.0.0.1 for this machine only (default), this laptop's address on "
+                            "the room's network, or 0.0.0.0 for every interface")
+    serve.add_argument("--port", type=_port, default=8000, help="TCP port (default: 8000)")
+    serve.add_argument("--db", default="workshop.sqlite", metavar="FILE",
+                       help="SQLite file of the workshop (default: workshop.sqlite; created if missing)")
+    serve.add_argument("--workers", type=_workers, default=1, metavar="N",
+                       help="processes that simulate a round (default: 1; 2 on a 2-core laptop)")
+    return workshop
 
 
 def run_command(args, stream) -> int:
     """Run a parsed ``spchain workshop ...`` command; returns the exit code."""
-    from ...webapp import serve
+    from . import serve
 
     if args.workshop_command == "serve":
         folder = Path(args.db).resolve().parent
