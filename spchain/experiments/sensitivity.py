@@ -55,7 +55,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from .spec import replication_seed
+from .experiment import replication_seed
 from ..params import ParamError, Params, check_integer
 
 __all__ = ["Point", "SensitivityError", "SimulationModel", "array_model", "ReplicationPlan",
@@ -278,64 +278,84 @@ class SimulationModel:
         """Outputs keyed by point id: shape ``(n_replications,)``, or ``(n_replications, windows)``."""
         import time
 
-        from .store import SensitivityStore, definition_hash, point_id
-
         started = time.perf_counter()
         width = None if self.window is None else len(self.windows)
         out = {p.id: np.empty((n_replications,) if width is None else (n_replications, width)) for p in points}
-        db = session = None
-        keys = {}
-        if self.store is not None:
-            definition = self.definition()
-            digest = definition_hash(definition)
-            db = SensitivityStore(self.store)
-            session = db.begin({"definition": definition, "definition_hash": digest,
-                                "platform": _platform()}, {"points": len(points),
-                                                           "replications": n_replications})
-        n_reused, n_done, run_seconds, run_cpu, tasks = 0, 0, 0.0, 0.0, []
+        outputs_store, session, digest = self._open_store(len(points), n_replications)
+        counts = {"n_simulated": 0, "n_reused": 0, "run_seconds": 0.0, "run_cpu_seconds": 0.0}
         try:
-            for p in points:
-                if db is not None:
-                    paths = sorted(p.values)
-                    keys[p.id] = point_id(definition_hash({"model": digest, "paths": paths}),
-                                          [p.values[k] for k in paths])
-                params = None
-                for r in range(n_replications):
-                    stored = None if db is None else db.get(keys[p.id], r)
-                    if stored is not None:
-                        out[p.id][r] = stored
-                        n_reused += 1
-                        continue
-                    if params is None:
-                        params = self.params.override(p.values).to_dict()
-                    tasks.append((p.id, r, params, self.horizon, replication_seed(self.seed, r), self.kpi,
-                                  self.start, self.window))
+            keys = {} if outputs_store is None else _point_keys(points, digest)
+            tasks = self._tasks(points, n_replications, outputs_store, keys, out, counts)
             values = {p.id: p.values for p in points}
             for task, (pid, replication, value, wall, cpu) in self._results(tasks):
                 if (pid, replication) != task[:2]:
                     raise SensitivityError(f"executor returned point {pid} replication {replication} "
                                            f"where point {task[0]} replication {task[1]} was expected")
                 out[pid][replication] = value
-                n_done += 1
-                run_seconds += wall
-                run_cpu += cpu
-                if db is not None:
-                    db.put(keys[pid], replication, value, design_id=pid, values=values[pid],
-                           wall_seconds=wall, session=session)
+                counts["n_simulated"] += 1
+                counts["run_seconds"] += wall
+                counts["run_cpu_seconds"] += cpu
+                if outputs_store is not None:
+                    outputs_store.put(keys[pid], replication, value, design_id=pid, values=values[pid],
+                                      wall_seconds=wall, session=session)
         finally:
             self.last_call.clear()
-            self.last_call.update(n_simulated=n_done, n_reused=n_reused, run_seconds=run_seconds,
-                                  run_cpu_seconds=run_cpu,
-                                  wall_seconds=time.perf_counter() - started)
-            if db is not None:
-                db.end(session, dict(self.last_call))
-                db.close()
+            self.last_call.update(counts, wall_seconds=time.perf_counter() - started)
+            if outputs_store is not None:
+                outputs_store.end(session, dict(self.last_call))
+                outputs_store.close()
         return out
+
+    def _open_store(self, n_points, n_replications) -> tuple:
+        """``(store, session, definition hash)``: this call's session in :attr:`store`; ``None`` each without one."""
+        from .store import SensitivityStore, definition_hash
+
+        if self.store is None:
+            return None, None, None
+        definition = self.definition()
+        digest = definition_hash(definition)
+        outputs_store = SensitivityStore(self.store)
+        session = outputs_store.begin({"definition": definition, "definition_hash": digest,
+                                       "platform": _platform()}, {"points": n_points,
+                                                                  "replications": n_replications})
+        return outputs_store, session, digest
+
+    def _tasks(self, points, n_replications, outputs_store, keys, out, counts) -> list:
+        """The runs still to do, one task per (point, replication); stored outputs go into ``out``."""
+        tasks = []
+        for p in points:
+            params = None
+            for r in range(n_replications):
+                stored = None if outputs_store is None else outputs_store.get(keys[p.id], r)
+                if stored is not None:
+                    out[p.id][r] = stored
+                    counts["n_reused"] += 1
+                    continue
+                if params is None:
+                    params = self.params.override(p.values).to_dict()
+                tasks.append((p.id, r, params, self.horizon, replication_seed(self.seed, r), self.kpi,
+                              self.start, self.window))
+        return tasks
 
     def _results(self, tasks):
         """``(task, result)`` pairs in the tasks' order (``Executor.map``), each as soon as it is next."""
         results = (map if self.executor is None else self.executor.map)(_run_point, tasks)
         return zip(tasks, results, strict=True)
+
+
+def _point_keys(points, digest) -> dict:
+    """Each point's key in a store: what the point *is*, not where it stands in a design.
+
+    :func:`~spchain.experiments.store.point_id` of the model's definition
+    hash ``digest`` with the factors' paths, and the point's values.
+    """
+    from .store import definition_hash, point_id
+
+    keys = {}
+    for p in points:
+        paths = sorted(p.values)
+        keys[p.id] = point_id(definition_hash({"model": digest, "paths": paths}), [p.values[k] for k in paths])
+    return keys
 
 
 def _platform() -> dict:
