@@ -4,9 +4,11 @@ Each statement runs in a fresh interpreter (``python -c ...``, the same
 Python and virtual environment for both trees, the working directory a
 temporary folder so that only ``PYTHONPATH`` decides which spchain is
 imported), repeated ``--repeats`` times with the trees and statements
-interleaved, so drifts in machine speed hit both alike.  Reported: the best
-and the median wall time of each, the bare interpreter start-up
-(``python -c pass``) and the import cost net of it, and the ratio
+interleaved, so drifts in machine speed hit both alike.  Reported, best and
+median of each: the seconds the statement takes inside the interpreter
+(``time.perf_counter`` around it: the import cost itself) and the wall time
+of the whole process (what a user waits for, interpreter start-up
+included; ``python -c pass`` is that start-up alone), and the ratios
 before / after.
 
 The statements:
@@ -58,17 +60,22 @@ def before_tree(directory: Path, commit: str) -> Path:
     return directory
 
 
-def run_once(code: str, tree: Path, cwd: str) -> float:
-    """Wall seconds of ``python -c code`` with ``tree`` first on the path."""
+#: Runs a statement and prints the seconds it took inside the interpreter.
+TIMED = "import time; _start = time.perf_counter(); {code}; print(time.perf_counter() - _start)"
+
+
+def run_once(code: str, tree: Path, cwd: str) -> tuple[float, float]:
+    """(seconds of ``code`` inside a fresh interpreter, wall seconds of the whole process), ``tree`` on the path."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd, check=True,
-                   stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    done = subprocess.run([sys.executable, "-c", TIMED.format(code=code)], env=env, cwd=cwd, check=True,
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    return float(done.stdout.split()[-1]), wall
 
 
-def measure(trees: dict[str, Path], repeats: int) -> dict[tuple[str, str], list[float]]:
-    """Seconds per (statement, tree), ``repeats`` fresh interpreters each, interleaved."""
+def measure(trees: dict[str, Path], repeats: int) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    """(inside, wall) seconds per (statement, tree), ``repeats`` fresh interpreters each, interleaved."""
     times = {(label, name): [] for label in STATEMENTS for name in trees}
     with tempfile.TemporaryDirectory() as cwd:
         for name, tree in trees.items():  # one warm-up each: the OS caches the files, Python writes .pyc
@@ -91,20 +98,20 @@ def probe(tree: Path) -> str:
 
 
 def report(times, repeats: int) -> None:
-    """Print best and median of each statement per tree, net of interpreter start-up, and the ratios."""
-    base = {name: min(times["python -c pass", name]) for name in ("after", "before")}
-    print(f"fresh interpreters, {repeats} repeats each (seconds; net = best minus best of `python -c pass`)")
-    print(f"{'statement':<34}{'tree':<8}{'best':>8}{'median':>9}{'net':>8}")
+    """Print best and median of each statement per tree, inside the interpreter and wall, and the ratios."""
+    print(f"fresh interpreters, {repeats} repeats each; seconds, best and median")
+    print(f"{'statement':<34}{'tree':<8}{'inside':>9}{'median':>9}{'wall':>9}{'median':>9}")
+    best = {}
     for label in STATEMENTS:
         for name in ("before", "after"):
-            values = times[label, name]
-            net = min(values) - base[name]
-            print(f"{label:<34}{name:<8}{min(values):8.3f}{statistics.median(values):9.3f}{net:8.3f}")
+            inside, wall = zip(*times[label, name])
+            best[label, name] = min(inside), min(wall)
+            print(f"{label:<34}{name:<8}{min(inside):9.4f}{statistics.median(inside):9.4f}"
+                  f"{min(wall):9.3f}{statistics.median(wall):9.3f}")
         if label != "python -c pass":
-            best = min(times[label, "before"]) / min(times[label, "after"])
-            net_before = min(times[label, "before"]) - base["before"]
-            net_after = max(min(times[label, "after"]) - base["after"], 1e-4)
-            print(f"{'':<34}before/after: {best:.2f}x wall, {net_before / net_after:.1f}x net of start-up")
+            (inside_before, wall_before), (inside_after, wall_after) = best[label, "before"], best[label, "after"]
+            print(f"{'':<34}before/after: {inside_before / inside_after:.1f}x inside, "
+                  f"{wall_before / wall_after:.1f}x wall")
 
 
 def main(argv=None):
