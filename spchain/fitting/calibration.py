@@ -71,7 +71,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from ..experiments.experiment import check_executor, execute, process_pool
-from .result import DataError, build
+from .result import DataError, build, format_estimate
 from ..metrics import METRICS
 from ..params import Change, ParamError, Params, check_integer, suggest
 from ..records import RECORDS
@@ -1512,14 +1512,7 @@ def _table(rows) -> str:
     width = max([len(r["target"]) for r in rows] + [10])
     lines = [f"{'target':<{width}} {'value':>11} {'simulated':>11} {'MC s.e.':>10} {'sd':>10} {'z':>7}"]
     for r in rows:
-        lines.append(f"{r['target']:<{width}} {_number(r['value']):>11} {_number(r['simulated']):>11} "
-                     f"{_number(r['mc_se']):>10} {_number(r['sd']):>10} {_number(r['z'], 2):>7}")
+        lines.append(f"{r['target']:<{width}} {format_estimate(r['value']):>11} "
+                     f"{format_estimate(r['simulated']):>11} {format_estimate(r['mc_se']):>10} "
+                     f"{format_estimate(r['sd']):>10} {format_estimate(r['z'], 2):>7}")
     return "\n".join(lines)
-
-
-def _number(x, digits=4):
-    if x is None or not np.isfinite(x):
-        return "-"
-    if x != 0 and (abs(x) >= 1e5 or abs(x) < 1e-3):
-        return f"{x:.3e}"
-    return f"{x:.{digits}f}"

@@ -1025,15 +1025,8 @@ def _iv_design(spec, data, lags, panel, unit_effects, estimator):
                 raise DataError(f"equation {eq.name!r}: instrument {z!r} for {t!r} needs column {col!r}"
                                 f"{suggest(col, data)}; the panel has {sorted(data)}")
     terms = [t for t in spec["terms"] if t != "const"]
-    y_lvl = _response(eq, data, lags)
-    x_lvl = {t: _term(t, data, lags) for t in terms}
-    z_lvl = {z: _term(z, data, lags) for zs in instrumented.values() for z in zs}
-    if first_differences:
-        diff = lambda v: v - lags.shift(v, 1)  # noqa: E731
-        y_t, x_t = diff(y_lvl), {t: diff(v) for t, v in x_lvl.items()}
-        z_t = {z: (v if z in level_instruments else diff(v)) for z, v in z_lvl.items()}
-    else:
-        y_t, x_t, z_t = y_lvl, x_lvl, z_lvl
+    y_lvl, x_lvl, y_t, x_t, z_t = _iv_series(eq, data, lags, terms, instrumented, first_differences,
+                                             level_instruments)
     ok = np.isfinite(y_lvl) & np.isfinite(y_t)
     for arr in (*x_lvl.values(), *x_t.values(), *z_t.values()):
         ok &= np.isfinite(arr)
@@ -1081,6 +1074,22 @@ def _iv_design(spec, data, lags, panel, unit_effects, estimator):
                 y_label=("d " if first_differences else "") + spec["y_label"],
                 iv=dict(y=y, X=X, Z=Z_excluded, exog=exogenous, endog=endogenous, transform=transform,
                         instruments={terms[j]: list(instrumented[terms[j]]) for j in endogenous}))
+
+
+def _iv_series(eq, data, lags, terms, instrumented, first_differences, level_instruments):
+    """``(y, x, y_t, x_t, z_t)``: the response and regressors in levels, and the response, regressors
+    and instruments as estimated (first differences, but lag instruments in levels), by row."""
+    y_lvl = _response(eq, data, lags)
+    x_lvl = {t: _term(t, data, lags) for t in terms}
+    z_lvl = {z: _term(z, data, lags) for zs in instrumented.values() for z in zs}
+    if not first_differences:
+        return y_lvl, x_lvl, y_lvl, x_lvl, z_lvl
+
+    def diff(v):
+        return v - lags.shift(v, 1)
+
+    z_t = {z: (v if z in level_instruments else diff(v)) for z, v in z_lvl.items()}
+    return y_lvl, x_lvl, diff(y_lvl), {t: diff(v) for t, v in x_lvl.items()}, z_t
 
 
 # ---------------------------------------------------------- estimation

@@ -30,7 +30,7 @@ from scipy import stats
 from ..panel import DataError
 from ..params import Params
 
-__all__ = ["FitResult", "DataError"]
+__all__ = ["FitResult", "DataError", "format_estimate"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -284,12 +284,13 @@ class FitResult:
                             f"{'[' + level:>12} {'interval]':>11}"]
         for n, est in self.estimates.items():
             lo, hi = ci[n]
-            lines.append(f"{n:<{width}} {_num(est):>11} {_num(self.std_errors.get(n)):>11} "
-                         f"{_num(pv[n], p=True):>8} {_num(lo):>12} {_num(hi):>11}")
+            lines.append(f"{n:<{width}} {format_estimate(est):>11} {format_estimate(self.std_errors.get(n)):>11} "
+                         f"{format_estimate(pv[n], p_value=True):>8} {format_estimate(lo):>12} "
+                         f"{format_estimate(hi):>11}")
         if self.overrides:
             lines += ["", "parameters (params.override(overrides)):"]
             for path, v in self.overrides.items():
-                lines.append(f"  {path} = {_num(v)}")
+                lines.append(f"  {path} = {format_estimate(v)}")
         notes = self.diagnostics.get("notes") or []
         text = self.diagnostics.get("table")
         if text:
@@ -299,7 +300,7 @@ class FitResult:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{k}={_num(v)}" for k, v in list(self.estimates.items())[:4])
+        shown = ", ".join(f"{k}={format_estimate(v)}" for k, v in list(self.estimates.items())[:4])
         more = ", ..." if len(self.estimates) > 4 else ""
         return f"FitResult(kind={self.kind!r}, {shown}{more})"
 
@@ -340,7 +341,32 @@ def _frozen(x, dtype=float) -> np.ndarray:
     return a
 
 
-def _num(x, p=False) -> str:
+def format_estimate(x, digits: int = 4, *, p_value: bool = False) -> str:
+    """A number as the fitting tables print it.
+
+    Fixed ``digits`` decimals, scientific notation from 1e5 and below 1e-3
+    (zero excepted), ``"-"`` for a missing or non-finite value.
+
+    Parameters
+    ----------
+    x : float or None
+        The number (anything ``float()`` refuses is printed with ``str``).
+    digits : int
+        Decimals in fixed notation.
+    p_value : bool
+        Print a p-value: three decimals, ``"<0.001"`` below 0.001.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> format_estimate(0.51234), format_estimate(2.5e6), format_estimate(None), format_estimate(3.14159, 2)
+    ('0.5123', '2.500e+06', '-', '3.14')
+    >>> format_estimate(0.0004, p_value=True)
+    '<0.001'
+    """
     if x is None:
         return "-"
     try:
@@ -349,11 +375,11 @@ def _num(x, p=False) -> str:
         return str(x)
     if not np.isfinite(x):
         return "-"
-    if p:
+    if p_value:
         return "<0.001" if x < 0.001 else f"{x:.3f}"
     if x != 0 and (abs(x) >= 1e5 or abs(x) < 1e-3):
         return f"{x:.3e}"
-    return f"{x:.4f}"
+    return f"{x:.{digits}f}"
 
 
 def _jsonable(x):
