@@ -55,6 +55,8 @@ PROBE = ("import sys, spchain; print(len(sys.modules), "
 def before_tree(directory: Path, commit: str) -> Path:
     """The checkout of ``commit`` in ``directory`` (made with ``git worktree add`` if missing)."""
     if not (directory / "spchain" / "__init__.py").is_file():
+        # forget a checkout whose folder was deleted (a cleaned /tmp), then check it out again
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], check=True)
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(directory), commit],
                        check=True, capture_output=True, text=True)
     return directory
