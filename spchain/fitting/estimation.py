@@ -760,6 +760,8 @@ def maps_like_default(eq) -> bool:
 
 
 def _resolve(equations, data):
+    """The equations to fit: names resolved, each checked for its columns; by default every default
+    equation whose columns ``data`` has."""
     if equations is None:
         chosen, why = [], []
         for eq in EQUATIONS.values():
@@ -776,21 +778,21 @@ def _resolve(equations, data):
     if isinstance(equations, (str, Equation)):
         equations = [equations]
     out = []
-    for e in equations:
-        if isinstance(e, str):
-            if e not in EQUATIONS:
-                raise DataError(f"unknown equation {e!r}{suggest(e, EQUATIONS)}; expected one of "
-                                f"{list(EQUATIONS)} or an Equation")
-            e = EQUATIONS[e]
-        if not isinstance(e, Equation):
-            raise DataError(f"equations must be names or Equation objects, got {e!r}")
-        lacking = [c for c in _required_columns(e) if c not in data]
+    for equation in equations:
+        if isinstance(equation, str):
+            if equation not in EQUATIONS:
+                raise DataError(f"unknown equation {equation!r}{suggest(equation, EQUATIONS)}; expected one "
+                                f"of {list(EQUATIONS)} or an Equation")
+            equation = EQUATIONS[equation]
+        if not isinstance(equation, Equation):
+            raise DataError(f"equations must be names or Equation objects, got {equation!r}")
+        lacking = [c for c in _required_columns(equation) if c not in data]
         if lacking:
             hints = "".join(suggest(c, data) for c in lacking)
-            raise DataError(f"equation {e.name!r} needs column(s) {lacking}{hints}; the panel has "
+            raise DataError(f"equation {equation.name!r} needs column(s) {lacking}{hints}; the panel has "
                             f"{sorted(data)}")
-        out.append(e)
-    names = [e.name for e in out]
+        out.append(equation)
+    names = [equation.name for equation in out]
     if len(set(names)) != len(names):
         raise DataError(f"equation names must be unique, got {names}")
     return out
