@@ -102,7 +102,7 @@ def _checked(params, horizon, seed):
 def _check_capacity(params, seed):
     """Warn before the run if a shared department is offered its capacity or more, at any week."""
     profiles = unit_profiles(params.at_week(0), seed)
-    for week in sorted({0} | {c.at_week for c in params.schedule}):
+    for week in sorted({0} | {change.at_week for change in params.schedule}):
         loads = check_capacity(params.at_week(week), profiles, stacklevel=4,
                                context=f"from week {week}: " if week else "")
         if any(v >= 1.0 for v in loads.values()):
@@ -110,12 +110,13 @@ def _check_capacity(params, seed):
 
 
 def _check_schedule(params, horizon):
-    late = [c for c in params.schedule if c.at_week >= horizon]
+    """Refuse a schedule with a change beyond the horizon, or one to a run-fixed parameter."""
+    late = [change for change in params.schedule if change.at_week >= horizon]
     if late:
         raise ParamError(f"schedule change at week {late[0].at_week} ({late[0].path}) is beyond "
                          f"the horizon of {horizon} weeks")
-    for c in params.schedule:
-        check_schedulable(c.path, c.at_week, context=f"schedule change at week {c.at_week}: ")
+    for change in params.schedule:
+        check_schedulable(change.path, change.at_week, context=f"schedule change at week {change.at_week}: ")
 
 
 class Simulation:
