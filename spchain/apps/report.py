@@ -34,11 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..formatting import format_number
+from ..formatting import format_number  # noqa: F401 - tests and older code import it (and money_unit) from here
 from ..metrics import METRICS, metric
 from .tables import DEFAULT_CURRENCY, DEFAULT_REPORT_METRICS, csv_number, money_unit, summary_rows
 
-# format_number (spchain.formatting) and money_unit (.tables) are imported from here too
 __all__ = ["write_report", "rebuild_report", "STORE_NAME", "SETTINGS_NAME", "report_charts",
            "write_sensitivity_report", "sensitivity_rows", "write_selection_report", "selection_rows",
            "SENSITIVITY_STORE_NAME"]
@@ -51,7 +50,7 @@ _MAX_LINES, _MAX_DIAGRAMS, _MAX_FANS = 7, 4, 6
 
 
 def _with_defaults(settings, **defaults) -> dict:
-    """``settings`` over ``defaults`` (None entries left out); a currency or scale the report cannot print is refused."""
+    """``settings`` over ``defaults`` (None entries left out), refusing a currency or scale it cannot print."""
     filled = dict(defaults, base="", source="", currency=DEFAULT_CURRENCY, money_scale="units")
     filled.update({k: v for k, v in (settings or {}).items() if v is not None})
     try:

@@ -246,15 +246,16 @@ class SensitivitySpec:
         -------
         MorrisResult or SobolResult
         """
-        from ..experiments import sensitivity as sa
+        from ..experiments import sensitivity
 
         model = self.model(params, horizon=horizon, warmup=warmup, executor=executor, store=store)
         groups = {k: list(v) for k, v in self.groups.items()} if self.groups else None
         if self.method == "morris":
-            return sa.morris(model, self.factors, n_trajectories=self.n_trajectories, num_levels=self.num_levels,
-                             n_replications=self.n_replications, groups=groups, seed=self.seed)
-        return sa.sobol(model, self.factors, n=self.n, n_replications=self.n_replications, groups=groups,
-                        seed=self.seed, n_bootstrap=self.n_bootstrap)
+            return sensitivity.morris(model, self.factors, n_trajectories=self.n_trajectories,
+                                      num_levels=self.num_levels, n_replications=self.n_replications, groups=groups,
+                                      seed=self.seed)
+        return sensitivity.sobol(model, self.factors, n=self.n, n_replications=self.n_replications, groups=groups,
+                                 seed=self.seed, n_bootstrap=self.n_bootstrap)
 
     def to_dict(self) -> dict:
         """The section as JSON-able data (written to the report's manifest)."""
@@ -569,7 +570,7 @@ def _scenario(check, params, name, table, horizon):
 
 
 def _design(check, params, table, horizon):
-    from ..experiments import scenarios as sc
+    from ..experiments import scenarios
 
     check.table(table, "design", "design")
     if "kind" not in table:
@@ -607,10 +608,10 @@ def _design(check, params, table, horizon):
         seed = check.integer(table.get("seed", 0), "design.seed", 0)
     try:
         if kind == "one_at_a_time":
-            return sc.one_at_a_time(**args, at_week=at_week, baseline=baseline)
+            return scenarios.one_at_a_time(**args, at_week=at_week, baseline=baseline)
         if kind == "full_factorial":
-            return sc.full_factorial(**args, at_week=at_week)
-        return sc.latin_hypercube(n, **args, seed=seed, at_week=at_week)
+            return scenarios.full_factorial(**args, at_week=at_week)
+        return scenarios.latin_hypercube(n, **args, seed=seed, at_week=at_week)
     except ParamError as exc:
         check.fail("design", str(exc))
 
