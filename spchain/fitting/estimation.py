@@ -1020,12 +1020,7 @@ def _iv_design(spec, data, lags, panel, unit_effects, estimator):
     transform = "fd" if first_differences else ("within" if unit_effects else "pooled")
     level_instruments = ({z for t, zs in instrumented.items() for z in zs if t not in dict(eq.instruments)}
                          if first_differences else set())  # the lag instruments, in levels
-    for t, zs in instrumented.items():
-        for z in zs:
-            col = _TERM.match(z).group(1)
-            if col not in data:
-                raise DataError(f"equation {eq.name!r}: instrument {z!r} for {t!r} needs column {col!r}"
-                                f"{suggest(col, data)}; the panel has {sorted(data)}")
+    _check_instrument_columns(eq, instrumented, data)
     terms = [t for t in spec["terms"] if t != "const"]
     y_lvl, x_lvl, y_t, x_t, z_t = _iv_series(eq, data, lags, terms, instrumented, first_differences,
                                              level_instruments)
@@ -1076,6 +1071,15 @@ def _iv_design(spec, data, lags, panel, unit_effects, estimator):
                 y_label=("d " if first_differences else "") + spec["y_label"],
                 iv=dict(y=y, X=X, Z=Z_excluded, exog=exogenous, endog=endogenous, transform=transform,
                         instruments={terms[j]: list(instrumented[terms[j]]) for j in endogenous}))
+
+
+def _check_instrument_columns(eq, instrumented, data):
+    for t, zs in instrumented.items():
+        for z in zs:
+            col = _TERM.match(z).group(1)
+            if col not in data:
+                raise DataError(f"equation {eq.name!r}: instrument {z!r} for {t!r} needs column {col!r}"
+                                f"{suggest(col, data)}; the panel has {sorted(data)}")
 
 
 def _iv_series(eq, data, lags, terms, instrumented, first_differences, level_instruments):
