@@ -185,22 +185,22 @@ class OptimisationResult:
     def summary(self) -> str:
         """A plain-text report: the chosen levers, the estimate, the finalists, the guarantee."""
         width = max(len(n) for n in self.names)
-        est = self.estimate
+        estimate = self.estimate
         what = "output" if self.kpi == "output" else self.kpi.replace("_", " ")
         lines = [f"Optimisation of {what} ({self.direction}): {self.n_evaluations} points searched "
                  f"({self.n_initial} space-filling) x {self.n_replications} replications with common "
                  f"random numbers, then {self.selection.procedure} on {len(self.finalists)} finalists "
                  f"over {self.n_fresh} fresh runs; {self.n_runs:,} runs in all", ""]
         lines += [f"  {n:<{width}}  {v:,.6g}" for n, v in zip(self.names, self.x)]
-        lines += ["", f"Estimate on fresh replications: {est.mean:,.6g}, {est.level:.0%} interval "
-                      f"[{est.low:,.6g}, {est.high:,.6g}] ({est.n} replications)"]
+        lines += ["", f"Estimate on fresh replications: {estimate.mean:,.6g}, {estimate.level:.0%} interval "
+                      f"[{estimate.low:,.6g}, {estimate.high:,.6g}] ({estimate.n} replications)"]
         if self.versus_start is not None:
-            d = self.versus_start
-            lines.append(f"Versus the starting point (paired, {d.n} replications): {d.mean:+,.6g}, "
-                         f"{d.level:.0%} interval [{d.low:+,.6g}, {d.high:+,.6g}]")
+            versus = self.versus_start
+            lines.append(f"Versus the starting point (paired, {versus.n} replications): {versus.mean:+,.6g}, "
+                         f"{versus.level:.0%} interval [{versus.low:+,.6g}, {versus.high:+,.6g}]")
         if self.budget is not None:
-            w, total = self.budget
-            lines.append(f"Budget: weighted sum {float(np.dot(w, self.x)):,.6g} of at most {total:,.6g}")
+            weights, total = self.budget
+            lines.append(f"Budget: weighted sum {float(np.dot(weights, self.x)):,.6g} of at most {total:,.6g}")
         lines += ["", self.selection.summary(), "",
                   "The guarantee covers the finalists only: the search may have missed better plans "
                   "elsewhere in the box."]
@@ -208,10 +208,10 @@ class OptimisationResult:
 
     def to_dict(self) -> dict:
         """JSON-able data: the choice, estimate, finalists, history and the selection."""
-        est = self.estimate
+        estimate = self.estimate
         out = {"levers": self.levers, "kpi": self.kpi, "direction": self.direction, "seed": self.seed,
-               "estimate": {"mean": est.mean, "low": est.low, "high": est.high, "n": est.n,
-                            "level": est.level},
+               "estimate": {"mean": estimate.mean, "low": estimate.low, "high": estimate.high, "n": estimate.n,
+                            "level": estimate.level},
                "finalists": {name: dict(zip(self.names, map(float, row)))
                              for name, row in zip(self.selection.names, self.finalists)},
                "history": [dict(zip(self.names, map(float, x)), mean=float(m))
@@ -222,8 +222,8 @@ class OptimisationResult:
                {"weights": dict(zip(self.names, map(float, self.budget[0]))), "total": self.budget[1]},
                "messages": list(self.messages), "selection": self.selection.to_dict()}
         if self.versus_start is not None:
-            d = self.versus_start
-            out["versus_start"] = {"mean": d.mean, "low": d.low, "high": d.high, "n": d.n}
+            versus = self.versus_start
+            out["versus_start"] = {"mean": versus.mean, "low": versus.low, "high": versus.high, "n": versus.n}
         return out
 
 

@@ -149,18 +149,18 @@ def paired_difference(samples, baseline, *, level: float = 0.95) -> Difference:
     x, y = _samples(samples), _samples(baseline, "baseline")
     if x.shape != y.shape:
         raise ValueError(f"paired samples must have the same length, got {x.size} and {y.size}")
-    d = t_interval(x - y, level=level)
-    ybar = float(y.mean())
-    rel = rel_half = math.nan
-    if ybar != 0:
-        ratio = float(x.mean()) / ybar
-        rel = ratio - 1.0
+    difference = t_interval(x - y, level=level)
+    baseline_mean = float(y.mean())
+    relative = relative_half_width = math.nan
+    if baseline_mean != 0:
+        ratio = float(x.mean()) / baseline_mean
+        relative = ratio - 1.0
         if x.size > 1:
-            residuals = (x - ratio * y) / ybar
-            rel_half = _t(level, x.size) * float(residuals.std(ddof=1)) / math.sqrt(x.size)
-    return Difference(d.mean, d.low, d.high, d.half_width, d.std, d.n, level,
-                      baseline_mean=ybar, relative=rel, relative_low=rel - rel_half,
-                      relative_high=rel + rel_half)
+            residuals = (x - ratio * y) / baseline_mean
+            relative_half_width = _t(level, x.size) * float(residuals.std(ddof=1)) / math.sqrt(x.size)
+    return Difference(difference.mean, difference.low, difference.high, difference.half_width, difference.std,
+                      difference.n, level, baseline_mean=baseline_mean, relative=relative,
+                      relative_low=relative - relative_half_width, relative_high=relative + relative_half_width)
 
 
 def mser5(series, *, max_fraction: float = 0.5) -> int:
