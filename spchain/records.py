@@ -47,6 +47,15 @@ RECORDS = {
     # the mean of their perceived ISQ (the smoothed ISQ each employee feels, the driver of their
     # satisfaction target) and of their satisfaction (0-1; NaN with nobody in post)
     "staff": (("unit", _INT), ("week", _INT), ("headcount", _INT), ("perceived_isq", _FLOAT), ("satisfaction", _FLOAT)),
+    # one row per active customer and week, at the week's end: the satisfaction (0-1) the week's churn
+    # hazard was computed from, and 1 if the customer defected that week (individual-level churn data)
+    "customers": (("unit", _INT), ("week", _INT), ("customer", _INT), ("satisfaction", _FLOAT),
+                  ("churned", _INT)),
+    # one row per employee in post at the start of the week: the satisfaction (0-1) the week's quit
+    # hazard was computed from, tenure (weeks), skill and the quality of service she delivers this week
+    # (0-1), and 1 if she quits during the week (individual-level HR data)
+    "employees": (("unit", _INT), ("week", _INT), ("position", _INT), ("satisfaction", _FLOAT),
+                  ("tenure", _FLOAT), ("skill", _FLOAT), ("quality", _FLOAT), ("quit", _INT)),
 }
 
 

@@ -228,6 +228,9 @@ class CustomerBase:
             if "churn" in events:
                 events["churn"].extend((unit, week, customer, s) for customer, s in
                                        zip(gone.tolist(), self.satisfaction[gone].tolist()))
+            if "customers" in events:  # every customer at risk this week, with the hazard's satisfaction
+                events["customers"].extend((unit, week, customer, s, left) for customer, s, left in
+                                           zip(active.tolist(), satisfaction.tolist(), leave.tolist()))
             if "acquisition" in events:  # the first n_referred new slots are counted as the referred ones
                 events["acquisition"].extend((unit, week, customer, "referral" if k < n_referred else "marketing")
                                              for k, customer in enumerate(new))

@@ -207,6 +207,11 @@ class Unit:
         hazard = links.quit_hazard(self.satisfaction[idx], workforce.base_quit_rate,
                                    workforce.reference_satisfaction, params.links.quit_from_satisfaction)
         quits = draws[idx, 0] < -np.expm1(-hazard / 52.0)
+        if engine.events is not None and "employees" in engine.events:  # everyone at risk of quitting
+            engine.events["employees"].extend(
+                (self.index, week, e, s, t, k, self.quality_of[e], left) for e, s, t, k, left in
+                zip(idx.tolist(), self.satisfaction[idx].tolist(), self.tenure[idx].tolist(),
+                    self.skill[idx].tolist(), quits.tolist()))
         for e, t in zip(idx[quits].tolist(), (draws[idx, 1][quits] * hours).tolist()):
             self.env.process(self._quit_later(e, t))
 
