@@ -9,7 +9,8 @@ compare scenarios with replications and confidence intervals with an
 The package is layered (``docs/architecture.md``): the specification and
 records every layer shares (:mod:`spchain.params`, :mod:`spchain.links`,
 :mod:`spchain.metrics`, :mod:`spchain.presets`, :mod:`spchain.records`,
-:mod:`spchain.result`, :mod:`spchain.panel`, :mod:`spchain.theory`), then
+:mod:`spchain.result`, :mod:`spchain.panel`, :mod:`spchain.theory`,
+:mod:`spchain.formatting`), then
 :mod:`spchain.engine`, :mod:`spchain.experiments`, :mod:`spchain.fitting`,
 :mod:`spchain.viz` (the only place Matplotlib is imported) and
 :mod:`spchain.apps` (command line, scenario files, report, workshop).
