@@ -1,0 +1,110 @@
+"""Bias and 95% interval coverage of the churn and quit links from individual records (issue 11, item 2).
+
+Each replication simulates one organisation of ``--n-units`` units (default 40) for 10 warm-up
+weeks and 30 recorded weeks, with the ``retail_chain`` preset's unit spreads
+(``organisation.*_sd``: manager effect, market size, attractiveness, competition, expectations,
+process, staffing, footfall; as ``bench_fit_coverage.py --model --heterogeneity retail``) on
+:func:`spchain.fitting.synthetic.panel_params` (6 employees and 1,000 customers per unit), its
+internal departments sized for the units (:func:`spchain.engine.units.size_departments`), keeping
+the ``"customers"`` and ``"employees"`` records.  :func:`spchain.fitting.individual.fit_individual_links`
+fits the churn hazard (unit effects) and the quit hazard (one intercept) from week 10, with
+standard errors clustered by customer and employee.
+
+Printed per parameter: the truth, mean and median of estimate / truth - 1, the share of 95%
+intervals covering the truth, the binomial tolerance band 0.95 +- 1.96 sqrt(0.95 * 0.05 / n), and
+a check mark where |mean bias| < 10% and coverage is inside the band.
+
+Run: ``python benchmarks/bench_fit_individual.py [--runs 100] [--workers 2]``; ``--quick`` for a
+short smoke run (8 runs of 20 units).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+import warnings
+
+import numpy as np
+
+from spchain.fitting.individual import HAZARDS, fit_individual_links
+from spchain.fitting.synthetic import panel_params
+
+SPREADS = ("manager_sd", "market_size_sd", "attractiveness_sd", "competition_sd", "expectations_sd",
+           "process_sd", "staffing_sd", "footfall_sd")
+WARMUP, WEEKS = 10, 30
+
+
+def model_params(n_units):
+    """``panel_params()`` with ``n_units`` units, the retail_chain spreads and departments sized for them."""
+    from spchain.engine.units import size_departments
+    from spchain.presets import preset
+
+    retail = preset("retail_chain")
+    base = panel_params().override({f"organisation.{k}": retail.get(f"organisation.{k}") for k in SPREADS})
+    return size_departments(base.override({"organisation.n_units": n_units}))
+
+
+def replicate(args):
+    """One run: ``{path: (estimate, lower, upper)}``, and the seconds to simulate and to fit."""
+    from spchain import simulate
+
+    seed, n_units = args
+    params = model_params(n_units)
+    t = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = simulate(params, horizon=WARMUP + WEEKS, seed=seed, record=("customers", "employees"))
+    simulated = time.perf_counter() - t
+    fit = fit_individual_links(run, start=WARMUP)
+    ci = fit.conf_int(0.05)
+    return ({path: (fit.estimates[path], *ci[path]) for path in fit.estimates}, simulated,
+            time.perf_counter() - t - simulated)
+
+
+def table(results, truth):
+    """The printed table: per parameter bias, coverage, tolerance and whether both criteria hold."""
+    n = len(results)
+    band = 1.96 * math.sqrt(0.95 * 0.05 / n)
+    lines = [f"{'parameter':<32} {'truth':>7} {'mean':>8} {'median':>8} {'cover':>6}  {'band':<13} ok",
+             "-" * 80]
+    for path in results[0]:
+        est = np.array([r[path][0] for r in results])
+        covered = np.mean([r[path][1] <= truth[path] <= r[path][2] for r in results])
+        rel = est / truth[path] - 1.0
+        ok = abs(rel.mean()) < 0.10 and abs(covered - 0.95) <= band
+        lines.append(f"{path:<32} {truth[path]:7.3g} {100 * rel.mean():7.1f}% {100 * np.median(rel):7.1f}% "
+                     f"{covered:6.2f}  [{0.95 - band:.3f}, {min(1.0, 0.95 + band):.3f}] {'✓' if ok else '✗'}")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=100, help="replications (default 100)")
+    parser.add_argument("--n-units", type=int, default=40, help="units per run (default 40)")
+    parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    parser.add_argument("--quick", action="store_true", help="8 runs of 20 units")
+    args = parser.parse_args()
+    runs, n_units = (8, 20) if args.quick else (args.runs, args.n_units)
+    params = model_params(n_units)
+    truth = {spec[key]: params.get(spec[key]) for spec in HAZARDS.values() for key in ("link", "base")}
+    print(f"individual-record hazards: {runs} runs of {n_units} units x {WEEKS} weeks after {WARMUP} warm-up, "
+          f"retail_chain unit spreads, {args.workers} processes")
+    t = time.perf_counter()
+    tasks = [(80_000 + r, n_units) for r in range(runs)]
+    if args.workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(args.workers) as pool:
+            out = list(pool.map(replicate, tasks))
+    else:
+        out = [replicate(task) for task in tasks]
+    print(table([o[0] for o in out], truth))
+    print(f"(bias: estimate / truth - 1; ok: |mean bias| < 10% and coverage inside the band; "
+          f"n = {runs} runs)")
+    print(f"wall {time.perf_counter() - t:.0f} s; per run: simulate {np.mean([o[1] for o in out]):.1f} s, "
+          f"fit {np.mean([o[2] for o in out]):.1f} s (records to columns included)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,413 @@
+"""The churn and quit links from individual-level records: grouped-time hazard models.
+
+A unit-by-week panel holds unit means of individuals who each follow the
+model's equations, with a changing composition and few events, so the
+loyalty and turnover links cannot be pinned down from it (``docs/fitting.md``,
+"What still misses").  A researcher with a CRM and HR records sees each
+customer and each employee week by week; the simulation keeps the same
+records when asked (``simulate(..., record=("customers", "employees"))``,
+:data:`spchain.records.RECORDS`).  :func:`fit_individual_links` estimates the
+two hazards from them by maximum likelihood.
+
+The model's weekly exit law (docs/model.md, sections 3.4 and 4.5) is
+
+.. math::
+
+    P(\\text{exit in week } t \\mid S_{it}) = 1 - \\exp(-h_{it}/52), \\qquad
+    \\log h_{it} = \\alpha_{u(i)} + \\beta\\,(S_{it} - S_{ref}),
+
+a binomial GLM with the complementary log-log link and offset
+:math:`-\\log 52`: the grouped-time proportional hazards model of Prentice &
+Gloeckler (1978, Biometrics 34(1), 57-67).  For customers
+:math:`\\beta = -k_c` (``links.churn_from_satisfaction``) and
+:math:`e^{\\alpha_u} = h_0\\,c_u` with the unit's mean-one competition
+multiplier :math:`c_u`; for employees :math:`\\beta = -k_q`
+(``links.quit_from_satisfaction``) and :math:`e^{\\alpha} = h_0`
+(``workforce.base_quit_rate``).  Standard errors are cluster-robust
+(sandwich) by individual or unit (Cameron & Miller 2015, J. Human Resources
+50(2), 317-372).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..panel import DataError
+from ..params import Params, check_integer, suggest
+from .result import build
+
+__all__ = ["fit_individual_links", "fit_exit_hazard", "HAZARDS"]
+
+#: Equations of :func:`fit_individual_links`: the record kind each needs, its exit and
+#: individual columns, the parameter paths of its strength and base rate, and the section of the
+#: parameters holding its reference satisfaction.
+HAZARDS = {
+    "churn": dict(kind="customers", exit="churned", individual="customer",
+                  link="links.churn_from_satisfaction", base="customers.base_churn_rate", section="customers"),
+    "quit": dict(kind="employees", exit="quit", individual="position",
+                 link="links.quit_from_satisfaction", base="workforce.base_quit_rate", section="workforce"),
+}
+_CLUSTERS = ("individual", "unit", None)
+_WEEKS_PER_YEAR = 52.0
+
+
+def fit_exit_hazard(exited, satisfaction, reference, *, groups=None, clusters=None, max_iter: int = 100,
+                    tol: float = 1e-10) -> dict:
+    r"""Maximum likelihood of the weekly exit law :math:`P(y=1) = 1 - \exp(-e^{\alpha_g + \beta x}/52)`.
+
+    One row per individual and week at risk, ``x = satisfaction -
+    reference``.  Fisher scoring (iteratively reweighted least squares) of
+    the complementary log-log binomial GLM with offset :math:`-\log 52`
+    (Prentice & Gloeckler 1978), with step halving on the log-likelihood.
+    Score of row ``i`` with respect to its linear predictor:
+    :math:`\mu_i (y_i - p_i) / p_i`, expected information
+    :math:`\mu_i^2 (1 - p_i) / p_i`, where :math:`\mu_i = e^{\eta_i}/52`
+    and :math:`p_i = 1 - e^{-\mu_i}`.
+
+    Parameters
+    ----------
+    exited : array_like of {0, 1}
+        1 if the individual left in that week.
+    satisfaction : array_like of float
+        The satisfaction the week's hazard was computed from.
+    reference : float
+        :math:`S_{ref}` of the model's hazard.
+    groups : array_like of int, optional
+        A group (unit) per row: one intercept :math:`\alpha_g` per group.
+        Groups without an exit have no finite intercept and are dropped
+        (``dropped_groups``).  ``None``: one common intercept.
+    clusters : array_like of int, optional
+        Cluster of each row for the sandwich covariance
+        :math:`\frac{G}{G-1} I^{-1} (\sum_g s_g s_g^\top) I^{-1}`
+        (Cameron & Miller 2015); ``None`` gives the inverse information.
+    max_iter : int
+        Most scoring steps.
+    tol : float
+        Convergence: the largest step below ``tol``.
+
+    Returns
+    -------
+    dict
+        ``alpha`` (per kept group, or one), ``groups`` (their labels),
+        ``beta``, ``cov`` (of ``(alpha..., beta)``), ``p`` (fitted exit
+        probabilities), ``keep`` (rows used), ``loglik``, ``iterations``,
+        ``converged``, ``dropped_groups``, ``n_clusters``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> s = rng.uniform(0.3, 0.9, 200_000)
+    >>> y = rng.random(s.size) < -np.expm1(-2.0 * np.exp(-5.0 * (s - 0.7)) / 52)
+    >>> fit = fit_exit_hazard(y, s, 0.7)
+    >>> bool(abs(fit["beta"] + 5.0) < 1.96 * np.sqrt(fit["cov"][1, 1]))  # the 95% interval covers -5
+    True
+    >>> round(float(np.exp(fit["alpha"][0])), 1)
+    2.0
+    """
+    y = np.asarray(exited, float)
+    x = np.asarray(satisfaction, float) - float(reference)
+    label = np.zeros(y.size, np.int64) if groups is None else np.asarray(groups)
+    names, g = np.unique(label, return_inverse=True)
+    events = np.bincount(g, weights=y, minlength=names.size)
+    kept_names = names[events > 0]
+    keep = events[g] > 0
+    y, x = y[keep], x[keep]
+    g = np.searchsorted(kept_names, label[keep])
+    n_groups = kept_names.size
+    if n_groups == 0:
+        raise DataError("no exit in the records: the hazard cannot be estimated (need at least one 1 in the "
+                        "exit column)")
+    theta = np.zeros(n_groups + 1)
+    rate = np.bincount(g, weights=y) / np.bincount(g)
+    theta[:n_groups] = np.log(-np.log1p(-np.minimum(rate, 0.5)) * _WEEKS_PER_YEAR)
+    loglik = _loglik(theta, g, x, y)
+    converged, iteration = False, 0
+    for iteration in range(1, max_iter + 1):
+        score, info = _score_information(theta, g, x, y, n_groups)
+        step = np.linalg.solve(info, score)
+        for _ in range(30):  # step halving keeps the log-likelihood rising
+            trial = theta + step
+            new = _loglik(trial, g, x, y)
+            if new >= loglik - 1e-12 * abs(loglik):
+                break
+            step = step / 2.0
+        theta, loglik = trial, new
+        if np.max(np.abs(step)) < tol:
+            converged = True
+            break
+    d_eta, info = _score_information(theta, g, x, y, n_groups, per_row=True)
+    bread = np.linalg.inv(info)
+    if clusters is None:
+        cov, n_clusters = bread, None
+    else:
+        cluster = np.unique(np.asarray(clusters)[keep], return_inverse=True)[1].ravel()
+        n_clusters = int(cluster.max()) + 1
+        summed = np.zeros((n_clusters, n_groups + 1))  # each cluster's score
+        np.add.at(summed, (cluster, g), d_eta)
+        summed[:, -1] = np.bincount(cluster, weights=d_eta * x, minlength=n_clusters)
+        meat = summed.T @ summed * (n_clusters / max(n_clusters - 1, 1))
+        cov = bread @ meat @ bread
+    eta = theta[g] + theta[-1] * x
+    return dict(alpha=theta[:n_groups], groups=kept_names, beta=float(theta[-1]), cov=cov,
+                p=-np.expm1(-np.exp(eta) / _WEEKS_PER_YEAR), keep=keep, loglik=float(loglik),
+                iterations=iteration, converged=converged,
+                dropped_groups=[name.item() for name in names[events == 0]], n_clusters=n_clusters)
+
+
+def _probabilities(theta, g, x):
+    """``mu = exp(eta) / 52`` and ``p = 1 - exp(-mu)`` of each row."""
+    mu = np.exp(theta[g] + theta[-1] * x) / _WEEKS_PER_YEAR
+    return mu, -np.expm1(-mu)
+
+
+def _loglik(theta, g, x, y):
+    """Bernoulli log-likelihood: ``sum y log p - (1 - y) mu``."""
+    mu, p = _probabilities(theta, g, x)
+    with np.errstate(divide="ignore"):
+        return float(np.sum(np.where(y > 0, np.log(p), -mu)))
+
+
+def _score_information(theta, g, x, y, n_groups, per_row=False):
+    """The score (summed; with ``per_row`` each row's derivative by its linear predictor) and the
+    expected information of ``theta``."""
+    mu, p = _probabilities(theta, g, x)
+    d_eta = mu * (y - p) / p  # d loglik / d eta
+    weight = mu * mu * (1.0 - p) / p  # E[-d2 loglik / d eta2]
+    info = np.zeros((n_groups + 1, n_groups + 1))
+    info[np.arange(n_groups), np.arange(n_groups)] = np.bincount(g, weights=weight, minlength=n_groups)
+    cross = np.bincount(g, weights=weight * x, minlength=n_groups)
+    info[:n_groups, -1] = info[-1, :n_groups] = cross
+    info[-1, -1] = np.sum(weight * x * x)
+    if per_row:
+        return d_eta, info
+    score = np.append(np.bincount(g, weights=d_eta, minlength=n_groups), np.sum(d_eta * x))
+    return score, info
+
+
+def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit"), start: int = 0,
+                         unit_effects=("churn",), cluster: str | None = "individual",
+                         params: Params | None = None):
+    r"""The churn and quit links from individual-level records (customer-weeks, employee-weeks).
+
+    For each equation, the grouped-time proportional hazards model of the
+    model's weekly exit law (Prentice & Gloeckler 1978; module docstring):
+
+    * ``"churn"`` from ``"customers"`` records,
+      :math:`\log h = \log h_0 + \log c_u - k_c (S - S_{ref})` →
+      ``links.churn_from_satisfaction`` (:math:`k_c`) and
+      ``customers.base_churn_rate`` (:math:`h_0`);
+    * ``"quit"`` from ``"employees"`` records,
+      :math:`\log h = \log h_0 + k_q (S_{ref} - S)` →
+      ``links.quit_from_satisfaction`` (:math:`k_q`) and
+      ``workforce.base_quit_rate`` (:math:`h_0`).
+
+    With unit effects (one intercept :math:`\alpha_u` per unit, absorbing
+    the units' mean-one competition multipliers :math:`c_u`), the base rate
+    is the mean of the units' :math:`e^{\alpha_u}`, with the standard error
+    of that mean across units (units with no exit are dropped: their
+    intercept has no finite estimate).  Without, :math:`h_0 = e^{\alpha}`
+    by the delta method.  Standard errors are cluster-robust sandwich
+    errors (Cameron & Miller 2015).  The law holds exactly when the
+    loyalty links are not moderated by staff satisfaction
+    (``links.loyalty_from_employees = 0``), the churn form is
+    ``"exponential"``, no relationship customers follow a leaving employee
+    and customers share one churn propensity (``customers.churn_propensity_sd
+    = 0``; unobserved frailty attenuates :math:`k_c`).
+
+    Parameters
+    ----------
+    data : RunResult or mapping
+        A run that kept the records (``simulate(..., record=("customers",
+        "employees"))``), or ``{kind: {column: array}}`` with the columns of
+        :data:`spchain.records.RECORDS` each equation needs (``unit, week``,
+        the individual, ``satisfaction`` and the exit column).
+    equations : sequence of str
+        Some of :data:`HAZARDS` (``"churn"``, ``"quit"``).
+    start : int
+        First week used (earlier weeks are a warm-up).
+    unit_effects : bool or sequence of str
+        Equations with one intercept per unit; ``True`` all, ``False``
+        none.  The default gives churn unit effects (the model's units
+        differ in competition) and quits one intercept (the model's quit
+        hazard has no unit factor, and a unit has few employees).
+    cluster : {"individual", "unit", None}
+        Clusters of the sandwich covariance: each customer or employee
+        (a slot's occupant from its first week to its exit), the unit, or
+        ``None`` for the inverse information.
+    params : Params, optional
+        Base parameters: the reference satisfactions and what ``params``
+        of the result starts from.  Defaults to the run's parameters (or
+        ``Params()`` for a mapping).
+
+    Returns
+    -------
+    FitResult
+        ``kind="links"``; estimates and ``overrides`` named by the
+        parameter paths above; ``observed``/``fitted`` per equation the
+        exit indicators and fitted probabilities, ``data`` their ``unit``,
+        ``week`` and ``satisfaction``; ``diagnostics["equations"]`` the
+        rows, exits, units, clusters, iterations and log-likelihood of
+        each.
+
+    Raises
+    ------
+    DataError
+        A record kind an equation needs was not kept (the message says how
+        to record it), a column is missing, an exit value is not 0/1, a
+        satisfaction is not finite, or no rows or exits remain from
+        ``start``.
+    ValueError
+        An unknown equation or ``cluster``, or a bad ``start``.
+
+    Examples
+    --------
+    >>> from spchain import preset, simulate
+    >>> run = simulate(preset("workshop"), horizon=8, seed=1, record=("customers", "employees"))
+    >>> fit = fit_individual_links(run, equations=("churn",))
+    >>> sorted(fit.estimates)
+    ['customers.base_churn_rate', 'links.churn_from_satisfaction']
+    """
+    equations, unit_effects, start, cluster = _check_options(equations, unit_effects, start, cluster)
+    records, base = _records_and_params(data, equations, params)
+    names, values, blocks, parts, summaries = [], [], [], {}, []
+    for eq in equations:
+        spec = HAZARDS[eq]
+        rows = _rows(records[spec["kind"]], spec, start, eq)
+        reference = getattr(base, spec["section"]).reference_satisfaction
+        fit = fit_exit_hazard(rows["exit"], rows["satisfaction"], reference,
+                              groups=rows["unit"] if eq in unit_effects else None,
+                              clusters=_clusters(rows, cluster))
+        estimate, cov = _map_hazard(fit)
+        names += [spec["link"], spec["base"]]
+        values += estimate
+        blocks.append(cov)
+        keep = fit["keep"]
+        parts[eq] = dict(observed=rows["exit"][keep], fitted=fit["p"],
+                         data={c: rows[c][keep] for c in ("unit", "week", "satisfaction")})
+        summaries.append(dict(equation=eq, records=spec["kind"], n_obs=int(keep.sum()),
+                              n_exits=int(rows["exit"][keep].sum()), n_units=int(np.unique(rows["unit"]).size),
+                              unit_effects=eq in unit_effects, dropped_units=fit["dropped_groups"],
+                              n_clusters=fit["n_clusters"], iterations=fit["iterations"],
+                              converged=fit["converged"], loglik=fit["loglik"]))
+    overrides = {n: float(v) for n, v in zip(names, values) if math.isfinite(v)}
+    cov = np.zeros((len(names), len(names)))
+    for i, block in enumerate(blocks):
+        cov[2 * i:2 * i + 2, 2 * i:2 * i + 2] = block
+    return build("links", names, values, cov, overrides=overrides, params=base.override(overrides),
+                 value=dict(overrides), n_obs=sum(s["n_obs"] for s in summaries),
+                 success=all(s["converged"] for s in summaries),
+                 message="; ".join(f"{s['equation']}: not converged" for s in summaries if not s["converged"]),
+                 method=f"grouped-time proportional hazards (cloglog binomial GLM, Prentice & Gloeckler 1978), "
+                        f"maximum likelihood; {'cluster-robust by ' + cluster if cluster else 'model-based'} "
+                        f"standard errors",
+                 observed={eq: p["observed"] for eq, p in parts.items()},
+                 fitted={eq: p["fitted"] for eq, p in parts.items()},
+                 data={eq: p["data"] for eq, p in parts.items()},
+                 diagnostics=dict(equations=summaries, start=start, cluster=cluster))
+
+
+def _check_options(equations, unit_effects, start, cluster):
+    """The options of :func:`fit_individual_links`, checked before any work."""
+    equations = (equations,) if isinstance(equations, str) else tuple(equations)
+    for eq in equations:
+        if eq not in HAZARDS:
+            raise ValueError(f"unknown equation {eq!r}{suggest(eq, HAZARDS)}; expected some of {list(HAZARDS)}")
+    if not equations:
+        raise ValueError(f"equations must name at least one of {list(HAZARDS)}, got none")
+    if unit_effects is True or unit_effects is False:
+        unit_effects = equations if unit_effects else ()
+    else:
+        unit_effects = (unit_effects,) if isinstance(unit_effects, str) else tuple(unit_effects)
+        for eq in unit_effects:
+            if eq not in HAZARDS:
+                raise ValueError(f"unit_effects: unknown equation {eq!r}{suggest(eq, HAZARDS)}; expected True, "
+                                 f"False or some of {list(HAZARDS)}")
+    start = check_integer("start", start, 0, error=ValueError)
+    if cluster not in _CLUSTERS:
+        raise ValueError(f"cluster must be one of {list(_CLUSTERS)}, got {cluster!r}")
+    return equations, unit_effects, start, cluster
+
+
+def _records_and_params(data, equations, params):
+    """``{kind: columns}`` of the kinds the equations need, and the base parameters."""
+    needed = list(dict.fromkeys(HAZARDS[eq]["kind"] for eq in equations))
+    is_run = hasattr(data, "records") and hasattr(data, "recorded")
+    if not is_run and not isinstance(data, Mapping):
+        raise DataError(f"data must be a RunResult with records or a mapping of record kind to columns, "
+                        f"got {type(data).__name__}")
+    kept = tuple(data.recorded) if is_run else tuple(data)
+    for eq in equations:
+        kind = HAZARDS[eq]["kind"]
+        if kind not in kept:
+            raise DataError(f"the {eq} equation needs {kind!r} records, which the data do not hold (kinds held: "
+                            f"{list(kept)}); keep them with simulate(..., record={tuple(needed)!r})")
+    if params is None:
+        params = data.params if is_run else Params()
+    if not isinstance(params, Params):
+        raise DataError(f"params must be a spchain.Params, got {type(params).__name__}")
+    return {kind: (data.records(kind) if is_run else data[kind]) for kind in needed}, params
+
+
+def _rows(columns, spec, start, eq):
+    """The rows of one equation from ``start``: unit, week, individual, satisfaction, exit (checked)."""
+    needed = ("unit", "week", spec["individual"], "satisfaction", spec["exit"])
+    for name in needed:
+        if name not in columns:
+            raise DataError(f"{spec['kind']!r} records have no column {name!r}{suggest(name, list(columns))}; "
+                            f"the {eq} equation needs {list(needed)}")
+    week = np.asarray(columns["week"], np.int64)
+    use = week >= start
+    rows = {"unit": np.asarray(columns["unit"], np.int64)[use], "week": week[use],
+            "individual": np.asarray(columns[spec["individual"]], np.int64)[use],
+            "satisfaction": np.asarray(columns["satisfaction"], float)[use],
+            "exit": np.asarray(columns[spec["exit"]], float)[use]}
+    if rows["exit"].size == 0:
+        raise DataError(f"{spec['kind']!r} records have no rows from week {start} (start={start}); "
+                        f"the last week recorded is {int(week.max()) if week.size else 'none'}")
+    bad = ~np.isin(rows["exit"], (0.0, 1.0))
+    if bad.any():
+        raise DataError(f"{spec['kind']!r} column {spec['exit']!r} must be 0 or 1, got "
+                        f"{rows['exit'][bad][0]:g}")
+    if not np.all(np.isfinite(rows["satisfaction"])):
+        raise DataError(f"{spec['kind']!r} column 'satisfaction' must be finite, got "
+                        f"{rows['satisfaction'][~np.isfinite(rows['satisfaction'])][0]:g}")
+    return rows
+
+
+def _clusters(rows, cluster):
+    """A cluster label per row: the unit, or each individual (a slot's occupant until its exit)."""
+    if cluster is None:
+        return None
+    if cluster == "unit":
+        return rows["unit"]
+    slot = rows["unit"] * (int(rows["individual"].max()) + 1) + rows["individual"]
+    order = np.lexsort((rows["week"], slot))
+    exits = rows["exit"][order]
+    before = np.cumsum(exits) - exits  # exits earlier in the sorted rows
+    first = np.r_[True, slot[order][1:] != slot[order][:-1]]
+    occupant = before - np.maximum.accumulate(np.where(first, before, 0.0))  # earlier exits of this slot
+    label = np.empty(slot.size, np.int64)
+    label[order] = slot[order] * (int(occupant.max()) + 1) + occupant.astype(np.int64)
+    return label
+
+
+def _map_hazard(fit):
+    """``[k, h0]`` and their covariance from a hazard fit (``k = -beta``; ``h0`` over the units)."""
+    alpha, cov = fit["alpha"], fit["cov"]
+    rates = np.exp(alpha)
+    n = alpha.size
+    gradient = np.append(rates / n, 0.0)
+    k_var = cov[-1, -1]
+    if n > 1:  # mean of the units' base rates; its spread across units gives its standard error
+        h0 = float(rates.mean())
+        h0_var = float(rates.var(ddof=1) / n)
+    else:
+        h0 = float(rates[0])
+        h0_var = float(gradient @ cov @ gradient)
+    covariance = -float(gradient @ cov[:, -1])
+    bound = math.sqrt(max(k_var * h0_var, 0.0))
+    covariance = min(max(covariance, -bound), bound)
+    return [-fit["beta"], h0], np.array([[k_var, covariance], [covariance, h0_var]])

@@ -1,0 +1,169 @@
+"""Churn and quit links from individual records: the records, the hazard estimator, bad input.
+
+The ``"customers"`` and ``"employees"`` record kinds are checked against the
+weekly counters (their exits sum to ``churned`` and ``quits``; their rows
+are the customers and staff at risk); recording them moves no random draw
+of the golden run.  :func:`fit_exit_hazard` recovers the law it estimates
+from Bernoulli draws of exactly that law, with intervals that cover;
+:func:`fit_individual_links` recovers a seeded run's links within their
+own intervals.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spchain import DataError, preset, simulate
+from spchain.fitting.individual import fit_exit_hazard, fit_individual_links
+from spchain.fitting.synthetic import panel_params
+
+GOLDEN = Path(__file__).parent / "golden" / "bank_branches_seed7.json"
+
+
+@pytest.fixture(scope="module")
+def run():
+    # 12 units of panel_params (1,000 customers, 6 employees each), low satisfaction so quits are many
+    params = panel_params().override({"organisation.n_units": 12, "organisation.competition_sd": 0.3,
+                                      "workforce.base_quit_rate": 1.0})
+    with warnings.catch_warnings():  # one organisation's departments serve 12 units: overloaded, ISQ low
+        warnings.simplefilter("ignore")
+        return simulate(params, horizon=24, seed=5, record=("customers", "employees", "quits"))
+
+
+def _by_unit_week(r, rec, weights):
+    out = np.zeros((r.horizon, r.n_units))
+    np.add.at(out, (rec["week"], rec["unit"]), weights)
+    return out
+
+
+def _field(r, name):
+    return np.stack([r.field(name, u) for u in range(r.n_units)], axis=1)
+
+
+# --------------------------------------------------------------- the records
+def test_customer_records_match_the_counters(run):
+    c = run.records("customers")
+    assert np.array_equal(_by_unit_week(run, c, c["churned"]), _field(run, "churned"))
+    # every customer active at the week's start is at risk at its end (none is acquired before the churn)
+    assert np.array_equal(_by_unit_week(run, c, 1.0), _field(run, "customers_start"))
+    assert set(np.unique(c["churned"])) == {0, 1}
+    assert np.all((c["satisfaction"] >= 0) & (c["satisfaction"] <= 1))
+
+
+def test_employee_records_match_the_counters(run):
+    e = run.records("employees")
+    assert np.array_equal(_by_unit_week(run, e, e["quit"]), _field(run, "quits"))
+    headcount = _by_unit_week(run, e, 1.0)  # in post at the week's start = at the last week's end
+    assert np.array_equal(headcount[1:], _field(run, "headcount")[:-1])
+    assert np.all(headcount[0] == run.params.workforce.n_employees)
+    q = run.records("quits")  # the quit records' satisfaction is the one the hazard used
+    assert np.array_equal(np.sort(q["satisfaction"]), np.sort(e["satisfaction"][e["quit"] == 1]))
+
+
+def test_recording_individuals_leaves_the_golden_run_unchanged():
+    stored = json.loads(GOLDEN.read_text())
+    kept = simulate(preset("bank_branches"), horizon=20, seed=7, record=("customers", "employees"))
+    plain = simulate(preset("bank_branches"), horizon=20, seed=7)
+    assert np.array_equal(plain.sums, kept.sums)
+    assert np.array_equal(plain.department_sums, kept.department_sums)
+    for name, values in stored["kpis"].items():  # the golden file's numbers (tests/test_golden.py)
+        np.testing.assert_allclose(kept.kpi(name), np.array(values, dtype=float), rtol=1e-12, equal_nan=True,
+                                   err_msg=name)
+    assert len(kept.records("employees")["quit"]) > 0 and len(kept.records("customers")["churned"]) > 0
+
+
+# ------------------------------------------------------------- the estimator
+def _bernoulli(seed, n=100_000, n_groups=1, base=0.5, k=6.0, reference=0.7):
+    rng = np.random.default_rng(seed)
+    s = rng.uniform(0.2, 1.0, n)
+    groups = rng.integers(0, n_groups, n)
+    level = np.log(base) + 0.4 * np.arange(n_groups)  # group g's rate: base * exp(0.4 g)
+    hazard = np.exp(level[groups] - k * (s - reference))
+    return rng.random(n) < -np.expm1(-hazard / 52.0), s, groups, level
+
+
+def test_exit_hazard_recovers_the_law_it_estimates():
+    covered = []
+    for seed in range(20):
+        y, s, _, level = _bernoulli(seed)
+        fit = fit_exit_hazard(y, s, 0.7)
+        se = np.sqrt(np.diag(fit["cov"]))
+        assert fit["converged"] and abs(fit["beta"] + 6.0) < 5 * se[-1]
+        covered.append(abs(fit["beta"] + 6.0) <= 1.96 * se[-1])
+        covered.append(abs(fit["alpha"][0] - level[0]) <= 1.96 * se[0])
+    assert np.mean(covered) >= 0.85  # 40 intervals at 95%: P(fewer than 34 cover) < 0.005
+
+
+def test_exit_hazard_with_group_intercepts_and_clusters():
+    y, s, groups, level = _bernoulli(1, n_groups=4)
+    fit = fit_exit_hazard(y, s, 0.7, groups=groups, clusters=np.arange(y.size) // 10)
+    se = np.sqrt(np.diag(fit["cov"]))
+    assert list(fit["groups"]) == [0, 1, 2, 3] and fit["n_clusters"] == y.size // 10
+    assert np.all(np.abs(fit["alpha"] - level) < 4 * se[:4])
+    assert abs(fit["beta"] + 6.0) < 4 * se[-1]
+    # the score is zero at the maximum: for each intercept, sum of mu (y - p) / p with mu = -log(1 - p)
+    p = fit["p"]
+    score = np.bincount(groups, weights=-np.log1p(-p) * (y - p) / p)
+    assert np.all(np.abs(score) < 1e-6 * np.bincount(groups, weights=y))
+    # a group without an exit is dropped with its rows
+    y[groups == 3] = False
+    dropped = fit_exit_hazard(y, s, 0.7, groups=groups)
+    assert dropped["dropped_groups"] == [3] and dropped["keep"].sum() == np.count_nonzero(groups != 3)
+
+
+# ------------------------------------------------------------ on a model run
+def test_individual_links_recover_a_run_within_their_intervals(run):
+    fit = fit_individual_links(run, start=4)
+    truth = run.params
+    for path in ("links.churn_from_satisfaction", "customers.base_churn_rate", "links.quit_from_satisfaction",
+                 "workforce.base_quit_rate"):
+        assert abs(fit.estimates[path] - truth.get(path)) < 3 * fit.std_errors[path], path
+    assert fit.success and fit.kind == "links" and fit.overrides == fit.estimates
+    assert fit.params.get("links.churn_from_satisfaction") == fit.estimates["links.churn_from_satisfaction"]
+    churn, quit = fit.diagnostics["equations"]
+    assert churn["unit_effects"] and not quit["unit_effects"] and churn["n_units"] == run.n_units
+    c = run.records("customers")
+    assert churn["n_obs"] == np.count_nonzero(c["week"] >= 4) and churn["n_exits"] == c["churned"][c["week"] >= 4].sum()
+    assert fit.observed["quit"].sum() == quit["n_exits"]
+    # the slope's score equation holds at the estimate: sum of mu (y - p) / p (S - S_ref) = 0
+    y, p = fit.observed["churn"], fit.fitted["churn"]
+    x = fit.data["churn"]["satisfaction"] - truth.customers.reference_satisfaction
+    assert abs(np.sum(-np.log1p(-p) * (y - p) / p * x)) < 1e-6 * churn["n_exits"]
+
+
+def test_mapping_input_gives_the_same_fit(run):
+    columns = {"employees": run.records("employees")}
+    a = fit_individual_links(columns, equations="quit", params=run.params)
+    b = fit_individual_links(run, equations=("quit",))
+    assert a.estimates == b.estimates and list(a.estimates) == ["links.quit_from_satisfaction",
+                                                                "workforce.base_quit_rate"]
+
+
+# -------------------------------------------------------------- bad input
+def test_bad_input_is_refused_before_any_work(run):
+    plain = simulate(panel_params(), horizon=2, seed=1, record="churn")
+    with pytest.raises(DataError, match=r"churn equation needs 'customers' records.*record=\('customers', "
+                                         r"'employees'\)"):
+        fit_individual_links(plain)
+    with pytest.raises(ValueError, match=r"unknown equation 'chrun' \(did you mean 'churn'\?\)"):
+        fit_individual_links(run, equations=("chrun",))
+    with pytest.raises(ValueError, match="cluster must be one of"):
+        fit_individual_links(run, cluster="customer")
+    with pytest.raises(ValueError, match="start must be an integer >= 0, got -1"):
+        fit_individual_links(run, start=-1)
+    with pytest.raises(DataError, match="no rows from week 99"):
+        fit_individual_links(run, start=99)
+    bad = dict(run.records("employees"))
+    bad["quit"] = bad["quit"] * 2
+    with pytest.raises(DataError, match="'quit' must be 0 or 1, got 2"):
+        fit_individual_links({"employees": bad}, equations="quit")
+    del bad["satisfaction"]
+    with pytest.raises(DataError, match="no column 'satisfaction'"):
+        fit_individual_links({"employees": bad}, equations="quit")
+    with pytest.raises(DataError, match="must be a RunResult with records or a mapping"):
+        fit_individual_links([1, 2])
