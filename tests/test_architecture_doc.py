@@ -15,7 +15,6 @@ from __future__ import annotations
 import importlib
 import re
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
@@ -193,14 +192,18 @@ def test_estimator_recipe():
         plot_fit(fit)
 
 
-def test_front_end_recipe():
-    """Apps are the only layer nothing imports; the workshop server names its extra when it is missing."""
+def test_front_end_recipe(capsys):
+    """Nothing imports apps; the workshop server names its extra; ``spchain workshop`` is added from its module."""
     import inspect
 
-    from spchain.apps import webapp
+    from spchain.apps import cli, webapp
+    from spchain.apps.webapp import command
 
     assert all("apps" not in allowed for name, allowed in MAY_IMPORT.items() if name != "apps")
     assert 'pip install "spchain[workshop]"' in inspect.getsource(webapp.serve)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        importlib.import_module("spchain.apps.cli")
+    assert {"add_parser", "run_command"} <= set(command.__all__)
+    source = inspect.getsource(cli)
+    assert "from .webapp.command import add_parser" in source and "from .webapp.command import run_command" in source
+    with pytest.raises(SystemExit) as done:
+        cli.main(["workshop", "--help"])
+    assert done.value.code == 0 and "serve" in capsys.readouterr().out
