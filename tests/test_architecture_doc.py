@@ -8,6 +8,7 @@ the layers in the order and with the allowed imports of
 worker's modules, the lazy packages), show the diagram drawn by
 ``docs/architecture_diagram.py``, and make only true claims in its recipes
 (the files it names exist; the behaviour it describes is checked here).
+The API reference (``docs/api.md``) follows the same layers.
 """
 
 from __future__ import annotations
@@ -207,3 +208,22 @@ def test_front_end_recipe(capsys):
     with pytest.raises(SystemExit) as done:
         cli.main(["workshop", "--help"])
     assert done.value.code == 0 and "serve" in capsys.readouterr().out
+
+
+def test_the_api_reference_follows_the_layers():
+    """``docs/api.md``: a section per layer in the page's order, modules under their own layer, every top-level name."""
+    import spchain
+
+    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    sections = re.findall(r"^## (\w+): `([\w.]+)`", text, flags=re.M)
+    assert [name for name, _ in sections] == ["core", "engine", "experiments", "fitting", "viz", "apps"]
+    documented = re.findall(r"^\.\. automodule:: ([\w.]+)", text, flags=re.M)
+    assert len(documented) == len(set(documented)), "a module documented twice"
+    for module in documented:
+        assert module in MODULES, module
+    starts = [text.index(f"## {name}: ") for name, _ in sections] + [len(text)]
+    for (name, package), start, end in zip(sections, starts, starts[1:]):
+        below = re.findall(r"^\.\. automodule:: ([\w.]+)", text[start:end], flags=re.M)
+        assert below and all(layer(module) == name for module in below), (name, below)
+    table = text[:starts[0]]
+    assert [name for name in spchain.__all__ if name != "__version__" and f".{name}`" not in table] == []
