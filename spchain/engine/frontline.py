@@ -182,11 +182,15 @@ class Unit:
         Each customer slot's visits come from its own uniforms; each
         position has one (decision, time) pair for a quit.
         """
+        self.acc[FIELD_INDEX["customers_start"]] = self.customers.active.sum()
+        self._schedule_arrivals(week)
+        self._schedule_quits(week)
+
+    def _schedule_arrivals(self, week):
+        """Draw the week's visits of every customer slot; schedule the first (each schedules the next)."""
         engine = self.engine
-        params = engine.in_force
         hours = engine.hours
         start = week * hours
-        self.acc[FIELD_INDEX["customers_start"]] = self.customers.active.sum()
         footfall = self.footfall[week]
         rates = self.customers.visit_rate if footfall == 1.0 else self.customers.visit_rate * footfall
         slots, u = streams.slot_events(engine.seed, "arrivals", (week, self.index), rates, 3, _VISITS_PER_SLOT)
@@ -195,12 +199,18 @@ class Unit:
         n = slots.size
         self.arrivals_t = (start + u[:, 0] * hours).tolist()
         self.visitors = slots.tolist()
-        self.arrival_service = service_time_draws(u[:, 1], params.workforce.service_time_cv).tolist()
+        self.arrival_service = service_time_draws(u[:, 1], engine.in_force.workforce.service_time_cv).tolist()
         self.arrival_patience = streams.exponential_quantile(u[:, 2]).tolist()
         self.next_arrival = 0
         self.n_arrivals_week = n
         if n:
             Timeout(self.env, self.arrivals_t[0] - self.env._now).callbacks.append(self.on_arrival)
+
+    def _schedule_quits(self, week):
+        """Draw whether and when each employee quits this week; schedule the quits."""
+        engine = self.engine
+        params = engine.in_force
+        hours = engine.hours
         draws = engine.generator("workforce", week, self.index).random((self.exists.size, 2))
         idx = np.flatnonzero(self.filled)
         workforce = params.workforce
