@@ -71,13 +71,13 @@ def test_unit_employee_satisfaction_scales_the_visit_link():
     p = preset("workshop").override({"links.loyalty_from_employees": 3.0})
     engine = Engine(p, horizon=2, seed=1)
     unit = engine.units[0]
-    unit.c_satisfaction[:] = 0.9
+    unit.customers.satisfaction[:] = 0.9
     for es in (0.65, 0.85):
         unit.satisfaction[:] = es
         unit.update_loyalty_rates()
         k = p.links.revisit_from_satisfaction * (1 + 3.0 * (es - p.workforce.reference_satisfaction))
         expected = p.customers.visit_rate * np.exp(k * (0.9 - p.customers.reference_satisfaction))
-        np.testing.assert_allclose(unit.c_rate[unit.c_active], expected)
+        np.testing.assert_allclose(unit.customers.visit_rate[unit.customers.active], expected)
 
 
 def test_customer_traits_are_mean_one_lognormals_and_neutral_by_default():
@@ -99,15 +99,15 @@ def test_traits_last_and_act_on_each_customer():
                                      "customers.base_churn_rate": 0.0})  # nobody leaves: slots keep their customer
     engine = Engine(p, horizon=6, seed=4)
     unit = engine.units[0]
-    before = unit.c_traits.copy()
+    before = unit.customers.traits.copy()
     engine.advance(6)
     stayed = np.arange(6000)
-    np.testing.assert_array_equal(unit.c_traits[stayed], before[stayed])  # lasting, not redrawn
-    np.testing.assert_allclose(unit.c_spend[stayed], p.economics.spend_per_visit * before[stayed, 3])
+    np.testing.assert_array_equal(unit.customers.traits[stayed], before[stayed])  # lasting, not redrawn
+    np.testing.assert_allclose(unit.customers.spend[stayed], p.economics.spend_per_visit * before[stayed, 3])
     # customers who expect more end up less satisfied
     high = before[stayed, 0] > 0.08
     low = before[stayed, 0] < -0.08
-    assert unit.c_satisfaction[stayed][high].mean() < unit.c_satisfaction[stayed][low].mean()
+    assert unit.customers.satisfaction[stayed][high].mean() < unit.customers.satisfaction[stayed][low].mean()
 
 
 def test_lasting_expectations_spread_satisfaction_and_keep_the_average():
@@ -122,8 +122,8 @@ def test_churn_propensity_multiplies_each_customers_hazard():
                                      "customers.base_churn_rate": 2.0})
     engine = Engine(p, horizon=30, seed=8)
     unit = engine.units[0]
-    propensity = unit.c_traits[:6000, 2].copy()
+    propensity = unit.customers.traits[:6000, 2].copy()
     engine.advance(30)
-    gone = ~unit.c_active[:6000] | (unit.c_traits[:6000, 2] != propensity)  # left (maybe replaced since)
+    gone = ~unit.customers.active[:6000] | (unit.customers.traits[:6000, 2] != propensity)  # left (maybe replaced since)
     high, low = propensity > np.exp(0.5), propensity < np.exp(-1.5)
     assert gone[high].mean() > 2 * gone[low].mean()

@@ -465,7 +465,7 @@ def test_customer_satisfaction_is_the_replay_of_experiences_in_the_order_they_en
     assert len(events["abandoned"]) > 20 and len(events["served"]) > 100
     s0 = np.full(30, 0.6)
     by_end = _replay(events, p, s0, key=lambda item: item[0])
-    np.testing.assert_allclose(unit.c_satisfaction[:30], by_end, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(unit.customers.satisfaction[:30], by_end, rtol=0, atol=1e-12)
     # the order matters on this path: arrival order would give other numbers
     by_arrival = _replay(events, p, s0, key=lambda item: item[1])
     assert np.abs(by_arrival - by_end).max() > 1e-4
@@ -484,7 +484,7 @@ def test_abandonment_lowers_satisfaction():
     only = [c for c in set(abandoned) if c not in served and abandoned.count(c) == 1]
     assert only, "no customer who only abandoned on this path"
     expected = 0.6 + 0.3 * (0.7 - 0.3 * 2.0 - 0.6)
-    np.testing.assert_allclose(engine.units[0].c_satisfaction[only], expected, rtol=1e-12)
+    np.testing.assert_allclose(engine.units[0].customers.satisfaction[only], expected, rtol=1e-12)
     assert expected < 0.6
 
 

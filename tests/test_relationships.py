@@ -23,19 +23,19 @@ def test_a_quit_breaks_her_customers_relationships():
     engine.advance(4)
     unit = engine.units[0]
     e = int(np.flatnonzero(unit.filled)[0])
-    mine = np.flatnonzero((unit.c_assigned == e) & unit.c_active)
-    others = np.flatnonzero((unit.c_assigned != e) & unit.c_active)
-    assert mine.size > 300 and unit.c_bond[mine].max() > 0  # bonds were built in four weeks
-    before, bond_others = unit.c_satisfaction.copy(), unit.c_bond[others].copy()
+    mine = np.flatnonzero((unit.customers.assigned == e) & unit.customers.active)
+    others = np.flatnonzero((unit.customers.assigned != e) & unit.customers.active)
+    assert mine.size > 300 and unit.customers.bond[mine].max() > 0  # bonds were built in four weeks
+    before, bond_others = unit.customers.satisfaction.copy(), unit.customers.bond[others].copy()
     unit.quit(e)
-    np.testing.assert_allclose(unit.c_satisfaction[mine], np.maximum(0.0, before[mine] - 0.1))
-    np.testing.assert_array_equal(unit.c_satisfaction[others], before[others])
-    assert np.all(unit.c_bond[mine] == 0) and np.array_equal(unit.c_bond[others], bond_others)
+    np.testing.assert_allclose(unit.customers.satisfaction[mine], np.maximum(0.0, before[mine] - 0.1))
+    np.testing.assert_array_equal(unit.customers.satisfaction[others], before[others])
+    assert np.all(unit.customers.bond[mine] == 0) and np.array_equal(unit.customers.bond[others], bond_others)
     # in the week's sweep, her customers leave with the extra probability on top of the usual hazard
     churned = np.zeros(0, int)
-    active_before = unit.c_active.copy()
+    active_before = unit.customers.active.copy()
     engine.advance(5)
-    churned = np.flatnonzero(active_before & ~unit.c_active)
+    churned = np.flatnonzero(active_before & ~unit.customers.active)
     share_mine = np.isin(mine, churned).mean()
     share_others = np.isin(others, churned).mean()
     se = np.sqrt(0.3 * 0.7 / mine.size)
@@ -46,7 +46,7 @@ def test_relationship_customers_are_served_by_their_own_employee_when_free():
     p = preset("workshop").override({**REL, "workforce.base_quit_rate": 0.0, "customers.visit_rate": 0.02})
     r = simulate(p, horizon=3, seed=4, record="served")  # a quiet branch: their own employee is mostly free
     engine = Engine(p, horizon=3, seed=4)
-    assigned = engine.units[0].c_assigned  # the initial assignment, the same in the run
+    assigned = engine.units[0].customers.assigned  # the initial assignment, the same in the run
     served = r.records("served")
     own = assigned[served["customer"].astype(int)] == served["position"].astype(int)
     waited = served["wait"] > 0
@@ -61,7 +61,7 @@ def test_departing_employees_customers_fare_worse_than_a_control_group():
     snapshots = []
     for week in range(1, 31):
         engine.advance(week)
-        snapshots.append((unit.c_satisfaction.copy(), unit.c_assigned.copy(), unit.c_active.copy()))
+        snapshots.append((unit.customers.satisfaction.copy(), unit.customers.assigned.copy(), unit.customers.active.copy()))
     quits = engine.events["quits"]
     diffs = []
     for _, week, _, e, _, _ in quits:

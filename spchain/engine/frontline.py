@@ -96,15 +96,6 @@ class Unit:
         self.started = 0
         self.answered_in_target = 0
 
-    # the customer arrays under their earlier names (tests and notebooks read them)
-    c_active = property(lambda self: self.customers.active, doc="Whether each customer slot is active.")
-    c_satisfaction = property(lambda self: self.customers.satisfaction, doc="Satisfaction of each customer slot.")
-    c_rate = property(lambda self: self.customers.visit_rate, doc="Visits per week of each customer slot.")
-    c_spend = property(lambda self: self.customers.spend, doc="Spend per visit of each customer slot.")
-    c_traits = property(lambda self: self.customers.traits, doc="Lasting traits of each customer slot.")
-    c_assigned = property(lambda self: self.customers.assigned, doc="Assigned position of each slot (-1: none).")
-    c_bond = property(lambda self: self.customers.bond, doc="Bond of each customer slot with its employee.")
-
     # ----------------------------------------------------------- hot path
     def on_arrival(self, event):
         """The next pre-drawn customer arrives now: schedule the one after, serve or queue this one."""
