@@ -138,27 +138,52 @@ def test_no_import_cycles():
     assert not cycles, cycles
 
 
+FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+
+
+def scope_nodes(scope):
+    """The nodes of one scope (a module or a function), without those of the functions inside it."""
+    todo = list(ast.iter_child_nodes(scope))
+    while todo:
+        node = todo.pop()
+        yield node
+        if not isinstance(node, FUNCTIONS):
+            todo.extend(ast.iter_child_nodes(node))
+
+
 def private_uses(module: str, source: str):
-    """``from .x import _y`` and ``x._y`` where ``x`` is another spchain module bound by an import."""
+    """``from .x import _y`` and ``x._y`` where ``x`` is another spchain module bound by an import.
+
+    Each function's imports bind names in that function only, so ``sp`` can be
+    one module in one function and another elsewhere.
+    """
     tree = ast.parse(source)
-    module_aliases = {}
     for line, target, name, _ in imports(module, source):
-        if not target.startswith("spchain"):
-            continue
-        if name is not None and name.startswith("_") and not name.endswith("__"):
+        if target.startswith("spchain") and name is not None and name.startswith("_") \
+                and not name.endswith("__"):
             yield f"{module}:{line} imports {target}.{name}"
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            for alias in node.names:
-                bound = alias.asname or alias.name.split(".")[0]
-                for _, target, name, _ in imports(module, ast.unparse(node)):
-                    if name is None and target.startswith("spchain") and target != module:
-                        module_aliases[bound] = target
-    for node in ast.walk(tree):
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                and node.value.id in module_aliases and node.attr.startswith("_")
-                and not node.attr.endswith("__")):
-            yield f"{module}:{node.lineno} uses {module_aliases[node.value.id]}.{node.attr}"
+
+    def bound_modules(scope):
+        bound = {}
+        for node in scope_nodes(scope):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                for alias in node.names:
+                    one = ast.ImportFrom(node.module, [alias], node.level) if isinstance(node, ast.ImportFrom) \
+                        else ast.Import([alias])
+                    for _, target, name, _ in imports(module, ast.unparse(one)):
+                        if name is None and target.startswith("spchain") and target != module:
+                            bound[alias.asname or alias.name.split(".")[0]] = target
+        return bound
+
+    module_bound = bound_modules(tree)
+    scopes = [tree] + [node for node in ast.walk(tree) if isinstance(node, FUNCTIONS)]
+    for scope in scopes:
+        bound = module_bound if scope is tree else {**module_bound, **bound_modules(scope)}
+        for node in scope_nodes(scope):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id in bound and node.attr.startswith("_")
+                    and not node.attr.endswith("__")):
+                yield f"{module}:{node.lineno} uses {bound[node.value.id]}.{node.attr}"
 
 
 def test_no_module_uses_a_private_name_of_another():
@@ -173,6 +198,12 @@ def test_the_private_check_sees_both_forms():
     found = list(private_uses("spchain.apps.report", source))
     assert found == ["spchain.apps.report:1 imports spchain.result._fmt",
                      "spchain.apps.report:4 uses spchain.viz.plotting._oat_factors"]
+    # each function's own imports: ``sp`` is plotting in one function and sensplots in the other
+    source = ("def a():\n    from ..viz import plotting as sp\n    return sp._oat_factors\n"
+              "def b():\n    from ..viz import sensplots as sp, style as st\n    return sp.plot_morris, st._private\n")
+    assert list(private_uses("spchain.apps.report", source)) == [
+        "spchain.apps.report:3 uses spchain.viz.plotting._oat_factors",
+        "spchain.apps.report:6 uses spchain.viz.style._private"]
 
 
 def test_third_party_packages_stay_in_their_layers():
