@@ -123,9 +123,13 @@ def test_individual_links_recover_a_run_within_their_intervals(run):
     for path in ("links.churn_from_satisfaction", "customers.base_churn_rate", "links.quit_from_satisfaction",
                  "workforce.base_quit_rate"):
         assert abs(fit.estimates[path] - truth.get(path)) < 3 * fit.std_errors[path], path
+    # the quality equation has no error term: its estimates are the truth to rounding
+    for path in ("links.quality_from_skill", "links.quality_from_satisfaction"):
+        assert fit.estimates[path] == pytest.approx(truth.get(path), rel=1e-9) and fit.std_errors[path] < 1e-9
     assert fit.success and fit.kind == "links" and fit.overrides == fit.estimates
     assert fit.params.get("links.churn_from_satisfaction") == fit.estimates["links.churn_from_satisfaction"]
-    churn, quit = fit.diagnostics["equations"]
+    churn, quit, quality = fit.diagnostics["equations"]
+    assert quality["n_obs"] == fit.observed["quality"].size == quit["n_obs"] - quality["clipped"]
     assert churn["unit_effects"] and not quit["unit_effects"] and churn["n_units"] == run.n_units
     c = run.records("customers")
     assert churn["n_obs"] == np.count_nonzero(c["week"] >= 4) and churn["n_exits"] == c["churned"][c["week"] >= 4].sum()

@@ -1,4 +1,4 @@
-"""The churn and quit links from individual-level records: grouped-time hazard models.
+"""The churn, quit and quality links from individual-level records: grouped-time hazard models.
 
 A unit-by-week panel holds unit means of individuals who each follow the
 model's equations, with a changing composition and few events, so the
@@ -7,7 +7,8 @@ loyalty and turnover links cannot be pinned down from it (``docs/fitting.md``,
 customer and each employee week by week; the simulation keeps the same
 records when asked (``simulate(..., record=("customers", "employees"))``,
 :data:`spchain.records.RECORDS`).  :func:`fit_individual_links` estimates the
-two hazards from them by maximum likelihood.
+two hazards from them by maximum likelihood (:func:`fit_exit_hazard`), and
+the service-quality equation by least squares within unit-weeks.
 
 The model's weekly exit law (docs/model.md, sections 3.4 and 4.5) is
 
@@ -34,12 +35,13 @@ import math
 from typing import Mapping, Sequence
 
 import numpy as np
+from scipy.linalg import block_diag
 
 from ..panel import DataError
 from ..params import Params, check_integer, suggest
 from .result import build
 
-__all__ = ["fit_individual_links", "fit_exit_hazard", "HAZARDS"]
+__all__ = ["fit_individual_links", "fit_exit_hazard", "HAZARDS", "EQUATIONS"]
 
 #: Equations of :func:`fit_individual_links`: the record kind each needs, its exit and
 #: individual columns, the parameter paths of its strength and base rate, and the section of the
@@ -50,6 +52,10 @@ HAZARDS = {
     "quit": dict(kind="employees", exit="quit", individual="position",
                  link="links.quit_from_satisfaction", base="workforce.base_quit_rate", section="workforce"),
 }
+#: Every equation of :func:`fit_individual_links`: the hazards and ``"quality"``, the service-quality
+#: equation on employee-weeks (its links and the record kind it needs).
+EQUATIONS = dict({eq: spec["kind"] for eq, spec in HAZARDS.items()}, quality="employees")
+_QUALITY_LINKS = ("links.quality_from_skill", "links.quality_from_satisfaction")
 _CLUSTERS = ("individual", "unit", None)
 _WEEKS_PER_YEAR = 52.0
 
@@ -187,13 +193,14 @@ def _score_information(theta, g, x, y, n_groups, per_row=False):
     return score, info
 
 
-def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit"), start: int = 0,
+def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit", "quality"), start: int = 0,
                          unit_effects=("churn",), cluster: str | None = "individual",
                          params: Params | None = None):
-    r"""The churn and quit links from individual-level records (customer-weeks, employee-weeks).
+    r"""The churn, quit and quality links from individual-level records (customer-weeks, employee-weeks).
 
-    For each equation, the grouped-time proportional hazards model of the
-    model's weekly exit law (Prentice & Gloeckler 1978; module docstring):
+    For the churn and quit equations, the grouped-time proportional hazards
+    model of the model's weekly exit law (Prentice & Gloeckler 1978; module
+    docstring):
 
     * ``"churn"`` from ``"customers"`` records,
       :math:`\log h = \log h_0 + \log c_u - k_c (S - S_{ref})` →
@@ -202,7 +209,16 @@ def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit"), 
     * ``"quit"`` from ``"employees"`` records,
       :math:`\log h = \log h_0 + k_q (S_{ref} - S)` →
       ``links.quit_from_satisfaction`` (:math:`k_q`) and
-      ``workforce.base_quit_rate`` (:math:`h_0`).
+      ``workforce.base_quit_rate`` (:math:`h_0`);
+    * ``"quality"`` from ``"employees"`` records, least squares within
+      unit-weeks of
+      :math:`q = q_0 - k_K(1 - K) + k_S(S - S_{ref}) - k_T\max(0, 1 - T/T^{need})`
+      (the time term is common to a unit's week) on the rows below the
+      clip at 0 and 1 → ``links.quality_from_skill`` (:math:`k_K`) and
+      ``links.quality_from_satisfaction`` (:math:`k_S`); standard errors
+      clustered by unit (the equation has no error term in the model, so
+      its estimates are the truth to rounding and their intervals have
+      almost no width).
 
     With unit effects (one intercept :math:`\alpha_u` per unit, absorbing
     the units' mean-one competition multipliers :math:`c_u`), the base rate
@@ -225,18 +241,19 @@ def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit"), 
         :data:`spchain.records.RECORDS` each equation needs (``unit, week``,
         the individual, ``satisfaction`` and the exit column).
     equations : sequence of str
-        Some of :data:`HAZARDS` (``"churn"``, ``"quit"``).
+        Some of :data:`EQUATIONS` (``"churn"``, ``"quit"``, ``"quality"``).
     start : int
         First week used (earlier weeks are a warm-up).
     unit_effects : bool or sequence of str
-        Equations with one intercept per unit; ``True`` all, ``False``
-        none.  The default gives churn unit effects (the model's units
+        Hazard equations with one intercept per unit; ``True`` both,
+        ``False`` none.  The default gives churn unit effects (the model's units
         differ in competition) and quits one intercept (the model's quit
         hazard has no unit factor, and a unit has few employees).
     cluster : {"individual", "unit", None}
         Clusters of the sandwich covariance: each customer or employee
         (a slot's occupant from its first week to its exit), the unit, or
-        ``None`` for the inverse information.
+        ``None`` for the inverse information (the quality equation: by
+        unit, or classical with ``None``).
     params : Params, optional
         Base parameters: the reference satisfactions and what ``params``
         of the result starts from.  Defaults to the run's parameters (or
@@ -247,17 +264,17 @@ def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit"), 
     FitResult
         ``kind="links"``; estimates and ``overrides`` named by the
         parameter paths above; ``observed``/``fitted`` per equation the
-        exit indicators and fitted probabilities, ``data`` their ``unit``,
-        ``week`` and ``satisfaction``; ``diagnostics["equations"]`` the
-        rows, exits, units, clusters, iterations and log-likelihood of
-        each.
+        exit indicators and fitted probabilities (quality: the quality
+        and its fitted value), ``data`` their ``unit``, ``week`` and
+        regressors; ``diagnostics["equations"]`` the rows, exits, units,
+        clusters, iterations and log-likelihood of each.
 
     Raises
     ------
     DataError
         A record kind an equation needs was not kept (the message says how
         to record it), a column is missing, an exit value is not 0/1, a
-        satisfaction is not finite, or no rows or exits remain from
+        regressor is not finite, or no rows or exits remain from
         ``start``.
     ValueError
         An unknown equation or ``cluster``, or a bad ``start``.
@@ -272,51 +289,94 @@ def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit"), 
     """
     equations, unit_effects, start, cluster = _check_options(equations, unit_effects, start, cluster)
     records, base = _records_and_params(data, equations, params)
-    names, values, blocks, parts, summaries = [], [], [], {}, []
-    for eq in equations:
-        spec = HAZARDS[eq]
-        rows = _rows(records[spec["kind"]], spec, start, eq)
-        reference = getattr(base, spec["section"]).reference_satisfaction
-        fit = fit_exit_hazard(rows["exit"], rows["satisfaction"], reference,
-                              groups=rows["unit"] if eq in unit_effects else None,
-                              clusters=_clusters(rows, cluster))
-        estimate, cov = _map_hazard(fit)
-        names += [spec["link"], spec["base"]]
-        values += estimate
-        blocks.append(cov)
-        keep = fit["keep"]
-        parts[eq] = dict(observed=rows["exit"][keep], fitted=fit["p"],
-                         data={c: rows[c][keep] for c in ("unit", "week", "satisfaction")})
-        summaries.append(dict(equation=eq, records=spec["kind"], n_obs=int(keep.sum()),
-                              n_exits=int(rows["exit"][keep].sum()), n_units=int(np.unique(rows["unit"]).size),
-                              unit_effects=eq in unit_effects, dropped_units=fit["dropped_groups"],
-                              n_clusters=fit["n_clusters"], iterations=fit["iterations"],
-                              converged=fit["converged"], loglik=fit["loglik"]))
+    parts = {eq: (_quality_part(records["employees"], base, start, cluster) if eq == "quality" else
+                  _hazard_part(eq, records[HAZARDS[eq]["kind"]], base, start, eq in unit_effects, cluster))
+             for eq in equations}
+    names = [name for part in parts.values() for name in part["names"]]
+    values = [value for part in parts.values() for value in part["values"]]
+    summaries = [part["summary"] for part in parts.values()]
     overrides = {n: float(v) for n, v in zip(names, values) if math.isfinite(v)}
-    cov = np.zeros((len(names), len(names)))
-    for i, block in enumerate(blocks):
-        cov[2 * i:2 * i + 2, 2 * i:2 * i + 2] = block
-    return build("links", names, values, cov, overrides=overrides, params=base.override(overrides),
-                 value=dict(overrides), n_obs=sum(s["n_obs"] for s in summaries),
+    cov = block_diag(*(part["cov"] for part in parts.values()))
+    return build("links", names, values, cov, overrides=overrides, params=base.override(overrides), value=dict(overrides), n_obs=sum(s["n_obs"] for s in summaries),
                  success=all(s["converged"] for s in summaries),
                  message="; ".join(f"{s['equation']}: not converged" for s in summaries if not s["converged"]),
                  method=f"grouped-time proportional hazards (cloglog binomial GLM, Prentice & Gloeckler 1978), "
-                        f"maximum likelihood; {'cluster-robust by ' + cluster if cluster else 'model-based'} "
-                        f"standard errors",
+                        f"maximum likelihood; quality: least squares within unit-weeks; "
+                        f"{'cluster-robust by ' + cluster if cluster else 'model-based'} standard errors",
                  observed={eq: p["observed"] for eq, p in parts.items()},
                  fitted={eq: p["fitted"] for eq, p in parts.items()},
                  data={eq: p["data"] for eq, p in parts.items()},
                  diagnostics=dict(equations=summaries, start=start, cluster=cluster))
 
 
+def _hazard_part(eq, columns, base, start, unit_effects, cluster) -> dict:
+    """One hazard equation of :func:`fit_individual_links`: its estimates, covariance, data and summary."""
+    spec = HAZARDS[eq]
+    rows = _rows(columns, spec, start, eq)
+    reference = getattr(base, spec["section"]).reference_satisfaction
+    fit = fit_exit_hazard(rows["exit"], rows["satisfaction"], reference,
+                          groups=rows["unit"] if unit_effects else None, clusters=_clusters(rows, cluster))
+    values, cov = _map_hazard(fit)
+    keep = fit["keep"]
+    summary = dict(equation=eq, records=spec["kind"], n_obs=int(keep.sum()), n_exits=int(rows["exit"][keep].sum()),
+                   n_units=int(np.unique(rows["unit"]).size), unit_effects=bool(unit_effects),
+                   dropped_units=fit["dropped_groups"], n_clusters=fit["n_clusters"],
+                   iterations=fit["iterations"], converged=fit["converged"], loglik=fit["loglik"])
+    return dict(names=[spec["link"], spec["base"]], values=values, cov=cov, observed=rows["exit"][keep],
+                fitted=fit["p"], data={c: rows[c][keep] for c in ("unit", "week", "satisfaction")}, summary=summary)
+
+
+def _quality_part(columns, base, start, cluster) -> dict:
+    r"""The quality equation on employee-weeks, least squares within unit-weeks.
+
+    :math:`q_{it} = q_0 - k_K(1 - K_{it}) + k_S(S_{it} - S_{ref}) - k_T\max(0, 1 - T_{ut}/T^{need}_{ut})`
+    (docs/model.md section 3.6): the time term and :math:`q_0` are common to a
+    unit's week, so unit-week effects absorb them and the slopes on skill
+    :math:`K` and satisfaction :math:`S` are :math:`k_K` and :math:`k_S`.
+    Rows at the clip (quality 0 or 1) are left out.
+    """
+    needed = ("unit", "week", "skill", "satisfaction", "quality")
+    rows = _columns(columns, "employees", needed, start, "quality")
+    keep = (rows["quality"] > 0.0) & (rows["quality"] < 1.0)
+    unit, week = rows["unit"][keep], rows["week"][keep]
+    cell = np.unique(unit * (int(week.max()) + 1) + week, return_inverse=True)[1].ravel()
+    counts = np.bincount(cell)
+
+    def within(x):
+        return x - (np.bincount(cell, weights=x) / counts)[cell]
+
+    design = np.column_stack([within(rows["skill"][keep]), within(rows["satisfaction"][keep])])
+    response = within(rows["quality"][keep])
+    coef, *_ = np.linalg.lstsq(design, response, rcond=None)
+    residual = response - design @ coef
+    bread = np.linalg.pinv(design.T @ design)
+    n, k = design.shape
+    if cluster is None:
+        cov = bread * (residual @ residual) / max(n - k - cell.max() - 1, 1)
+        n_clusters = None
+    else:  # clustered by unit, either way: an employee stays in her unit
+        group = np.unique(unit, return_inverse=True)[1].ravel()
+        n_clusters = int(group.max()) + 1
+        summed = np.column_stack([np.bincount(group, weights=design[:, j] * residual, minlength=n_clusters)
+                                  for j in range(k)])
+        cov = bread @ (summed.T @ summed) @ bread * (n_clusters / max(n_clusters - 1, 1))
+    summary = dict(equation="quality", records="employees", n_obs=int(n), n_units=int(np.unique(unit).size),
+                   n_cells=int(counts.size), clipped=int((~keep).sum()), n_clusters=n_clusters, converged=True,
+                   residual_sd=float(np.sqrt(residual @ residual / max(n - k, 1))))
+    return dict(names=list(_QUALITY_LINKS), values=[float(coef[0]), float(coef[1])], cov=cov,
+                observed=rows["quality"][keep], fitted=rows["quality"][keep] - residual,
+                data={"unit": unit, "week": week, "skill": rows["skill"][keep],
+                      "satisfaction": rows["satisfaction"][keep]}, summary=summary)
+
+
 def _check_options(equations, unit_effects, start, cluster):
     """The options of :func:`fit_individual_links`, checked before any work."""
     equations = (equations,) if isinstance(equations, str) else tuple(equations)
     for eq in equations:
-        if eq not in HAZARDS:
-            raise ValueError(f"unknown equation {eq!r}{suggest(eq, HAZARDS)}; expected some of {list(HAZARDS)}")
+        if eq not in EQUATIONS:
+            raise ValueError(f"unknown equation {eq!r}{suggest(eq, EQUATIONS)}; expected some of {list(EQUATIONS)}")
     if not equations:
-        raise ValueError(f"equations must name at least one of {list(HAZARDS)}, got none")
+        raise ValueError(f"equations must name at least one of {list(EQUATIONS)}, got none")
     if unit_effects is True or unit_effects is False:
         unit_effects = equations if unit_effects else ()
     else:
@@ -333,14 +393,14 @@ def _check_options(equations, unit_effects, start, cluster):
 
 def _records_and_params(data, equations, params):
     """``{kind: columns}`` of the kinds the equations need, and the base parameters."""
-    needed = list(dict.fromkeys(HAZARDS[eq]["kind"] for eq in equations))
+    needed = list(dict.fromkeys(EQUATIONS[eq] for eq in equations))
     is_run = hasattr(data, "records") and hasattr(data, "recorded")
     if not is_run and not isinstance(data, Mapping):
         raise DataError(f"data must be a RunResult with records or a mapping of record kind to columns, "
                         f"got {type(data).__name__}")
     kept = tuple(data.recorded) if is_run else tuple(data)
     for eq in equations:
-        kind = HAZARDS[eq]["kind"]
+        kind = EQUATIONS[eq]
         if kind not in kept:
             raise DataError(f"the {eq} equation needs {kind!r} records, which the data do not hold (kinds held: "
                             f"{list(kept)}); keep them with simulate(..., record={tuple(needed)!r})")
@@ -351,29 +411,36 @@ def _records_and_params(data, equations, params):
     return {kind: (data.records(kind) if is_run else data[kind]) for kind in needed}, params
 
 
-def _rows(columns, spec, start, eq):
-    """The rows of one equation from ``start``: unit, week, individual, satisfaction, exit (checked)."""
-    needed = ("unit", "week", spec["individual"], "satisfaction", spec["exit"])
+def _columns(columns, kind, needed, start, eq) -> dict:
+    """Columns ``needed`` of one kind's records from week ``start`` (``unit, week`` as integers)."""
     for name in needed:
         if name not in columns:
-            raise DataError(f"{spec['kind']!r} records have no column {name!r}{suggest(name, list(columns))}; "
+            raise DataError(f"{kind!r} records have no column {name!r}{suggest(name, list(columns))}; "
                             f"the {eq} equation needs {list(needed)}")
     week = np.asarray(columns["week"], np.int64)
     use = week >= start
-    rows = {"unit": np.asarray(columns["unit"], np.int64)[use], "week": week[use],
-            "individual": np.asarray(columns[spec["individual"]], np.int64)[use],
-            "satisfaction": np.asarray(columns["satisfaction"], float)[use],
-            "exit": np.asarray(columns[spec["exit"]], float)[use]}
-    if rows["exit"].size == 0:
-        raise DataError(f"{spec['kind']!r} records have no rows from week {start} (start={start}); "
+    if not use.any():
+        raise DataError(f"{kind!r} records have no rows from week {start} (start={start}); "
                         f"the last week recorded is {int(week.max()) if week.size else 'none'}")
+    rows = {name: np.asarray(columns[name], np.int64 if name in ("unit", "week") else float)[use]
+            for name in needed}
+    for name in needed[3:]:
+        if not np.all(np.isfinite(rows[name])):
+            raise DataError(f"{kind!r} column {name!r} must be finite, got "
+                            f"{rows[name][~np.isfinite(rows[name])][0]:g}")
+    return rows
+
+
+def _rows(columns, spec, start, eq):
+    """The rows of one hazard from ``start``: unit, week, individual, satisfaction, exit (checked)."""
+    needed = ("unit", "week", spec["individual"], "satisfaction", spec["exit"])
+    rows = _columns(columns, spec["kind"], needed, start, eq)
+    rows["individual"] = rows.pop(spec["individual"]).astype(np.int64)
+    rows["exit"] = rows.pop(spec["exit"])
     bad = ~np.isin(rows["exit"], (0.0, 1.0))
     if bad.any():
         raise DataError(f"{spec['kind']!r} column {spec['exit']!r} must be 0 or 1, got "
                         f"{rows['exit'][bad][0]:g}")
-    if not np.all(np.isfinite(rows["satisfaction"])):
-        raise DataError(f"{spec['kind']!r} column 'satisfaction' must be finite, got "
-                        f"{rows['satisfaction'][~np.isfinite(rows['satisfaction'])][0]:g}")
     return rows
 
 
