@@ -6,14 +6,14 @@ weeks and 30 recorded weeks, with the ``retail_chain`` preset's unit spreads
 process, staffing, footfall; as ``bench_fit_coverage.py --model --heterogeneity retail``) on
 :func:`spchain.fitting.synthetic.panel_params` (6 employees and 1,000 customers per unit), its
 internal departments sized for the units (:func:`spchain.engine.units.size_departments`), keeping
-the ``"customers"`` and ``"employees"`` records.  :func:`spchain.fitting.individual.fit_individual_links`
+the ``"customers"``, ``"employees"``, ``"served"`` and ``"abandoned"`` records.  :func:`spchain.fitting.individual.fit_individual_links`
 fits the churn hazard (unit effects) and the quit hazard (one intercept) from week 10, with
 standard errors clustered by customer and employee, and the quality equation within unit-weeks
-(clustered by unit).
+(clustered by unit), and the value equation from each customer's week (profile least squares).
 
 Printed per parameter: the truth, mean and median of estimate / truth - 1, the share of 95%
 intervals covering the truth (an interval of no width at the truth, to 1e-6, counts as covering:
-the quality equation has no error term), the binomial tolerance band 0.95 +- 1.96 sqrt(0.95 * 0.05 / n), and
+the quality and value equations have no error term), the binomial tolerance band 0.95 +- 1.96 sqrt(0.95 * 0.05 / n), and
 a check mark where |mean bias| < 10% and coverage is inside the band.
 
 Run: ``python benchmarks/bench_fit_individual.py [--runs 100] [--workers 2]``; ``--quick`` for a
@@ -56,9 +56,10 @@ def replicate(args):
     t = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        run = simulate(params, horizon=WARMUP + WEEKS, seed=seed, record=("customers", "employees"))
+        run = simulate(params, horizon=WARMUP + WEEKS, seed=seed,
+                       record=("customers", "employees", "served", "abandoned"))
     simulated = time.perf_counter() - t
-    fit = fit_individual_links(run, start=WARMUP)
+    fit = fit_individual_links(run, equations=("churn", "quit", "quality", "value"), start=WARMUP)
     ci = fit.conf_int(0.05)
     return ({path: (fit.estimates[path], *ci[path]) for path in fit.estimates}, simulated,
             time.perf_counter() - t - simulated)

@@ -140,6 +140,25 @@ def test_individual_links_recover_a_run_within_their_intervals(run):
     assert abs(np.sum(-np.log1p(-p) * (y - p) / p * x)) < 1e-6 * churn["n_exits"]
 
 
+def test_value_equation_from_each_customers_week():
+    # customers' satisfaction updates from the week's services and abandonments, in time order (model 4.2-4.3)
+    params = panel_params().override({"organisation.n_units": 4, "organisation.expectations_sd": 0.05,
+                                      "links.value_from_quality": 4.0})  # strong enough to hit the clip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = simulate(params, horizon=8, seed=2, record=("customers", "served", "abandoned"))
+    fit = fit_individual_links(r, equations="value", start=2)
+    summary = fit.diagnostics["equations"][0]
+    assert fit.success and summary["n_units"] == 4 and summary["clipped"] > 0 and summary["residual_sd"] < 1e-6
+    for path in ("links.value_from_quality", "links.value_from_wait", "customers.update_weight"):
+        # the model's equation has no error term: the truth to the optimiser's tolerance
+        assert fit.estimates[path] == pytest.approx(params.get(path), rel=1e-5), path
+        assert fit.std_errors[path] < 1e-4 * params.get(path), path
+    assert np.allclose(fit.fitted["value"], fit.observed["value"], atol=1e-5)
+    with pytest.raises(DataError, match=r"the value equation needs 'served' records"):
+        fit_individual_links({"customers": r.records("customers")}, equations="value", params=params)
+
+
 def test_mapping_input_gives_the_same_fit(run):
     columns = {"employees": run.records("employees")}
     a = fit_individual_links(columns, equations="quit", params=run.params)

@@ -1,4 +1,4 @@
-"""The churn, quit and quality links from individual-level records: grouped-time hazard models.
+"""The churn, quit, quality and value links from individual-level records (customer- and employee-weeks).
 
 A unit-by-week panel holds unit means of individuals who each follow the
 model's equations, with a changing composition and few events, so the
@@ -8,7 +8,9 @@ customer and each employee week by week; the simulation keeps the same
 records when asked (``simulate(..., record=("customers", "employees"))``,
 :data:`spchain.records.RECORDS`).  :func:`fit_individual_links` estimates the
 two hazards from them by maximum likelihood (:func:`fit_exit_hazard`), and
-the service-quality equation by least squares within unit-weeks.
+the service-quality equation by least squares within unit-weeks, and the
+experienced-value equation from each customer's week by profile least
+squares (:func:`fit_value_equation`).
 
 The model's weekly exit law (docs/model.md, sections 3.4 and 4.5) is
 
@@ -41,7 +43,7 @@ from ..panel import DataError
 from ..params import Params, check_integer, suggest
 from .result import build
 
-__all__ = ["fit_individual_links", "fit_exit_hazard", "HAZARDS", "EQUATIONS"]
+__all__ = ["fit_individual_links", "fit_exit_hazard", "fit_value_equation", "HAZARDS", "EQUATIONS"]
 
 #: Equations of :func:`fit_individual_links`: the record kind each needs, its exit and
 #: individual columns, the parameter paths of its strength and base rate, and the section of the
@@ -52,9 +54,11 @@ HAZARDS = {
     "quit": dict(kind="employees", exit="quit", individual="position",
                  link="links.quit_from_satisfaction", base="workforce.base_quit_rate", section="workforce"),
 }
-#: Every equation of :func:`fit_individual_links`: the hazards and ``"quality"``, the service-quality
-#: equation on employee-weeks (its links and the record kind it needs).
-EQUATIONS = dict({eq: spec["kind"] for eq, spec in HAZARDS.items()}, quality="employees")
+#: Every equation of :func:`fit_individual_links` and the record kinds it needs: the hazards,
+#: ``"quality"`` (the service-quality equation on employee-weeks) and ``"value"`` (each customer's
+#: satisfaction update from the week's experiences).
+EQUATIONS = dict({eq: (spec["kind"],) for eq, spec in HAZARDS.items()}, quality=("employees",),
+                 value=("customers", "served", "abandoned"))
 _QUALITY_LINKS = ("links.quality_from_skill", "links.quality_from_satisfaction")
 _CLUSTERS = ("individual", "unit", None)
 _WEEKS_PER_YEAR = 52.0
@@ -196,7 +200,7 @@ def _score_information(theta, g, x, y, n_groups, per_row=False):
 def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit", "quality"), start: int = 0,
                          unit_effects=("churn",), cluster: str | None = "individual",
                          params: Params | None = None):
-    r"""The churn, quit and quality links from individual-level records (customer-weeks, employee-weeks).
+    r"""The churn, quit, quality and value links from individual-level records (customer- and employee-weeks).
 
     For the churn and quit equations, the grouped-time proportional hazards
     model of the model's weekly exit law (Prentice & Gloeckler 1978; module
@@ -210,6 +214,12 @@ def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit", "
       :math:`\log h = \log h_0 + k_q (S_{ref} - S)` →
       ``links.quit_from_satisfaction`` (:math:`k_q`) and
       ``workforce.base_quit_rate`` (:math:`h_0`);
+    * ``"value"`` from ``"customers"``, ``"served"`` and ``"abandoned"``
+      records: each customer's satisfaction update from the week's
+      experiences (:func:`fit_value_equation`) →
+      ``links.value_from_quality``, ``links.value_from_wait`` and
+      ``customers.update_weight``; not in the default ``equations``
+      (its records grow with every service);
     * ``"quality"`` from ``"employees"`` records, least squares within
       unit-weeks of
       :math:`q = q_0 - k_K(1 - K) + k_S(S - S_{ref}) - k_T\max(0, 1 - T/T^{need})`
@@ -241,7 +251,8 @@ def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit", "
         :data:`spchain.records.RECORDS` each equation needs (``unit, week``,
         the individual, ``satisfaction`` and the exit column).
     equations : sequence of str
-        Some of :data:`EQUATIONS` (``"churn"``, ``"quit"``, ``"quality"``).
+        Some of :data:`EQUATIONS` (``"churn"``, ``"quit"``, ``"quality"``,
+        ``"value"``).
     start : int
         First week used (earlier weeks are a warm-up).
     unit_effects : bool or sequence of str
@@ -289,9 +300,14 @@ def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit", "
     """
     equations, unit_effects, start, cluster = _check_options(equations, unit_effects, start, cluster)
     records, base = _records_and_params(data, equations, params)
-    parts = {eq: (_quality_part(records["employees"], base, start, cluster) if eq == "quality" else
-                  _hazard_part(eq, records[HAZARDS[eq]["kind"]], base, start, eq in unit_effects, cluster))
-             for eq in equations}
+    parts = {}
+    for eq in equations:
+        if eq == "quality":
+            parts[eq] = _quality_part(records["employees"], base, start, cluster)
+        elif eq == "value":
+            parts[eq] = fit_value_equation(records, base, start=start)
+        else:
+            parts[eq] = _hazard_part(eq, records[HAZARDS[eq]["kind"]], base, start, eq in unit_effects, cluster)
     names = [name for part in parts.values() for name in part["names"]]
     values = [value for part in parts.values() for value in part["values"]]
     summaries = [part["summary"] for part in parts.values()]
@@ -301,7 +317,8 @@ def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit", "
                  success=all(s["converged"] for s in summaries),
                  message="; ".join(f"{s['equation']}: not converged" for s in summaries if not s["converged"]),
                  method=f"grouped-time proportional hazards (cloglog binomial GLM, Prentice & Gloeckler 1978), "
-                        f"maximum likelihood; quality: least squares within unit-weeks; "
+                        f"maximum likelihood; quality: least squares within unit-weeks; value: profile least "
+                        f"squares of each customer's week; "
                         f"{'cluster-robust by ' + cluster if cluster else 'model-based'} standard errors",
                  observed={eq: p["observed"] for eq, p in parts.items()},
                  fitted={eq: p["fitted"] for eq, p in parts.items()},
@@ -393,17 +410,17 @@ def _check_options(equations, unit_effects, start, cluster):
 
 def _records_and_params(data, equations, params):
     """``{kind: columns}`` of the kinds the equations need, and the base parameters."""
-    needed = list(dict.fromkeys(EQUATIONS[eq] for eq in equations))
+    needed = list(dict.fromkeys(kind for eq in equations for kind in EQUATIONS[eq]))
     is_run = hasattr(data, "records") and hasattr(data, "recorded")
     if not is_run and not isinstance(data, Mapping):
         raise DataError(f"data must be a RunResult with records or a mapping of record kind to columns, "
                         f"got {type(data).__name__}")
     kept = tuple(data.recorded) if is_run else tuple(data)
     for eq in equations:
-        kind = EQUATIONS[eq]
-        if kind not in kept:
-            raise DataError(f"the {eq} equation needs {kind!r} records, which the data do not hold (kinds held: "
-                            f"{list(kept)}); keep them with simulate(..., record={tuple(needed)!r})")
+        for kind in EQUATIONS[eq]:
+            if kind not in kept:
+                raise DataError(f"the {eq} equation needs {kind!r} records, which the data do not hold (kinds "
+                                f"held: {list(kept)}); keep them with simulate(..., record={tuple(needed)!r})")
     if params is None:
         params = data.params if is_run else Params()
     if not isinstance(params, Params):
@@ -478,3 +495,212 @@ def _map_hazard(fit):
     bound = math.sqrt(max(k_var * h0_var, 0.0))
     covariance = min(max(covariance, -bound), bound)
     return [-fit["beta"], h0], np.array([[k_var, covariance], [covariance, h0_var]])
+
+
+_VALUE_LINKS = ("links.value_from_quality", "links.value_from_wait", "customers.update_weight")
+
+
+def fit_value_equation(records, params, *, start: int = 0) -> dict:
+    r"""The experienced-value equation from each customer's week: nonlinear least squares.
+
+    After the week's experiences :math:`E_1..E_n` in time order (docs/model.md
+    sections 4.2-4.3), a customer's satisfaction is
+
+    .. math::
+
+        S_t = (1-\gamma)^n S_{t-1} + \sum_k \gamma(1-\gamma)^{n-k} E_k, \qquad
+        E_k = \mathrm{clip}_0^1(S_{ref} + v_k),
+
+    with :math:`v_k = k_q q_k - k_w W_k / W_{tol} + c_u - S_{ref}` for a service
+    (quality :math:`q_k` of the server, wait :math:`W_k` in minutes; the unit
+    constant :math:`c_u = S_{ref} - k_q q^{exp}_u - k_p (p - 1)` absorbs the
+    unit's expectations and the price) and :math:`v_k = -k_w \cdot`
+    ``abandonment_penalty`` for an abandonment.  Given :math:`\gamma` the
+    equation is linear in :math:`(c_u, k_q, k_w)`; :math:`\gamma` is found by
+    minimising the residual sum of squares (profile least squares,
+    ``scipy.optimize.minimize_scalar``).  Customer-weeks with an experience
+    at the clip (with the estimates) are left out and the fit repeated.
+    The rows are a customer's consecutive weeks (a row the week before, not
+    churned, and a row this week) with at least one experience.
+
+    Parameters
+    ----------
+    records : mapping
+        ``"customers"``, ``"served"`` and ``"abandoned"`` records as columns
+        (:data:`spchain.records.RECORDS`).
+    params : Params
+        ``customers.reference_satisfaction``, ``wait_tolerance_minutes``,
+        ``abandonment_penalty`` and ``organisation.hours_per_week``.
+    start : int
+        First week whose update is used.
+
+    Returns
+    -------
+    dict
+        ``names`` (``links.value_from_quality``, ``links.value_from_wait``,
+        ``customers.update_weight``), ``values``, ``cov`` (cluster-robust
+        by unit given :math:`\gamma`, plus :math:`\gamma`'s variance from the
+        profile's curvature carried through the slopes' derivatives in
+        :math:`\gamma`), ``observed``/``fitted`` (each customer-week's
+        satisfaction), ``data`` and ``summary``.
+
+    Notes
+    -----
+    Exact when the model's value equation is the data's: customers' own
+    tolerance and expectation spreads (``customers.tolerance_sd``,
+    ``expectation_sd``) and relationship service add terms it leaves out.
+    """
+    from scipy import optimize
+
+    weeks = _customer_weeks(records, params, start)
+    clip = np.zeros(weeks["served"].size, np.int8)  # experiences at the clip: +1 at 1, -1 at 0
+    settled = False
+    for _ in range(10):  # the clipped experiences under the estimates, until they settle
+        found = optimize.minimize_scalar(lambda g: _value_regression(weeks, g, clip)["ssr"], bounds=(0.01, 0.99),
+                                         method="bounded", options={"xatol": 1e-10})
+        fit = _value_regression(weeks, found.x, clip)
+        flags = _clip_flags(weeks, fit)
+        changed = np.count_nonzero(flags != clip)
+        clip = flags
+        settled = changed <= 1e-4 * clip.size  # a few experiences at the clip to rounding may flip
+        if settled:
+            break
+    found = optimize.minimize_scalar(lambda g: _value_regression(weeks, g, clip)["ssr"], bounds=(0.01, 0.99),
+                                     method="bounded", options={"xatol": 1e-10})
+    fit = _value_regression(weeks, found.x, clip)
+    gamma = float(found.x)
+    step = 1e-4 * min(gamma, 1 - gamma)
+    above, below = _value_regression(weeks, gamma + step, clip), _value_regression(weeks, gamma - step, clip)
+    curvature = (above["ssr"] - 2 * fit["ssr"] + below["ssr"]) / step ** 2
+    slope = np.array([above["k_q"] - below["k_q"], above["k_w"] - below["k_w"]]) / (2 * step)  # d(k_q, k_w)/d gamma
+    fit = _value_regression(weeks, gamma, clip, covariance=True)
+    n = weeks["n_groups"]
+    sigma2 = fit["ssr"] / max(n - fit["n_params"] - 1, 1)
+    gamma_var = 2 * sigma2 / curvature if curvature > 0 else math.inf
+    # delta method of the profile: (k_q, k_w) move with gamma
+    cov = np.zeros((3, 3))
+    cov[:2, :2] = fit["cov"] + np.outer(slope, slope) * gamma_var
+    cov[:2, 2] = cov[2, :2] = slope * gamma_var
+    cov[2, 2] = gamma_var
+    summary = dict(equation="value", records="customers, served, abandoned", n_obs=n,
+                   clipped=int(np.count_nonzero(clip)), n_units=int(np.unique(weeks["unit"]).size), converged=bool(found.success and settled),
+                   residual_sd=float(math.sqrt(sigma2)))
+    return dict(names=list(_VALUE_LINKS), values=[fit["k_q"], fit["k_w"], gamma], cov=cov,
+                observed=weeks["s_new"], fitted=weeks["s_new"] - fit["residual"],
+                data={"unit": weeks["unit"], "week": weeks["week"], "previous_satisfaction": weeks["s_prev"]},
+                summary=summary)
+
+
+def _customer_weeks(records, params, start) -> dict:
+    """Each customer-week with its previous satisfaction and its experiences in time order."""
+    customers = params.customers
+    hours = params.organisation.hours_per_week
+    rows = _columns(records["customers"], "customers", ("unit", "week", "customer", "satisfaction", "churned"),
+                    0, "value")
+    served = _columns_all(records["served"], "served", ("unit", "customer", "arrival_time", "wait", "service_time",
+                                                        "quality"))
+    abandoned = _columns_all(records["abandoned"], "abandoned", ("unit", "customer", "abandon_time"))
+    n_slots = int(max(rows["customer"].max(initial=0), served["customer"].max(initial=0),
+                      abandoned["customer"].max(initial=0))) + 1
+    n_weeks = int(rows["week"].max()) + 2
+
+    def key(unit, customer, week):
+        return (unit.astype(np.int64) * n_slots + customer.astype(np.int64)) * n_weeks + week.astype(np.int64)
+
+    done = served["arrival_time"] + served["wait"] + served["service_time"]
+    time = np.concatenate([done, abandoned["abandon_time"]])
+    is_served = np.r_[np.ones(done.size, bool), np.zeros(abandoned["abandon_time"].size, bool)]
+    exp_key = key(np.r_[served["unit"], abandoned["unit"]], np.r_[served["customer"], abandoned["customer"]],
+                  np.floor(time / hours))
+    order = np.lexsort((~is_served, time, exp_key))
+    exp_key, time, is_served = exp_key[order], time[order], is_served[order]
+    quality = np.r_[served["quality"], np.zeros(abandoned["abandon_time"].size)][order]
+    wait = np.r_[served["wait"] * 60.0 / customers.wait_tolerance_minutes,
+                 np.full(abandoned["abandon_time"].size, customers.abandonment_penalty)][order]
+    row_key = key(rows["unit"], rows["customer"], rows["week"])
+    previous = {int(k): (s, c) for k, s, c in zip((row_key + 1).tolist(), rows["satisfaction"].tolist(),
+                                                   rows["churned"].tolist())}
+    groups, counts = np.unique(exp_key, return_counts=True)
+    sorted_keys = np.sort(row_key)
+    at = np.minimum(np.searchsorted(sorted_keys, groups), sorted_keys.size - 1)
+    now = sorted_keys[at] == groups  # a row this week
+    prior = np.array([previous.get(int(g), (math.nan, 1))[1] == 0 for g in groups.tolist()], bool)
+    week = groups % n_weeks
+    usable = now & prior & (week >= max(start, 1))
+    s_new_by_key = dict(zip(row_key.tolist(), rows["satisfaction"].tolist()))
+    member = np.repeat(usable, counts)
+    groups, counts = groups[usable], counts[usable]
+    group_of = np.repeat(np.arange(groups.size), counts)
+    rank = np.arange(group_of.size) - np.repeat(np.r_[0, np.cumsum(counts)[:-1]], counts)  # 0-based order
+    unit = (groups // n_weeks) // n_slots
+    units, unit_index = np.unique(unit, return_inverse=True)
+    return dict(n_groups=groups.size, unit=unit, unit_index=unit_index.ravel(), n_units=units.size,
+                week=week[usable], counts=counts,
+                s_prev=np.array([previous[int(g)][0] for g in groups.tolist()]),
+                s_new=np.array([s_new_by_key[int(g)] for g in groups.tolist()]),
+                group_of=group_of, after=(np.repeat(counts, counts) - 1 - rank), served=is_served[member],
+                quality=quality[member], wait=wait[member], reference=customers.reference_satisfaction)
+
+
+def _columns_all(columns, kind, needed) -> dict:
+    """Columns ``needed`` of a kind without a week column, as float arrays (``unit``, ``customer``: int)."""
+    for name in needed:
+        if name not in columns:
+            raise DataError(f"{kind!r} records have no column {name!r}{suggest(name, list(columns))}; "
+                            f"the value equation needs {list(needed)}")
+    return {name: np.asarray(columns[name], np.int64 if name in ("unit", "customer") else float) for name in needed}
+
+
+def _value_regression(weeks, gamma, clip, covariance=False) -> dict:
+    """Least squares of the satisfaction update given ``gamma``, the experiences ``clip`` flags at 0 or 1.
+
+    Regressors per customer-week: the weight of its served experiences
+    (times the unit's constant), of their quality, and of the waits and
+    abandonment penalties; the clipped experiences' known values (0 or 1)
+    move to the response.  Normal equations, the unit block diagonal.
+    """
+    weight = gamma * (1 - gamma) ** weeks["after"]
+    g, n_groups, served = weeks["group_of"], weeks["n_groups"], weeks["served"]
+    free = clip == 0
+
+    def per_group(values):
+        return np.bincount(g, weights=weight * values, minlength=n_groups)
+
+    total_served = per_group(served & free)
+    quality = per_group(weeks["quality"] * (served & free))
+    wait = -per_group(weeks["wait"] * free)
+    response = (weeks["s_new"] - (1 - gamma) ** weeks["counts"] * weeks["s_prev"]
+                - weeks["reference"] * per_group(~served & free) - per_group(clip == 1))
+    unit, n_units = weeks["unit_index"], weeks["n_units"]
+    slopes = np.column_stack([quality, wait])
+    normal = np.zeros((n_units + 2, n_units + 2))
+    normal[np.arange(n_units), np.arange(n_units)] = np.bincount(unit, weights=total_served ** 2, minlength=n_units)
+    for j in range(2):
+        normal[:n_units, n_units + j] = normal[n_units + j, :n_units] = np.bincount(
+            unit, weights=total_served * slopes[:, j], minlength=n_units)
+    normal[n_units:, n_units:] = slopes.T @ slopes
+    rhs = np.r_[np.bincount(unit, weights=total_served * response, minlength=n_units), slopes.T @ response]
+    bread = np.linalg.pinv(normal)
+    coef = bread @ rhs
+    residual = response - coef[unit] * total_served - slopes @ coef[n_units:]
+    out = dict(ssr=float(residual @ residual), residual=residual, k_q=float(coef[-2]), k_w=float(coef[-1]),
+               constants=coef[:n_units], n_params=n_units + 2, cov=None)
+    if covariance:  # clustered by unit
+        scores = np.zeros((n_units, n_units + 2))
+        scores[np.arange(n_units), np.arange(n_units)] = np.bincount(unit, weights=total_served * residual,
+                                                                    minlength=n_units)
+        for j in range(2):
+            scores[:, n_units + j] = np.bincount(unit, weights=slopes[:, j] * residual, minlength=n_units)
+        cov = bread @ (scores.T @ scores) @ bread * n_units / max(n_units - 1, 1)
+        out["cov"] = cov[-2:, -2:]
+    return out
+
+
+def _clip_flags(weeks, fit) -> np.ndarray:
+    """Each experience under the fitted equation: +1 at or above 1, -1 at or below 0, else 0."""
+    served = weeks["served"]
+    constant = fit["constants"][weeks["unit_index"]][weeks["group_of"]]
+    experience = np.where(served, constant + fit["k_q"] * weeks["quality"] - fit["k_w"] * weeks["wait"],
+                          weeks["reference"] - fit["k_w"] * weeks["wait"])
+    edge = 1e-9  # within rounding of the clip: its value is the bound either way
+    return np.where(experience >= 1.0 - edge, 1, np.where(experience <= edge, -1, 0)).astype(np.int8)
