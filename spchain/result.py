@@ -189,6 +189,17 @@ class RunResult:
               post of their ``perceived_isq`` (the smoothed ISQ each
               employee feels, the driver of their satisfaction) and
               ``satisfaction`` (the ``employee_satisfaction`` KPI).
+            * ``"customers"`` -- one row per active customer and week, at
+              the week's end: ``unit, week, customer, satisfaction`` (the
+              level the week's churn hazard used) and ``churned`` (0/1);
+              rows a week = field ``customers_start``, ``churned`` sums
+              to field ``churned``.
+            * ``"employees"`` -- one row per employee in post at the
+              week's start: ``unit, week, position, satisfaction`` (the
+              level the week's quit hazard used), ``tenure``, ``skill``,
+              ``quality`` (delivered this week) and ``quit`` (0/1); rows
+              a week = last week's ``headcount``, ``quit`` sums to field
+              ``quits``.
 
         Returns
         -------
