@@ -98,7 +98,7 @@ def _offline():
 @pytest.mark.slow
 def test_docs_build_with_warnings_as_errors(tmp_path):
     missing = [m for m in NEEDED if importlib.util.find_spec(m) is None]
-    if missing:
+    if missing and not os.environ.get("SPCHAIN_REQUIRE_DOCS"):
         pytest.skip(f"the docs extra is not installed (missing {', '.join(missing)}): "
                     f"pip install -e '.[docs]'")
     env = dict(os.environ, MPLBACKEND="Agg", PYDEVD_DISABLE_FILE_VALIDATION="1")
@@ -109,9 +109,13 @@ def test_docs_build_with_warnings_as_errors(tmp_path):
     assert done.returncode == 0, f"sphinx failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
     html = tmp_path / "html"
     for page in ("index", "getting-started", "validation", "api", "references", "glossary", "model",
-                 "howto/extend", "tutorials/_generated/researchers",
-                 "tutorials/_generated/consultants", "tutorials/_generated/workshop"):
+                 "architecture", "howto/extend"):
         assert (html / f"{page}.html").is_file(), f"{page}.html was not built"
+    # the build executed every notebook (failing on any error): this is where the notebooks are tested
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        page = html / "tutorials" / "_generated" / f"{notebook.stem}.html"
+        assert page.is_file(), f"{notebook.name} was not built"
+        assert 'class="cell_output' in page.read_text(encoding="utf-8"), f"{notebook.name} shows no output"
     # the validation figures are produced by the build
     text = (html / "validation.html").read_text(encoding="utf-8")
     assert text.count("<img") >= 4, "validation.html should show its four figures"
