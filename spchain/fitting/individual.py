@@ -37,6 +37,7 @@ import math
 from typing import Mapping, Sequence
 
 import numpy as np
+from scipy import optimize
 from scipy.linalg import block_diag
 
 from ..panel import DataError
@@ -518,8 +519,9 @@ def fit_value_equation(records, params, *, start: int = 0) -> dict:
     ``abandonment_penalty`` for an abandonment.  Given :math:`\gamma` the
     equation is linear in :math:`(c_u, k_q, k_w)`; :math:`\gamma` is found by
     minimising the residual sum of squares (profile least squares,
-    ``scipy.optimize.minimize_scalar``).  Customer-weeks with an experience
-    at the clip (with the estimates) are left out and the fit repeated.
+    ``scipy.optimize.minimize_scalar``).  Experiences at the clip under
+    the estimates enter at their bound (0 or 1), and the fit is repeated
+    until those flags settle.
     The rows are a customer's consecutive weeks (a row the week before, not
     churned, and a row this week) with at least one experience.
 
@@ -550,8 +552,6 @@ def fit_value_equation(records, params, *, start: int = 0) -> dict:
     tolerance and expectation spreads (``customers.tolerance_sd``,
     ``expectation_sd``) and relationship service add terms it leaves out.
     """
-    from scipy import optimize
-
     weeks = _customer_weeks(records, params, start)
     clip = np.zeros(weeks["served"].size, np.int8)  # experiences at the clip: +1 at 1, -1 at 0
     settled = False
