@@ -75,11 +75,8 @@ class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Import ``spchain.<old>`` as its new module, with a DeprecationWarning."""
 
     def find_spec(self, fullname, path=None, target=None):
-        head, dot, rest = fullname.partition(".")
-        if head != "spchain":
-            return None
-        old, _, below = rest.partition(".")
-        if old not in MOVED:
+        package, _, rest = fullname.partition(".")
+        if package != "spchain" or rest.partition(".")[0] not in MOVED:
             return None
         return importlib.util.spec_from_loader(fullname, self)
 
