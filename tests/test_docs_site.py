@@ -111,7 +111,7 @@ def test_docs_build_with_warnings_as_errors(tmp_path):
     for page in ("index", "getting-started", "validation", "api", "references", "glossary", "model",
                  "architecture", "howto/extend"):
         assert (html / f"{page}.html").is_file(), f"{page}.html was not built"
-    # the build executed every notebook (failing on any error): this is where the notebooks are tested
+    # the build executed every notebook (failing on any error) and shows its output
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
         page = html / "tutorials" / "_generated" / f"{notebook.stem}.html"
         assert page.is_file(), f"{notebook.name} was not built"

@@ -244,7 +244,7 @@ def test_summary_names_a_levers_department_and_formats_money_and_shares():
 
 
 def test_tick_text_writes_thousands_and_millions_for_people():
-    from spchain.apps.workshop import tick_text
+    from spchain.viz.style import tick_text
 
     assert tick_text(7500.0, 0.0, 9000.0) == "7,500"
     assert tick_text(12500.0, 0.0, 20000.0) == "12.5k"

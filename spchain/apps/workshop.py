@@ -34,10 +34,8 @@ from ..params import Change, ParamError, Params
 from ..presets import preset
 from ..engine.units import CapacityWarning
 from ..engine.run import Simulation, simulate
-from ..viz.style import tick_text  # noqa: F401 - the tick labels of the workshop's charts, also offered here
 
-__all__ = ["LEVERS", "QUARTER", "Lever", "regimes", "Game", "WhatIf", "what_if_panel", "lever_change_text",
-           "tick_text"]
+__all__ = ["LEVERS", "QUARTER", "Lever", "regimes", "Game", "WhatIf", "what_if_panel", "lever_change_text"]
 
 #: Weeks per round of a :class:`Game`.
 QUARTER = 13
