@@ -28,10 +28,19 @@ def test_tick_text_is_compact_number_at_the_axis_reach_and_zero_when_rounding():
 
 
 def test_the_workshop_and_the_diagram_write_numbers_with_the_one_formatter():
-    from spchain.apps import workshop
-    from spchain.viz import diagram, style
+    from matplotlib.figure import Figure
 
-    assert workshop.tick_text is style.tick_text
+    from spchain.viz import diagram, style
+    from spchain.viz.workshop import readable_ticks
+
+    # a workshop panel of money labels its ticks with tick_text at the axis's reach
+    ax = Figure().subplots()
+    ax.set_ylim(0.0, 2.4e6)
+    readable_ticks(ax, "revenue")
+    formatter = ax.yaxis.get_major_formatter()
+    assert [formatter(v) for v in (0.0, 12500.0, 1.5e6)] == [style.tick_text(v, 0.0, 2.4e6)
+                                                               for v in (0.0, 12500.0, 1.5e6)]
+    assert formatter(1.5e6) == "1.5M"
     # the diagram's boxes: 3 significant digits, thousands from 1,000, a hyphen for minus
     assert diagram._fmt(1234.0) == "1.23k"
     assert diagram._fmt(-2.5e6, sign=True) == "-2.5M"
