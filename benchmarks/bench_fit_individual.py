@@ -1,4 +1,4 @@
-"""Bias and 95% interval coverage of the churn and quit links from individual records (issue 11, item 2).
+"""Bias and 95% interval coverage of the links fitted from individual records (issue 11, item 2).
 
 Each replication simulates one organisation of ``--n-units`` units (default 40) for 10 warm-up
 weeks and 30 recorded weeks, with the ``retail_chain`` preset's unit spreads
@@ -8,8 +8,10 @@ process, staffing, footfall; as ``bench_fit_coverage.py --model --heterogeneity 
 internal departments sized for the units (:func:`spchain.engine.units.size_departments`), keeping
 the ``"customers"``, ``"employees"``, ``"served"`` and ``"abandoned"`` records.  :func:`spchain.fitting.individual.fit_individual_links`
 fits the churn hazard (unit effects) and the quit hazard (one intercept) from week 10, with
-standard errors clustered by customer and employee, and the quality equation within unit-weeks
-(clustered by unit), and the value equation from each customer's week (profile least squares).
+standard errors clustered by customer and employee, the quality equation within unit-weeks
+(clustered by unit), the value equation from each customer's week (profile least squares) and the
+productivity equation from each employee's service times (Poisson pseudo-ML within unit-weeks,
+clustered by unit).  ``--equations`` fits some of them only.
 
 Printed per parameter: the truth, mean and median of estimate / truth - 1, the share of 95%
 intervals covering the truth (an interval of no width at the truth, to 1e-6, counts as covering:
@@ -29,7 +31,7 @@ import warnings
 
 import numpy as np
 
-from spchain.fitting.individual import fit_individual_links
+from spchain.fitting.individual import EQUATIONS, fit_individual_links
 from spchain.fitting.synthetic import panel_params
 
 SPREADS = ("manager_sd", "market_size_sd", "attractiveness_sd", "competition_sd", "expectations_sd",
@@ -51,15 +53,15 @@ def replicate(args):
     """One run: ``{path: (estimate, lower, upper)}``, and the seconds to simulate and to fit."""
     from spchain import simulate
 
-    seed, n_units = args
+    seed, n_units, equations = args
     params = model_params(n_units)
     t = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         run = simulate(params, horizon=WARMUP + WEEKS, seed=seed,
-                       record=("customers", "employees", "served", "abandoned"))
+                       record=tuple(dict.fromkeys(kind for eq in equations for kind in EQUATIONS[eq])))
     simulated = time.perf_counter() - t
-    fit = fit_individual_links(run, equations=("churn", "quit", "quality", "value"), start=WARMUP)
+    fit = fit_individual_links(run, equations=equations, start=WARMUP)
     ci = fit.conf_int(0.05)
     return ({path: (fit.estimates[path], *ci[path]) for path in fit.estimates}, simulated,
             time.perf_counter() - t - simulated)
@@ -76,14 +78,14 @@ def table(results, truth):
     """The printed table: per parameter bias, coverage, tolerance and whether both criteria hold."""
     n = len(results)
     band = 1.96 * math.sqrt(0.95 * 0.05 / n)
-    lines = [f"{'parameter':<32} {'truth':>7} {'mean':>8} {'median':>8} {'cover':>6}  {'band':<13} ok",
-             "-" * 80]
+    lines = [f"{'parameter':<37} {'truth':>7} {'mean':>8} {'median':>8} {'cover':>6}  {'band':<13} ok",
+             "-" * 85]
     for path in results[0]:
         est = np.array([r[path][0] for r in results])
         covered = np.mean([_covers(r[path], truth[path]) for r in results])
         rel = est / truth[path] - 1.0
         ok = abs(rel.mean()) < 0.10 and abs(covered - 0.95) <= band
-        lines.append(f"{path:<32} {truth[path]:7.3g} {100 * rel.mean():7.1f}% {100 * np.median(rel):7.1f}% "
+        lines.append(f"{path:<37} {truth[path]:7.3g} {100 * rel.mean():7.1f}% {100 * np.median(rel):7.1f}% "
                      f"{covered:6.2f}  [{0.95 - band:.3f}, {min(1.0, 0.95 + band):.3f}] {'✓' if ok else '✗'}")
     return "\n".join(lines)
 
@@ -94,13 +96,16 @@ def main():
     parser.add_argument("--n-units", type=int, default=40, help="units per run (default 40)")
     parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     parser.add_argument("--quick", action="store_true", help="8 runs of 20 units")
+    parser.add_argument("--first-seed", type=int, default=80_000, help="seed of the first run (default 80000)")
+    parser.add_argument("--equations", nargs="+", default=list(EQUATIONS), choices=list(EQUATIONS),
+                        help="equations to fit (default all)")
     args = parser.parse_args()
     runs, n_units = (8, 20) if args.quick else (args.runs, args.n_units)
     params = model_params(n_units)
-    print(f"individual-record hazards: {runs} runs of {n_units} units x {WEEKS} weeks after {WARMUP} warm-up, "
-          f"retail_chain unit spreads, {args.workers} processes")
+    print(f"individual-record links ({', '.join(args.equations)}): {runs} runs of {n_units} units x {WEEKS} weeks "
+          f"after {WARMUP} warm-up, retail_chain unit spreads, {args.workers} processes")
     t = time.perf_counter()
-    tasks = [(80_000 + r, n_units) for r in range(runs)]
+    tasks = [(args.first_seed + r, n_units, tuple(args.equations)) for r in range(runs)]
     if args.workers > 1:
         from concurrent.futures import ProcessPoolExecutor
 

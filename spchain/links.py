@@ -95,12 +95,17 @@ def quit_hazard(satisfaction, base_rate, reference, k):
     return base_rate * np.exp(k * (reference - satisfaction))
 
 
+#: Lowest service-rate multiplier of :func:`productivity`.
+PRODUCTIVITY_FLOOR = 0.2
+
+
 def productivity(skill, satisfaction, reference, k_skill, k_satisfaction):
     r"""Service-rate multiplier (1 = reference employee).
 
-    :math:`\pi = (1 - k_K(1 - K))\,(1 + k_S(S - S_{ref}))`, floored at 0.2.
+    :math:`\pi = (1 - k_K(1 - K))\,(1 + k_S(S - S_{ref}))`, floored at
+    :data:`PRODUCTIVITY_FLOOR` (0.2).
     """
-    return np.maximum(0.2, (1.0 - k_skill * (1.0 - skill))
+    return np.maximum(PRODUCTIVITY_FLOOR, (1.0 - k_skill * (1.0 - skill))
                       * (1.0 + k_satisfaction * (satisfaction - reference)))
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spchain import DataError, preset, simulate
-from spchain.fitting.individual import fit_exit_hazard, fit_individual_links
+from spchain import DataError, Params, preset, simulate
+from spchain.fitting.individual import fit_exit_hazard, fit_individual_links, fit_productivity_equation
 from spchain.fitting.synthetic import panel_params
 
 GOLDEN = Path(__file__).parent / "golden" / "bank_branches_seed7.json"
@@ -157,6 +157,113 @@ def test_value_equation_from_each_customers_week():
     assert np.allclose(fit.fitted["value"], fit.observed["value"], atol=1e-5)
     with pytest.raises(DataError, match=r"the value equation needs 'served' records"):
         fit_individual_links({"customers": r.records("customers")}, equations="value", params=params)
+
+
+def _services_by_hand(k_skill=0.4, k_satisfaction=0.8):
+    """Employee-weeks and services whose times are exactly tau_uw / pi (model 3.7), with planted rows
+    the fit must leave out: a quitter's services, the last week's, and a wait across a week's end."""
+    params = Params()
+    hours, reference = params.organisation.hours_per_week, params.workforce.reference_satisfaction
+    rng = np.random.default_rng(11)
+    employees = {c: [] for c in ("unit", "week", "position", "satisfaction", "tenure", "skill", "quality", "quit")}
+    served = {c: [] for c in ("unit", "position", "customer", "arrival_time", "wait", "service_time", "quality")}
+
+    def service(unit, position, start, duration, wait=0.0):
+        for column, value in zip(served, (unit, position, 0, start - wait, wait, duration, 0.5)):
+            served[column].append(value)
+
+    for unit in range(3):
+        for week in range(5):  # week 4 is the last recorded: its services may still run at the end
+            tau = 0.2 + 0.05 * unit + 0.01 * week  # the unit's week: processes, standard, effort
+            for position in range(4):
+                skill, satisfaction = rng.uniform(0.3, 1.0), rng.uniform(0.4, 0.95)
+                quit = int(unit == 1 and week == 2 and position == 3)
+                for column, value in zip(employees, (unit, week, position, satisfaction, 5.0, skill, 0.5, quit)):
+                    employees[column].append(value)
+                pi = (1 - k_skill * (1 - skill)) * (1 + k_satisfaction * (satisfaction - reference))
+                duration = tau / pi
+                if quit or (week == 4 and position == 0):  # planted: the fit must leave these out
+                    duration = 3 * tau / pi
+                for j in range(int(rng.integers(3, 9))):
+                    service(unit, position, week * hours + j, duration)
+                if week and not quit:  # arrived last week, started this week: it belongs to this week
+                    service(unit, position, week * hours + 0.25, duration, wait=0.5)
+    return {"employees": employees, "served": served}, params
+
+
+def test_productivity_equation_recovers_exact_service_times():
+    records, params = _services_by_hand()
+    fit = fit_productivity_equation(records, params, start=1)
+    assert fit["values"] == pytest.approx([0.4, 0.8], rel=1e-8)
+    assert np.all(np.diag(fit["cov"]) < 1e-12)
+    assert np.allclose(fit["fitted"], fit["observed"], rtol=1e-8)
+    summary = fit["summary"]
+    # weeks 1-3 of 3 units x 4 positions, less the quitter; each week's services plus the one that waited
+    assert summary["n_obs"] == 3 * 3 * 4 - 1 and summary["n_cells"] == 9 and summary["converged"]
+    assert summary["n_services"] == int(fit["data"]["services"].sum())
+    assert set(fit["data"]["week"].tolist()) == {1, 2, 3}
+    # through fit_individual_links: the same estimates under their parameter paths
+    links = fit_individual_links(records, equations="productivity", start=1, params=params)
+    assert links.estimates == pytest.approx({"links.productivity_from_skill": 0.4,
+                                             "links.productivity_from_satisfaction": 0.8}, rel=1e-8)
+
+
+def test_productivity_equation_leaves_out_what_would_bias_it():
+    records, params = _services_by_hand()
+    # the planted services, taken in, move the estimates: the exclusions are what keeps them exact
+    quitter_kept = {kind: dict(columns) for kind, columns in records.items()}
+    quitter_kept["employees"]["quit"] = [0] * len(records["employees"]["quit"])
+    last_kept = {kind: dict(columns) for kind, columns in records.items()}
+    employees = last_kept["employees"]
+    week_4 = [i for i, week in enumerate(employees["week"]) if week == 4]
+    for column in employees:  # a week 5 with no services: week 4 is no longer the last
+        employees[column] = list(employees[column]) + [5 if column == "week" else employees[column][i] for i in week_4]
+    for data in (quitter_kept, last_kept):
+        moved = fit_productivity_equation(data, params, start=1)["values"]
+        assert abs(moved[0] - 0.4) > 0.01 or abs(moved[1] - 0.8) > 0.01
+
+
+@pytest.fixture(scope="module")
+def served_run():
+    params = panel_params().override({"organisation.n_units": 12})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return simulate(params, horizon=24, seed=5, record=("employees", "served"))
+
+
+def test_productivity_links_from_a_run_within_their_intervals(served_run):
+    fit = fit_individual_links(served_run, equations="productivity", start=4)
+    summary = fit.diagnostics["equations"][0]
+    assert fit.success and summary["n_units"] == 12 and summary["n_clusters"] == 12
+    for path in ("links.productivity_from_skill", "links.productivity_from_satisfaction"):
+        truth = served_run.params.get(path)
+        assert abs(fit.estimates[path] - truth) < 3 * fit.std_errors[path], path
+        assert fit.std_errors[path] < 0.25 * truth, path  # the data pin it down
+    # the score equations hold at the estimate: within each unit-week, total service time is fitted exactly
+    observed, fitted = fit.observed["productivity"], fit.fitted["productivity"]
+    services, data = fit.data["productivity"]["services"], fit.data["productivity"]
+    cell = data["unit"] * 100 + data["week"]
+    for c in np.unique(cell)[:20]:
+        here = cell == c
+        assert np.sum(observed[here] * services[here]) == pytest.approx(np.sum(fitted[here] * services[here]))
+    # by unit-week instead of by unit: other clusters, the same estimates
+    by_cell = fit_individual_links(served_run, equations="productivity", start=4, cluster=None)
+    assert by_cell.estimates == fit.estimates and by_cell.diagnostics["equations"][0]["n_clusters"] == summary["n_cells"]
+
+
+def test_productivity_equation_refuses_data_it_cannot_use(served_run):
+    with pytest.raises(DataError, match=r"productivity equation needs 'served' records"):
+        fit_individual_links({"employees": served_run.records("employees")}, equations="productivity",
+                             params=served_run.params)
+    served = dict(served_run.records("served"))
+    del served["position"]
+    with pytest.raises(DataError, match=r"'served' records have no column 'position'.*productivity equation"):
+        fit_individual_links({"employees": served_run.records("employees"), "served": served},
+                             equations="productivity", params=served_run.params)
+    lone = {kind: dict(columns) for kind, columns in _services_by_hand()[0].items()}
+    lone["served"]["position"] = [0] * len(lone["served"]["position"])  # one employee serves in each unit-week
+    with pytest.raises(DataError, match="no unit-week from week 1 has two employees with services"):
+        fit_productivity_equation(lone, Params(), start=1)
 
 
 def test_mapping_input_gives_the_same_fit(run):

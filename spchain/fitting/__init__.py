@@ -4,8 +4,8 @@
 tenure distributions; :func:`fit_links` (:mod:`.estimation`) estimates the
 chain's links from a unit panel; :func:`calibrate` (:mod:`.calibration`)
 matches simulated moments to targets; :func:`fit_individual_links`
-(:mod:`.individual`) estimates the churn and quit links from individual
-customer and employee records.  All return a :class:`FitResult`
+(:mod:`.individual`) estimates the churn, quit, quality, value and
+productivity links from individual customer and employee records.  All return a :class:`FitResult`
 (:mod:`.result`).  :mod:`.synthetic` draws panels with known truth.
 """
 

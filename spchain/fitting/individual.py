@@ -1,4 +1,4 @@
-"""The churn, quit, quality and value links from individual-level records (customer- and employee-weeks).
+"""The churn, quit, quality, value and productivity links from individual-level records (customer- and employee-weeks).
 
 A unit-by-week panel holds unit means of individuals who each follow the
 model's equations, with a changing composition and few events, so the
@@ -8,9 +8,11 @@ customer and each employee week by week; the simulation keeps the same
 records when asked (``simulate(..., record=("customers", "employees"))``,
 :data:`spchain.records.RECORDS`).  :func:`fit_individual_links` estimates the
 two hazards from them by maximum likelihood (:func:`fit_exit_hazard`), and
-the service-quality equation by least squares within unit-weeks, and the
+the service-quality equation by least squares within unit-weeks, the
 experienced-value equation from each customer's week by profile least
-squares (:func:`fit_value_equation`).
+squares (:func:`fit_value_equation`), and the productivity equation from
+each employee's service times by Poisson pseudo-maximum likelihood within
+unit-weeks (:func:`fit_productivity_equation`).
 
 The model's weekly exit law (docs/model.md, sections 3.4 and 4.5) is
 
@@ -41,10 +43,12 @@ from scipy import optimize
 from scipy.linalg import block_diag
 
 from ..panel import DataError
+from .. import links
 from ..params import Params, check_integer, suggest
 from .result import build
 
-__all__ = ["fit_individual_links", "fit_exit_hazard", "fit_value_equation", "HAZARDS", "EQUATIONS"]
+__all__ = ["fit_individual_links", "fit_exit_hazard", "fit_value_equation", "fit_productivity_equation", "HAZARDS",
+           "EQUATIONS"]
 
 #: Equations of :func:`fit_individual_links`: the record kind each needs, its exit and
 #: individual columns, the parameter paths of its strength and base rate, and the section of the
@@ -56,10 +60,11 @@ HAZARDS = {
                  link="links.quit_from_satisfaction", base="workforce.base_quit_rate", section="workforce"),
 }
 #: Every equation of :func:`fit_individual_links` and the record kinds it needs: the hazards,
-#: ``"quality"`` (the service-quality equation on employee-weeks) and ``"value"`` (each customer's
-#: satisfaction update from the week's experiences).
+#: ``"quality"`` (the service-quality equation on employee-weeks), ``"value"`` (each customer's
+#: satisfaction update from the week's experiences) and ``"productivity"`` (each employee's service
+#: times).
 EQUATIONS = dict({eq: (spec["kind"],) for eq, spec in HAZARDS.items()}, quality=("employees",),
-                 value=("customers", "served", "abandoned"))
+                 value=("customers", "served", "abandoned"), productivity=("employees", "served"))
 _QUALITY_LINKS = ("links.quality_from_skill", "links.quality_from_satisfaction")
 _CLUSTERS = ("individual", "unit", None)
 _WEEKS_PER_YEAR = 52.0
@@ -201,7 +206,7 @@ def _score_information(theta, g, x, y, n_groups, per_row=False):
 def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit", "quality"), start: int = 0,
                          unit_effects=("churn",), cluster: str | None = "individual",
                          params: Params | None = None):
-    r"""The churn, quit, quality and value links from individual-level records (customer- and employee-weeks).
+    r"""The churn, quit, quality, value and productivity links from individual-level records.
 
     For the churn and quit equations, the grouped-time proportional hazards
     model of the model's weekly exit law (Prentice & Gloeckler 1978; module
@@ -221,6 +226,13 @@ def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit", "
       ``links.value_from_quality``, ``links.value_from_wait`` and
       ``customers.update_weight``; not in the default ``equations``
       (its records grow with every service);
+    * ``"productivity"`` from ``"employees"`` and ``"served"`` records:
+      each employee-week's service times against
+      :math:`\pi = (1 - k_K(1 - K))(1 + k_S(S - S_{ref}))`, the unit's week
+      conditioned out (:func:`fit_productivity_equation`) →
+      ``links.productivity_from_skill`` and
+      ``links.productivity_from_satisfaction``; not in the default
+      ``equations`` either;
     * ``"quality"`` from ``"employees"`` records, least squares within
       unit-weeks of
       :math:`q = q_0 - k_K(1 - K) + k_S(S - S_{ref}) - k_T\max(0, 1 - T/T^{need})`
@@ -253,7 +265,7 @@ def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit", "
         the individual, ``satisfaction`` and the exit column).
     equations : sequence of str
         Some of :data:`EQUATIONS` (``"churn"``, ``"quit"``, ``"quality"``,
-        ``"value"``).
+        ``"value"``, ``"productivity"``).
     start : int
         First week used (earlier weeks are a warm-up).
     unit_effects : bool or sequence of str
@@ -265,7 +277,8 @@ def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit", "
         Clusters of the sandwich covariance: each customer or employee
         (a slot's occupant from its first week to its exit), the unit, or
         ``None`` for the inverse information (the quality equation: by
-        unit, or classical with ``None``).
+        unit, or classical with ``None``; the productivity equation: by
+        unit, or by unit-week with ``None``).
     params : Params, optional
         Base parameters: the reference satisfactions and what ``params``
         of the result starts from.  Defaults to the run's parameters (or
@@ -277,7 +290,8 @@ def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit", "
         ``kind="links"``; estimates and ``overrides`` named by the
         parameter paths above; ``observed``/``fitted`` per equation the
         exit indicators and fitted probabilities (quality: the quality
-        and its fitted value), ``data`` their ``unit``, ``week`` and
+        and its fitted value; productivity: each employee-week's mean
+        service time and its fitted mean), ``data`` their ``unit``, ``week`` and
         regressors; ``diagnostics["equations"]`` the rows, exits, units,
         clusters, iterations and log-likelihood of each.
 
@@ -307,6 +321,8 @@ def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit", "
             parts[eq] = _quality_part(records["employees"], base, start, cluster)
         elif eq == "value":
             parts[eq] = fit_value_equation(records, base, start=start)
+        elif eq == "productivity":
+            parts[eq] = fit_productivity_equation(records, base, start=start, cluster="unit" if cluster else None)
         else:
             parts[eq] = _hazard_part(eq, records[HAZARDS[eq]["kind"]], base, start, eq in unit_effects, cluster)
     names = [name for part in parts.values() for name in part["names"]]
@@ -319,8 +335,10 @@ def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit", "
                  message="; ".join(f"{s['equation']}: not converged" for s in summaries if not s["converged"]),
                  method=f"grouped-time proportional hazards (cloglog binomial GLM, Prentice & Gloeckler 1978), "
                         f"maximum likelihood; quality: least squares within unit-weeks; value: profile least "
-                        f"squares of each customer's week; "
-                        f"{'cluster-robust by ' + cluster if cluster else 'model-based'} standard errors",
+                        f"squares of each customer's week; productivity: Poisson pseudo-maximum likelihood "
+                        f"within unit-weeks (Wooldridge 1999); "
+                        f"{'cluster-robust by ' + cluster if cluster else 'model-based'} standard errors"
+                        f"{' (quality, productivity: by unit)' if cluster == 'individual' else ''}",
                  observed={eq: p["observed"] for eq, p in parts.items()},
                  fitted={eq: p["fitted"] for eq, p in parts.items()},
                  data={eq: p["data"] for eq, p in parts.items()},
@@ -642,13 +660,15 @@ def _customer_weeks(records, params, start) -> dict:
                 quality=quality[member], wait=wait[member], reference=customers.reference_satisfaction)
 
 
-def _columns_all(columns, kind, needed) -> dict:
-    """Columns ``needed`` of a kind without a week column, as float arrays (``unit``, ``customer``: int)."""
+def _columns_all(columns, kind, needed, eq="value") -> dict:
+    """Columns ``needed`` of a kind without a week column, as float arrays (``unit``, ``customer``,
+    ``position``: int)."""
     for name in needed:
         if name not in columns:
             raise DataError(f"{kind!r} records have no column {name!r}{suggest(name, list(columns))}; "
-                            f"the value equation needs {list(needed)}")
-    return {name: np.asarray(columns[name], np.int64 if name in ("unit", "customer") else float) for name in needed}
+                            f"the {eq} equation needs {list(needed)}")
+    return {name: np.asarray(columns[name], np.int64 if name in ("unit", "customer", "position") else float)
+            for name in needed}
 
 
 def _value_regression(weeks, gamma, clip, covariance=False) -> dict:
@@ -704,3 +724,184 @@ def _clip_flags(weeks, fit) -> np.ndarray:
                           weeks["reference"] - fit["k_w"] * weeks["wait"])
     edge = 1e-9  # within rounding of the clip: its value is the bound either way
     return np.where(experience >= 1.0 - edge, 1, np.where(experience <= edge, -1, 0)).astype(np.int8)
+
+
+_PRODUCTIVITY_LINKS = ("links.productivity_from_skill", "links.productivity_from_satisfaction")
+
+
+def fit_productivity_equation(records, params, *, start: int = 0, cluster: str | None = "unit",
+                              max_iter: int = 100, tol: float = 1e-10) -> dict:
+    r"""The productivity equation from each employee's services: Poisson pseudo-ML within unit-weeks.
+
+    A service started by employee :math:`e` of unit :math:`u` in week
+    :math:`t` lasts on average (docs/model.md section 3.7)
+
+    .. math::
+
+        E[\text{service time}] = \frac{\tau_{ut}}{\pi_e}, \qquad
+        \pi_e = \max\bigl(0.2,\ (1 - k_K(1 - K_e))\,(1 + k_S(S_e - S_{ref}))\bigr),
+
+    where :math:`\tau_{ut}` (the standard time, the unit's processes, the
+    effort in force) is common to the unit's week.  An employee-week's total
+    service time :math:`T_e` over its :math:`n_e` services has mean
+    :math:`n_e e^{\alpha_{ut}} / \pi_e`; the unit-week effects are
+    conditioned out as in the Poisson fixed-effects model, whose
+    pseudo-likelihood is consistent when only this mean is right, whatever
+    the distribution of service times (Hausman, Hall & Griliches 1984;
+    Wooldridge 1999, J. Econometrics 90(1), 77-97).  Within a unit-week
+    :math:`c`, :math:`\sum_e T_e \log p_e` with
+    :math:`p_e = (n_e/\pi_e) / \sum_{k \in c} n_k/\pi_k` is maximised by
+    Fisher scoring (step halving on the objective) from
+    :math:`k_K = k_S = 0`.
+
+    Services are joined to the ``"employees"`` row of their position and
+    the week they started in.  Left out: positions whose employee quits
+    during the week (a replacement may take the position), the last week
+    recorded (services still running at the run's end are not recorded),
+    and unit-weeks with fewer than two employees who served.
+
+    Parameters
+    ----------
+    records : mapping
+        ``"employees"`` (``unit, week, position, skill, satisfaction,
+        quit``) and ``"served"`` (``unit, position, arrival_time, wait,
+        service_time``) records as columns (:data:`spchain.records.RECORDS`).
+    params : Params
+        ``workforce.reference_satisfaction`` and
+        ``organisation.hours_per_week``.
+    start : int
+        First week used.
+    cluster : {"unit", None}
+        Clusters of the sandwich covariance: the unit, or each unit-week
+        (``None``).  Employee-weeks of one unit-week are tied by its
+        effect, so the sandwich is never per employee.
+    max_iter : int
+        Most scoring steps.
+    tol : float
+        Convergence: the largest step below ``tol``.
+
+    Returns
+    -------
+    dict
+        ``names`` (``links.productivity_from_skill``,
+        ``links.productivity_from_satisfaction``), ``values``, ``cov``
+        (sandwich), ``observed``/``fitted`` (each employee-week's mean
+        service time in hours and its fitted mean), ``data`` (``unit,
+        week, skill, satisfaction, services``) and ``summary``.
+
+    Raises
+    ------
+    DataError
+        A column is missing, or no unit-week has two employees with
+        services from ``start``.
+
+    Examples
+    --------
+    >>> from spchain.fitting.synthetic import panel_params
+    >>> from spchain import simulate
+    >>> params = panel_params().override({"organisation.n_units": 4})
+    >>> run = simulate(params, horizon=12, seed=3, record=("employees", "served"))
+    >>> fit = fit_productivity_equation({k: run.records(k) for k in ("employees", "served")}, run.params, start=2)
+    >>> fit["names"]
+    ['links.productivity_from_skill', 'links.productivity_from_satisfaction']
+    >>> bool(fit["summary"]["converged"]), fit["summary"]["n_services"] > 1000
+    (True, True)
+    """
+    weeks = _employee_services(records, params, start)
+    theta = np.zeros(2)
+    value = _productivity_terms(theta, weeks)["objective"]
+    converged, iteration, step = False, 0, np.zeros(2)
+    for iteration in range(1, max_iter + 1):
+        terms = _productivity_terms(theta, weeks)
+        step = np.linalg.solve(terms["information"], terms["score"].sum(axis=0))
+        for _ in range(30):  # step halving keeps the objective rising (and the factors positive)
+            trial = _productivity_terms(theta + step, weeks)
+            if trial["objective"] >= value - 1e-12 * abs(value):
+                break
+            step = step / 2.0
+        theta, value = theta + step, trial["objective"]
+        if np.max(np.abs(step)) < tol:
+            converged = True
+            break
+    terms = _productivity_terms(theta, weeks)
+    group = weeks["unit_index"] if cluster is not None else weeks["cell"]
+    n_clusters = int(group.max()) + 1
+    summed = np.column_stack([np.bincount(group, weights=terms["score"][:, j], minlength=n_clusters)
+                              for j in range(2)])
+    bread = np.linalg.inv(terms["information"])
+    cov = bread @ (summed.T @ summed) @ bread * (n_clusters / max(n_clusters - 1, 1))
+    observed = weeks["total"] / weeks["services"]
+    summary = dict(equation="productivity", records="employees, served", n_obs=int(observed.size),
+                   n_services=int(weeks["services"].sum()), n_units=int(weeks["n_units"]),
+                   n_cells=int(weeks["cell"].max()) + 1, n_clusters=n_clusters, iterations=iteration,
+                   converged=converged, objective=float(value))
+    return dict(names=list(_PRODUCTIVITY_LINKS), values=[float(theta[0]), float(theta[1])], cov=cov,
+                observed=observed, fitted=terms["fitted_total"] / weeks["services"],
+                data={name: weeks[name] for name in ("unit", "week", "skill", "satisfaction", "services")},
+                summary=summary)
+
+
+def _employee_services(records, params, start) -> dict:
+    """Each employee-week's services (count and total hours), joined by position and start week."""
+    rows = _columns(records["employees"], "employees", ("unit", "week", "position", "skill", "satisfaction", "quit"),
+                    start, "productivity")
+    served = _columns_all(records["served"], "served", ("unit", "position", "arrival_time", "wait", "service_time"),
+                          "productivity")
+    last = int(rows["week"].max())
+    keep = (rows["quit"] == 0) & (rows["week"] < last)
+    rows = {name: column[keep] for name, column in rows.items()}
+    positions = int(max(rows["position"].max(initial=0), served["position"].max(initial=0))) + 1
+    span = last + 1
+
+    def key(unit, position, week):
+        return (unit * positions + position) * span + week
+
+    row_key = key(rows["unit"], rows["position"].astype(np.int64), rows["week"])
+    week = np.floor((served["arrival_time"] + served["wait"]) / params.organisation.hours_per_week).astype(np.int64)
+    inside = (week >= 0) & (week < span)
+    service_key = key(served["unit"], served["position"], week)[inside]
+    order = np.argsort(row_key)
+    at = np.minimum(np.searchsorted(row_key[order], service_key), max(row_key.size - 1, 0))
+    matched = row_key.size > 0
+    matched = row_key[order][at] == service_key if matched else np.zeros(service_key.size, bool)
+    row = order[at[matched]]
+    services = np.bincount(row, minlength=row_key.size).astype(float)
+    total = np.bincount(row, weights=served["service_time"][inside][matched], minlength=row_key.size)
+    cells, cell = np.unique(rows["unit"] * span + rows["week"], return_inverse=True)
+    serving = services > 0
+    enough = np.bincount(cell.ravel(), weights=serving, minlength=cells.size) >= 2  # a comparison within the week
+    use = serving & enough[cell.ravel()]
+    if not use.any():
+        raise DataError(f"no unit-week from week {start} has two employees with services on record (the "
+                        f"productivity equation compares employees within a unit's week; the last week, and "
+                        f"positions whose employee quit, are left out)")
+    cell = np.unique(cell.ravel()[use], return_inverse=True)[1].ravel()
+    units, unit_index = np.unique(rows["unit"][use], return_inverse=True)
+    return dict(unit=rows["unit"][use], week=rows["week"][use], skill=rows["skill"][use],
+                satisfaction=rows["satisfaction"][use], services=services[use], total=total[use], cell=cell,
+                unit_index=unit_index.ravel(), n_units=units.size,
+                reference=params.workforce.reference_satisfaction)
+
+
+def _productivity_terms(theta, weeks) -> dict:
+    """The within-unit-week objective at ``theta = (k_K, k_S)``, each employee-week's score and the
+    expected information (``objective`` is ``-inf`` where a factor of the productivity is not positive)."""
+    missing = 1.0 - weeks["skill"]
+    above = weeks["satisfaction"] - weeks["reference"]
+    a, b = 1.0 - theta[0] * missing, 1.0 + theta[1] * above
+    if np.any(a <= 0) or np.any(b <= 0):
+        return dict(objective=-math.inf)
+    productivity = a * b
+    floored = productivity <= links.PRODUCTIVITY_FLOOR
+    gradient = np.column_stack([missing / a, -above / b])  # d log(1 / pi) / d theta
+    gradient[floored] = 0.0
+    cell, total = weeks["cell"], weeks["total"]
+    weight = weeks["services"] / np.maximum(productivity, links.PRODUCTIVITY_FLOOR)
+    share = weight / np.bincount(cell, weights=weight)[cell]
+    cell_total = np.bincount(cell, weights=total)[cell]
+    mean_gradient = np.column_stack([np.bincount(cell, weights=share * gradient[:, j]) for j in range(2)])[cell]
+    centred = gradient - mean_gradient
+    return dict(objective=float(np.sum(total * np.log(share))),
+                score=(total - cell_total * share)[:, None] * gradient,
+                information=(centred * (cell_total * share)[:, None]).T @ centred,
+                fitted_total=cell_total * share)
