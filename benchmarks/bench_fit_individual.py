@@ -39,22 +39,24 @@ SPREADS = ("manager_sd", "market_size_sd", "attractiveness_sd", "competition_sd"
 WARMUP, WEEKS = 10, 30
 
 
-def model_params(n_units):
-    """``panel_params()`` with ``n_units`` units, the retail_chain spreads and departments sized for them."""
+def model_params(n_units, churn_propensity_sd=0.0):
+    """``panel_params()`` with ``n_units`` units, the retail_chain spreads and departments sized for them
+    (and customers who differ in churn propensity with ``churn_propensity_sd > 0``)."""
     from spchain.engine.units import size_departments
     from spchain.presets import preset
 
     retail = preset("retail_chain")
     base = panel_params().override({f"organisation.{k}": retail.get(f"organisation.{k}") for k in SPREADS})
-    return size_departments(base.override({"organisation.n_units": n_units}))
+    return size_departments(base.override({"organisation.n_units": n_units,
+                                           "customers.churn_propensity_sd": churn_propensity_sd}))
 
 
 def replicate(args):
     """One run: ``{path: (estimate, lower, upper)}``, and the seconds to simulate and to fit."""
     from spchain import simulate
 
-    seed, n_units, equations = args
-    params = model_params(n_units)
+    seed, n_units, equations, frailty = args
+    params = model_params(n_units, frailty)
     t = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -96,16 +98,20 @@ def main():
     parser.add_argument("--n-units", type=int, default=40, help="units per run (default 40)")
     parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     parser.add_argument("--quick", action="store_true", help="8 runs of 20 units")
+    parser.add_argument("--churn-propensity-sd", type=float, default=0.0,
+                        help="customers' spread in churn propensity (unobserved frailty; default 0, the "
+                             "retail_chain preset has 0.5)")
     parser.add_argument("--first-seed", type=int, default=80_000, help="seed of the first run (default 80000)")
     parser.add_argument("--equations", nargs="+", default=list(EQUATIONS), choices=list(EQUATIONS),
                         help="equations to fit (default all)")
     args = parser.parse_args()
     runs, n_units = (8, 20) if args.quick else (args.runs, args.n_units)
-    params = model_params(n_units)
+    params = model_params(n_units, args.churn_propensity_sd)
     print(f"individual-record links ({', '.join(args.equations)}): {runs} runs of {n_units} units x {WEEKS} weeks "
-          f"after {WARMUP} warm-up, retail_chain unit spreads, {args.workers} processes")
+          f"after {WARMUP} warm-up, retail_chain unit spreads, churn_propensity_sd {args.churn_propensity_sd:g}, "
+          f"{args.workers} processes")
     t = time.perf_counter()
-    tasks = [(args.first_seed + r, n_units, tuple(args.equations)) for r in range(runs)]
+    tasks = [(args.first_seed + r, n_units, tuple(args.equations), args.churn_propensity_sd) for r in range(runs)]
     if args.workers > 1:
         from concurrent.futures import ProcessPoolExecutor
 

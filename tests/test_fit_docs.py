@@ -28,3 +28,11 @@ def test_fitting_guide_examples_run(tmp_path, monkeypatch, capsys):
     lo, hi = tenure.conf_int(0.01)["workforce.base_quit_rate"]
     assert lo < 0.35 < hi
     assert naive.estimates["workforce.base_quit_rate"] > hi
+    # the individual-records example: what the page says of it
+    individual = namespace["individual"]
+    assert individual.estimates["links.churn_from_satisfaction"] == pytest.approx(8.0, abs=0.05)
+    assert individual.estimates["links.value_from_quality"] == pytest.approx(2.0, rel=1e-6)
+    intervals = individual.conf_int(0.05)
+    assert intervals["links.quit_from_satisfaction"][0] < 0 < 5 < intervals["links.quit_from_satisfaction"][1]
+    for path in ("links.productivity_from_skill", "links.productivity_from_satisfaction"):
+        assert intervals[path][0] < 0.5 < intervals[path][1], path

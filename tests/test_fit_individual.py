@@ -234,7 +234,7 @@ def served_run():
 def test_productivity_links_from_a_run_within_their_intervals(served_run):
     fit = fit_individual_links(served_run, equations="productivity", start=4)
     summary = fit.diagnostics["equations"][0]
-    assert fit.success and summary["n_units"] == 12 and summary["n_clusters"] == 12
+    assert fit.success and summary["n_units"] == 12 and summary["n_clusters"] == summary["n_cells"] > 12 * 18
     for path in ("links.productivity_from_skill", "links.productivity_from_satisfaction"):
         truth = served_run.params.get(path)
         assert abs(fit.estimates[path] - truth) < 3 * fit.std_errors[path], path
@@ -246,9 +246,13 @@ def test_productivity_links_from_a_run_within_their_intervals(served_run):
     for c in np.unique(cell)[:20]:
         here = cell == c
         assert np.sum(observed[here] * services[here]) == pytest.approx(np.sum(fitted[here] * services[here]))
-    # by unit-week instead of by unit: other clusters, the same estimates
-    by_cell = fit_individual_links(served_run, equations="productivity", start=4, cluster=None)
-    assert by_cell.estimates == fit.estimates and by_cell.diagnostics["equations"][0]["n_clusters"] == summary["n_cells"]
+    # by unit instead of by unit-week: other clusters, the same estimates
+    by_unit = fit_individual_links(served_run, equations="productivity", start=4, cluster="unit")
+    assert by_unit.estimates == fit.estimates and by_unit.diagnostics["equations"][0]["n_clusters"] == 12
+    assert by_unit.std_errors != fit.std_errors
+    with pytest.raises(ValueError, match="cluster must be 'unit-week' or 'unit', got 'employee'"):
+        fit_productivity_equation({kind: served_run.records(kind) for kind in ("employees", "served")},
+                                  served_run.params, cluster="employee")
 
 
 def test_productivity_equation_refuses_data_it_cannot_use(served_run):

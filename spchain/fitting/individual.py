@@ -278,7 +278,7 @@ def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit", "
         (a slot's occupant from its first week to its exit), the unit, or
         ``None`` for the inverse information (the quality equation: by
         unit, or classical with ``None``; the productivity equation: by
-        unit, or by unit-week with ``None``).
+        unit with ``"unit"``, else by unit-week).
     params : Params, optional
         Base parameters: the reference satisfactions and what ``params``
         of the result starts from.  Defaults to the run's parameters (or
@@ -322,7 +322,8 @@ def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit", "
         elif eq == "value":
             parts[eq] = fit_value_equation(records, base, start=start)
         elif eq == "productivity":
-            parts[eq] = fit_productivity_equation(records, base, start=start, cluster="unit" if cluster else None)
+            parts[eq] = fit_productivity_equation(records, base, start=start,
+                                                  cluster="unit" if cluster == "unit" else "unit-week")
         else:
             parts[eq] = _hazard_part(eq, records[HAZARDS[eq]["kind"]], base, start, eq in unit_effects, cluster)
     names = [name for part in parts.values() for name in part["names"]]
@@ -338,7 +339,7 @@ def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit", "
                         f"squares of each customer's week; productivity: Poisson pseudo-maximum likelihood "
                         f"within unit-weeks (Wooldridge 1999); "
                         f"{'cluster-robust by ' + cluster if cluster else 'model-based'} standard errors"
-                        f"{' (quality, productivity: by unit)' if cluster == 'individual' else ''}",
+                        f"{' (quality: by unit; productivity: by unit-week)' if cluster == 'individual' else ''}",
                  observed={eq: p["observed"] for eq, p in parts.items()},
                  fitted={eq: p["fitted"] for eq, p in parts.items()},
                  data={eq: p["data"] for eq, p in parts.items()},
@@ -729,7 +730,7 @@ def _clip_flags(weeks, fit) -> np.ndarray:
 _PRODUCTIVITY_LINKS = ("links.productivity_from_skill", "links.productivity_from_satisfaction")
 
 
-def fit_productivity_equation(records, params, *, start: int = 0, cluster: str | None = "unit",
+def fit_productivity_equation(records, params, *, start: int = 0, cluster: str = "unit-week",
                               max_iter: int = 100, tol: float = 1e-10) -> dict:
     r"""The productivity equation from each employee's services: Poisson pseudo-ML within unit-weeks.
 
@@ -771,10 +772,13 @@ def fit_productivity_equation(records, params, *, start: int = 0, cluster: str |
         ``organisation.hours_per_week``.
     start : int
         First week used.
-    cluster : {"unit", None}
-        Clusters of the sandwich covariance: the unit, or each unit-week
-        (``None``).  Employee-weeks of one unit-week are tied by its
-        effect, so the sandwich is never per employee.
+    cluster : {"unit-week", "unit"}
+        Clusters of the sandwich covariance.  Employee-weeks of one
+        unit-week are tied by its effect, so the sandwich is never per
+        employee; a week's scores have mean zero given all earlier weeks
+        (each service's expected time given everything before it is
+        :math:`\tau_{ut}/\pi_e`), so unit-weeks are uncorrelated and are the
+        default, with many more clusters than units.
     max_iter : int
         Most scoring steps.
     tol : float
@@ -807,6 +811,8 @@ def fit_productivity_equation(records, params, *, start: int = 0, cluster: str |
     >>> bool(fit["summary"]["converged"]), fit["summary"]["n_services"] > 1000
     (True, True)
     """
+    if cluster not in ("unit-week", "unit"):
+        raise ValueError(f"cluster must be 'unit-week' or 'unit', got {cluster!r}")
     weeks = _employee_services(records, params, start)
     theta = np.zeros(2)
     value = _productivity_terms(theta, weeks)["objective"]
@@ -824,7 +830,7 @@ def fit_productivity_equation(records, params, *, start: int = 0, cluster: str |
             converged = True
             break
     terms = _productivity_terms(theta, weeks)
-    group = weeks["unit_index"] if cluster is not None else weeks["cell"]
+    group = weeks["unit_index"] if cluster == "unit" else weeks["cell"]
     n_clusters = int(group.max()) + 1
     summed = np.column_stack([np.bincount(group, weights=terms["score"][:, j], minlength=n_clusters)
                               for j in range(2)])
