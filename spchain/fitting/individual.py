@@ -864,12 +864,12 @@ def _employee_services(records, params, start) -> dict:
 
     row_key = key(rows["unit"], rows["position"].astype(np.int64), rows["week"])
     week = np.floor((served["arrival_time"] + served["wait"]) / params.organisation.hours_per_week).astype(np.int64)
-    inside = (week >= 0) & (week < span)
+    inside = (week >= 0) & (week < span)  # a key of another week would name another position
     service_key = key(served["unit"], served["position"], week)[inside]
     order = np.argsort(row_key)
-    at = np.minimum(np.searchsorted(row_key[order], service_key), max(row_key.size - 1, 0))
-    matched = row_key.size > 0
-    matched = row_key[order][at] == service_key if matched else np.zeros(service_key.size, bool)
+    at = np.searchsorted(row_key[order], service_key)
+    matched = at < row_key.size
+    matched[matched] = row_key[order][at[matched]] == service_key[matched]
     row = order[at[matched]]
     services = np.bincount(row, minlength=row_key.size).astype(float)
     total = np.bincount(row, weights=served["service_time"][inside][matched], minlength=row_key.size)
