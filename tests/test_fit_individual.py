@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from spchain import DataError, Params, preset, simulate
-from spchain.fitting.individual import fit_exit_hazard, fit_individual_links, fit_productivity_equation
+from spchain.fitting.individual import (fit_exit_hazard, fit_individual_links, fit_productivity_equation,
+                                        fit_value_equation)
 from spchain.fitting.synthetic import panel_params
 
 GOLDEN = Path(__file__).parent / "golden" / "bank_branches_seed7.json"
@@ -268,6 +269,55 @@ def test_productivity_equation_refuses_data_it_cannot_use(served_run):
     lone["served"]["position"] = [0] * len(lone["served"]["position"])  # one employee serves in each unit-week
     with pytest.raises(DataError, match="no unit-week from week 1 has two employees with services"):
         fit_productivity_equation(lone, Params(), start=1)
+def _value_records(params, constants, n_customers=150, n_weeks=6, seed=0):
+    """Customer, served and abandoned records built by the value equation (docs/model.md 4.2-4.3).
+
+    Unit ``u``'s served experience is ``clip(constants[u] + k_q q - k_w W / W_tol)``; each
+    customer has 0-2 services and at most one abandonment a week, applied in time order.
+    """
+    rng = np.random.default_rng(seed)
+    c, hours = params.customers, params.organisation.hours_per_week
+    k_q, k_w, gamma = params.links.value_from_quality, params.links.value_from_wait, c.update_weight
+    abandon_value = np.clip(c.reference_satisfaction - k_w * c.abandonment_penalty, 0, 1)
+    customers, served, abandoned = [], [], []
+    for u, constant in enumerate(constants):
+        s = np.full(n_customers, c.initial_satisfaction)
+        for week in range(n_weeks):
+            for i in range(n_customers):
+                n = rng.integers(0, 3)
+                arrival = week * hours + np.sort(rng.uniform(0, hours - 2, n))
+                wait, service, quality = rng.exponential(0.2, n), rng.uniform(0.1, 0.5, n), rng.uniform(0.6, 0.95, n)
+                served += [(u, i, *row) for row in zip(arrival, wait, service, quality)]
+                times = list(arrival + wait + service)
+                values = list(np.clip(constant + k_q * quality - k_w * wait * 60 / c.wait_tolerance_minutes, 0, 1))
+                if rng.random() < 0.1:
+                    times.append(week * hours + rng.uniform(0, hours - 1))
+                    abandoned.append((u, i, times[-1]))
+                    values.append(abandon_value)
+                for k in np.argsort(times, kind="stable"):
+                    s[i] += gamma * (values[k] - s[i])
+                customers.append((u, week, i, s[i], 0))
+
+    def columns(rows, names):
+        return {name: np.array([row[j] for row in rows]) for j, name in enumerate(names)}
+
+    return {"customers": columns(customers, ("unit", "week", "customer", "satisfaction", "churned")),
+            "served": columns(served, ("unit", "customer", "arrival_time", "wait", "service_time", "quality")),
+            "abandoned": columns(abandoned, ("unit", "customer", "abandon_time"))}
+
+
+def test_value_equation_with_a_unit_wholly_at_the_clip():
+    # unit 2 serves far above its expectations: every served experience is at 1, so its constant is
+    # not estimated once they are flagged; judged by the constant 0 the regression leaves, its
+    # experiences left the clip and the flags settled away from the truth (benchmark seed 80020)
+    params = panel_params()
+    records = _value_records(params, [-0.6, -0.9, 1.0])
+    fit = fit_value_equation(records, params, start=1)
+    served_in_unit_2 = np.count_nonzero(records["served"]["unit"] == 2)
+    assert fit["summary"]["converged"] and fit["summary"]["clipped"] > served_in_unit_2 * 0.8
+    assert fit["summary"]["residual_sd"] < 1e-9
+    for name, value in zip(fit["names"], fit["values"]):
+        assert value == pytest.approx(params.get(name), rel=1e-8), name
 
 
 def test_mapping_input_gives_the_same_fit(run):

@@ -540,7 +540,8 @@ def fit_value_equation(records, params, *, start: int = 0) -> dict:
     minimising the residual sum of squares (profile least squares,
     ``scipy.optimize.minimize_scalar``).  Experiences at the clip under
     the estimates enter at their bound (0 or 1), and the fit is repeated
-    until those flags settle.
+    until those flags settle; a unit whose served experiences are all at
+    the clip has no estimate of its constant, and their flags stay.
     The rows are a customer's consecutive weeks (a row the week before, not
     churned, and a row this week) with at least one experience.
 
@@ -578,7 +579,7 @@ def fit_value_equation(records, params, *, start: int = 0) -> dict:
         found = optimize.minimize_scalar(lambda g: _value_regression(weeks, g, clip)["ssr"], bounds=(0.01, 0.99),
                                          method="bounded", options={"xatol": 1e-10})
         fit = _value_regression(weeks, found.x, clip)
-        flags = _clip_flags(weeks, fit)
+        flags = _clip_flags(weeks, fit, clip)
         changed = np.count_nonzero(flags != clip)
         clip = flags
         settled = changed <= 1e-4 * clip.size  # a few experiences at the clip to rounding may flip
@@ -717,14 +718,27 @@ def _value_regression(weeks, gamma, clip, covariance=False) -> dict:
     return out
 
 
-def _clip_flags(weeks, fit) -> np.ndarray:
-    """Each experience under the fitted equation: +1 at or above 1, -1 at or below 0, else 0."""
+def _clip_flags(weeks, fit, clip) -> np.ndarray:
+    """Each experience under the fitted equation: +1 at or above 1, -1 at or below 0, else 0.
+
+    A unit whose served experiences are all flagged at the clip (``clip``,
+    the flags ``fit`` was computed with) has no estimate of its constant:
+    the regression leaves it at 0 (the pseudo-inverse's minimum norm), and
+    its served experiences keep their flags instead of being judged by that
+    0 (which moved a unit served far below expectations, every experience
+    at 0, wholly to 1: flags that settle away from the truth).
+    """
     served = weeks["served"]
-    constant = fit["constants"][weeks["unit_index"]][weeks["group_of"]]
+    unit = weeks["unit_index"][weeks["group_of"]]
+    constant = fit["constants"][unit]
     experience = np.where(served, constant + fit["k_q"] * weeks["quality"] - fit["k_w"] * weeks["wait"],
                           weeks["reference"] - fit["k_w"] * weeks["wait"])
     edge = 1e-9  # within rounding of the clip: its value is the bound either way
-    return np.where(experience >= 1.0 - edge, 1, np.where(experience <= edge, -1, 0)).astype(np.int8)
+    flags = np.where(experience >= 1.0 - edge, 1, np.where(experience <= edge, -1, 0)).astype(np.int8)
+    free_served = np.bincount(unit, weights=served & (clip == 0), minlength=weeks["n_units"])
+    unknown = served & (free_served[unit] == 0)  # the unit's constant is not estimated
+    flags[unknown] = clip[unknown]
+    return flags
 
 
 _PRODUCTIVITY_LINKS = ("links.productivity_from_skill", "links.productivity_from_satisfaction")
