@@ -1,4 +1,4 @@
-"""The churn, quit, quality, value and productivity links from individual-level records (customer- and employee-weeks).
+"""The churn, quit, quality, value and productivity links from individual-level records.
 
 A unit-by-week panel holds unit means of individuals who each follow the
 model's equations, with a changing composition and few events, so the
@@ -42,8 +42,8 @@ import numpy as np
 from scipy import optimize
 from scipy.linalg import block_diag
 
-from ..panel import DataError
 from .. import links
+from ..panel import DataError
 from ..params import Params, check_integer, suggest
 from .result import build
 
@@ -67,6 +67,8 @@ EQUATIONS = dict({eq: (spec["kind"],) for eq, spec in HAZARDS.items()}, quality=
                  value=("customers", "served", "abandoned"), productivity=("employees", "served"))
 _QUALITY_LINKS = ("links.quality_from_skill", "links.quality_from_satisfaction")
 _CLUSTERS = ("individual", "unit", None)
+_CLUSTER_NOTES = {"individual": " (quality: by unit; productivity: by unit-week)", "unit": "",
+                  None: " (productivity: sandwich by unit-week)"}
 _WEEKS_PER_YEAR = 52.0
 
 
@@ -339,7 +341,7 @@ def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit", "
                         f"squares of each customer's week; productivity: Poisson pseudo-maximum likelihood "
                         f"within unit-weeks (Wooldridge 1999); "
                         f"{'cluster-robust by ' + cluster if cluster else 'model-based'} standard errors"
-                        f"{' (quality: by unit; productivity: by unit-week)' if cluster == 'individual' else ''}",
+                        f"{_CLUSTER_NOTES[cluster] if 'productivity' in parts else ''}",
                  observed={eq: p["observed"] for eq, p in parts.items()},
                  fitted={eq: p["fitted"] for eq, p in parts.items()},
                  data={eq: p["data"] for eq, p in parts.items()},
