@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from spchain import DataError, Params, preset, simulate
-from spchain.fitting.individual import (fit_exit_hazard, fit_individual_links, fit_productivity_equation,
-                                        fit_value_equation)
+from spchain.fitting.individual import (fit_exit_hazard, fit_frailty_hazard, fit_individual_links,
+                                        fit_productivity_equation, fit_value_equation)
 from spchain.fitting.synthetic import panel_params
 
 GOLDEN = Path(__file__).parent / "golden" / "bank_branches_seed7.json"
@@ -117,6 +117,85 @@ def test_exit_hazard_with_group_intercepts_and_clusters():
     assert dropped["dropped_groups"] == [3] and dropped["keep"].sum() == np.count_nonzero(groups != 3)
 
 
+
+# ------------------------------------------------------- the hazard with frailty
+def _frailty_draws(seed, sigma, n_units=3, initial=3000, arrivals=100, weeks=30, base=3.0, k=6.0, reference=0.7):
+    """Customers of exactly the frailty law: ``initial`` per unit at week 0 and ``arrivals`` a week
+    later, each with a lasting v = exp(sigma z - sigma^2 / 2) drawn when it arrives, a satisfaction of
+    its own (persistent: what lets selection on v bias the slope) and rows until its exit."""
+    rng = np.random.default_rng(seed)
+    entry = np.r_[np.zeros(n_units * initial, np.int64), np.repeat(np.arange(1, weeks), n_units * arrivals)]
+    n = entry.size
+    unit = rng.integers(0, n_units, n)
+    level = np.log(base) + 0.3 * np.arange(n_units)
+    v = np.exp(sigma * rng.standard_normal(n) - sigma ** 2 / 2)
+    s = np.clip(rng.uniform(0.4, 0.95, n)[:, None] + 0.05 * rng.standard_normal((n, weeks)), 0, 1)
+    t = np.arange(weeks)
+    hazard = np.exp(level[unit][:, None] - k * (s - reference)) * v[:, None]
+    leave = (rng.random((n, weeks)) < -np.expm1(-hazard / 52)) & (t >= entry[:, None])
+    at_risk = (t >= entry[:, None]) & (np.cumsum(np.cumsum(leave, axis=1), axis=1) <= 1)  # up to the exit
+    who, week = np.nonzero(at_risk)
+    return dict(exited=leave[who, week], satisfaction=s[who, week], individual=who, unit=unit[who], week=week), level
+
+
+def _both_fits(data, start=8):
+    frailty = fit_frailty_hazard(data["exited"], data["satisfaction"], 0.7, data["individual"], groups=data["unit"],
+                                 week=data["week"], start=start, clusters="individual")
+    used = data["week"] >= start
+    plain = fit_exit_hazard(data["exited"][used], data["satisfaction"][used], 0.7, groups=data["unit"][used],
+                            clusters=data["individual"][used])
+    return frailty, plain
+
+
+def test_frailty_hazard_recovers_the_law_it_estimates():
+    for seed in range(2):
+        data, level = _frailty_draws(seed, sigma=0.7)
+        fit, plain = _both_fits(data)
+        se = np.sqrt(np.diag(fit["cov"]))
+        assert fit["converged"] and fit["n_truncated"] > 5000  # customers present at week 8 since week 0-7
+        assert abs(fit["beta"] + 6.0) < 3 * se[-2] and se[-2] < 0.15
+        assert abs(fit["sigma"] - 0.7) < 3 * se[-1] and se[-1] < 0.05
+        assert np.all(np.abs(fit["alpha"] - level) < 3 * se[:-2])
+        # without the frailty term the slope is attenuated: the survivors are the less churn-prone
+        plain_se = np.sqrt(plain["cov"][-1, -1])
+        assert plain["beta"] > -6.0 + 5 * plain_se and plain["beta"] > fit["beta"] + 0.5
+    # the score is zero at the maximum: perturbing the estimates lowers the likelihood
+    moved = fit_frailty_hazard(data["exited"], data["satisfaction"], 0.7, data["individual"], groups=data["unit"],
+                               week=data["week"], start=8, sigma_start=1.5)
+    assert moved["sigma"] == pytest.approx(fit["sigma"], abs=1e-4) and moved["beta"] == pytest.approx(fit["beta"],
+                                                                                                      abs=1e-3)
+
+
+def test_frailty_hazard_without_frailty_matches_the_plain_fit():
+    data, level = _frailty_draws(3, sigma=0.0)
+    fit, plain = _both_fits(data)
+    se = np.sqrt(np.diag(fit["cov"]))
+    plain_se = np.sqrt(plain["cov"][-1, -1])
+    assert fit["converged"] and fit["sigma"] < 0.15
+    assert abs(fit["beta"] - plain["beta"]) < 0.5 * plain_se and abs(fit["beta"] + 6.0) < 3 * se[-2]
+    assert np.all(np.abs(fit["alpha"] - plain["alpha"]) < 0.5 * np.sqrt(np.diag(plain["cov"]))[:-1])
+
+
+def test_frailty_hazard_refuses_bad_input():
+    data, _ = _frailty_draws(0, sigma=0.5, initial=50, arrivals=5, weeks=6)
+    args = (data["exited"], data["satisfaction"], 0.7)
+    with pytest.raises(DataError, match=r"individuals must have one value per row of exited"):
+        fit_frailty_hazard(*args, data["individual"][:-1])
+    with pytest.raises(ValueError, match=r"sigma_start must be a finite number > 0 .*got 0"):
+        fit_frailty_hazard(*args, data["individual"], sigma_start=0)
+    with pytest.raises(ValueError, match=r"n_nodes must be an integer >= 2, got 1"):
+        fit_frailty_hazard(*args, data["individual"], n_nodes=1)
+    with pytest.raises(ValueError, match=r"clusters must be None, 'individual' or one label per row, got 'unit'"):
+        fit_frailty_hazard(*args, data["individual"], clusters="unit")
+    with pytest.raises(DataError, match="exited must be 0 or 1, got 2"):
+        fit_frailty_hazard(data["exited"] * 2, data["satisfaction"], 0.7, data["individual"])
+    with pytest.raises(DataError, match="individual 0 has rows in more than one group"):
+        fit_frailty_hazard(*args, data["individual"], groups=np.arange(data["exited"].size))
+    with pytest.raises(DataError, match="exits more than once"):  # a reused slot's occupants under one label
+        fit_frailty_hazard(*args, data["unit"])
+    with pytest.raises(DataError, match="no exit in the rows from week 6"):
+        fit_frailty_hazard(*args, data["individual"], week=data["week"], start=6)
+
 # ------------------------------------------------------------ on a model run
 def test_individual_links_recover_a_run_within_their_intervals(run):
     fit = fit_individual_links(run, start=4)
@@ -140,6 +219,52 @@ def test_individual_links_recover_a_run_within_their_intervals(run):
     x = fit.data["churn"]["satisfaction"] - truth.customers.reference_satisfaction
     assert abs(np.sum(-np.log1p(-p) * (y - p) / p * x)) < 1e-6 * churn["n_exits"]
 
+
+
+@pytest.fixture(scope="module")
+def frail_run():
+    # 20 units x 30 weeks after 10 (some 8,500 exits): 12 units x 20 weeks (536 exits) leave sigma at 0
+    params = panel_params().override({"organisation.n_units": 20, "organisation.competition_sd": 0.3,
+                                      "customers.churn_propensity_sd": 0.5})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return simulate(params, horizon=40, seed=5, record=("customers",))
+
+
+def test_individual_links_with_frailty_recover_a_run(frail_run):
+    fit = fit_individual_links(frail_run, equations="churn", start=10, frailty=True)
+    truth = frail_run.params
+    paths = ["links.churn_from_satisfaction", "customers.base_churn_rate", "customers.churn_propensity_sd"]
+    assert list(fit.estimates) == paths and fit.success and "log-normal frailty" in fit.method
+    for path in paths:
+        assert abs(fit.estimates[path] - truth.get(path)) < 3 * fit.std_errors[path], path
+    lower, upper = fit.conf_int(0.05)["customers.churn_propensity_sd"]
+    assert lower > 0.1 and upper < 0.8  # the data pin the spread down
+    churn = fit.diagnostics["equations"][0]
+    c = frail_run.records("customers")
+    assert churn["frailty"] and churn["n_obs"] == np.count_nonzero(c["week"] >= 10)
+    assert churn["n_exits"] == c["churned"][c["week"] >= 10].sum() and churn["n_truncated"] > 1000
+    assert fit.params.get("customers.churn_propensity_sd") == fit.estimates["customers.churn_propensity_sd"]
+    # the default is the fit without frailty, bit for bit; by unit, the same estimates with other errors
+    plain = fit_individual_links(frail_run, equations="churn", start=10)
+    assert list(plain.estimates) == paths[:2] and "frailty" not in plain.diagnostics["equations"][0]
+    assert plain.estimates["links.churn_from_satisfaction"] < fit.estimates["links.churn_from_satisfaction"]
+    by_unit = fit_individual_links(frail_run, equations="churn", start=10, frailty=("churn",), cluster="unit")
+    assert by_unit.estimates == fit.estimates and by_unit.diagnostics["equations"][0]["n_clusters"] == 20
+
+
+def test_frailty_option_refuses_equations_without_one(frail_run):
+    with pytest.raises(ValueError, match=r"frailty: 'quality' is not a hazard equation; expected True, False or "
+                                         r"some of \['churn'\]"):
+        fit_individual_links(frail_run, equations="churn", frailty=("quality",))
+    with pytest.raises(ValueError, match=r"frailty: 'quit' is a hazard without a frailty in the model"):
+        fit_individual_links(frail_run, equations="churn", frailty="quit")
+    with pytest.raises(ValueError, match=r"frailty: 'chrun' is an unknown equation \(did you mean 'churn'\?\)"):
+        fit_individual_links(frail_run, equations="churn", frailty=["chrun"])
+    with pytest.raises(ValueError, match=r"frailty must be True, False or some of \['churn'\], got 1"):
+        fit_individual_links(frail_run, equations="churn", frailty=1)
+    with pytest.raises(DataError, match="no rows from week 99"):
+        fit_individual_links(frail_run, equations="churn", start=99, frailty=True)
 
 def test_value_equation_from_each_customers_week():
     # customers' satisfaction updates from the week's services and abandonments, in time order (model 4.2-4.3)

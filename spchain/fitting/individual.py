@@ -31,6 +31,14 @@ multiplier :math:`c_u`; for employees :math:`\\beta = -k_q`
 (``workforce.base_quit_rate``).  Standard errors are cluster-robust
 (sandwich) by individual or unit (Cameron & Miller 2015, J. Human Resources
 50(2), 317-372).
+
+Customers who differ in a lasting churn propensity (a log-normal frailty,
+``customers.churn_propensity_sd``) leave the frailty-free slope attenuated:
+:func:`fit_frailty_hazard` integrates the frailty out by Gauss-Hermite
+quadrature, conditioning on survival to the first week used
+(``fit_individual_links(..., frailty=True)``; Vaupel, Manton & Stallard
+1979, Demography 16(3), 439-454; Heckman & Singer 1984, Econometrica 52(2),
+271-320).
 """
 
 from __future__ import annotations
@@ -47,17 +55,20 @@ from ..panel import DataError
 from ..params import Params, check_integer, suggest
 from .result import build
 
-__all__ = ["fit_individual_links", "fit_exit_hazard", "fit_value_equation", "fit_productivity_equation", "HAZARDS",
-           "EQUATIONS"]
+__all__ = ["fit_individual_links", "fit_exit_hazard", "fit_frailty_hazard", "fit_value_equation",
+           "fit_productivity_equation", "HAZARDS", "EQUATIONS"]
 
 #: Equations of :func:`fit_individual_links`: the record kind each needs, its exit and
-#: individual columns, the parameter paths of its strength and base rate, and the section of the
-#: parameters holding its reference satisfaction.
+#: individual columns, the parameter paths of its strength and base rate, the section of the
+#: parameters holding its reference satisfaction, and the path of its frailty's log-sd (``None``:
+#: the model has none).
 HAZARDS = {
     "churn": dict(kind="customers", exit="churned", individual="customer",
-                  link="links.churn_from_satisfaction", base="customers.base_churn_rate", section="customers"),
+                  link="links.churn_from_satisfaction", base="customers.base_churn_rate", section="customers",
+                  frailty="customers.churn_propensity_sd"),
     "quit": dict(kind="employees", exit="quit", individual="position",
-                 link="links.quit_from_satisfaction", base="workforce.base_quit_rate", section="workforce"),
+                 link="links.quit_from_satisfaction", base="workforce.base_quit_rate", section="workforce",
+                 frailty=None),
 }
 #: Every equation of :func:`fit_individual_links` and the record kinds it needs: the hazards,
 #: ``"quality"`` (the service-quality equation on employee-weeks), ``"value"`` (each customer's
@@ -175,6 +186,287 @@ def fit_exit_hazard(exited, satisfaction, reference, *, groups=None, clusters=No
                 dropped_groups=[name.item() for name in names[events == 0]], n_clusters=n_clusters)
 
 
+def fit_frailty_hazard(exited, satisfaction, reference, individuals, *, groups=None, week=None, start: int = 0,
+                       clusters=None, n_nodes: int = 20, sigma_start: float = 0.3, max_iter: int = 500) -> dict:
+    r"""Maximum likelihood of the weekly exit law with a log-normal frailty, integrated out.
+
+    Individual :math:`i` leaves in week :math:`t` with probability
+    :math:`1 - \exp(-v_i \mu_{it})`, :math:`\mu_{it} = e^{\alpha_g + \beta x_{it}}/52`,
+    where its lasting frailty :math:`v_i = e^{\sigma z_i - \sigma^2/2}`,
+    :math:`z_i \sim N(0, 1)`, is unobserved (mean one; the model's
+    ``customers.churn_propensity_sd`` is :math:`\sigma`).  Its likelihood
+    over the weeks used (from ``start``), given that it was still there at
+    ``start``, is
+
+    .. math::
+
+        L_i = \frac{\int \phi(z)\, e^{-v(z) (\Lambda^{pre}_i + \Lambda_i)}
+                     \bigl(1 - e^{-v(z) m_i}\bigr)^{y_i} dz}
+                   {\int \phi(z)\, e^{-v(z) \Lambda^{pre}_i} dz},
+
+    with :math:`\Lambda_i` the sum of :math:`\mu_{it}` over the weeks it
+    stayed, :math:`m_i` the exit week's :math:`\mu` (:math:`y_i = 1` if it
+    left) and :math:`\Lambda^{pre}_i` the sum over its weeks before
+    ``start``: the ratio conditions on surviving them (left
+    truncation; those present at ``start`` are the less exit-prone), which
+    needs each individual's rows from its first week, where its frailty is
+    drawn unselected.  Gauss-Hermite quadrature with ``n_nodes`` nodes
+    (:func:`numpy.polynomial.hermite_e.hermegauss`) integrates out :math:`z`
+    (Vaupel, Manton & Stallard 1979; Heckman & Singer 1984).  The analytic
+    gradient drives L-BFGS-B from the frailty-free fit
+    (:func:`fit_exit_hazard`) and :math:`\sigma` = ``sigma_start``, with
+    :math:`\sigma \ge 0` (the likelihood is even in :math:`\sigma`).
+
+    Parameters
+    ----------
+    exited : array_like of {0, 1}
+        1 if the individual left in that week.
+    satisfaction : array_like of float
+        The satisfaction the week's hazard was computed from.
+    reference : float
+        :math:`S_{ref}` of the model's hazard.
+    individuals : array_like of int
+        The individual of each row (one label per occupant, not per reused
+        slot; an individual's rows are its weeks at risk, its exit last).
+    groups : array_like of int, optional
+        A group (unit) per row: one intercept per group (groups without an
+        exit from ``start`` are dropped).  ``None``: one intercept.
+    week : array_like of int, optional
+        The week of each row; rows before ``start`` only condition on
+        survival.  ``None``: every row is used (no truncation).
+    start : int
+        First week used.
+    clusters : {None, "individual"} or array_like of int
+        Clusters of the sandwich covariance
+        :math:`\frac{G}{G-1} H^{-1} (\sum_c s_c s_c^\top) H^{-1}`, with
+        :math:`H` from central differences of the analytic gradient:
+        ``"individual"`` each individual, an array a label per row (constant
+        within an individual, e.g. the unit), ``None`` the inverse of
+        :math:`-H`.
+    n_nodes : int
+        Quadrature nodes.
+    sigma_start : float
+        Starting :math:`\sigma` (not 0, a stationary point by symmetry).
+    max_iter : int
+        Most L-BFGS-B iterations.
+
+    Returns
+    -------
+    dict
+        ``alpha`` (per kept group), ``groups``, ``beta``, ``sigma``, ``cov``
+        (of ``(alpha..., beta, sigma)``), ``keep`` (rows used), ``loglik``,
+        ``iterations``, ``converged``, ``message``, ``dropped_groups``,
+        ``n_clusters``, ``n_individuals``, ``n_truncated`` (individuals
+        with rows before ``start``) and ``start_fit`` (the frailty-free fit).
+
+    Raises
+    ------
+    DataError
+        Arrays of different lengths, an exit not 0 or 1, a satisfaction
+        not finite, no exit from ``start``, or an individual that exits
+        twice, has rows after its exit or in two groups.
+    ValueError
+        A bad ``n_nodes``, ``sigma_start`` or ``clusters``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> n, weeks, sigma = 20_000, 30, 0.6
+    >>> v = np.exp(sigma * rng.standard_normal(n) - sigma ** 2 / 2)
+    >>> s = rng.uniform(0.3, 0.9, (n, weeks))
+    >>> h = 4.0 * np.exp(-5.0 * (s - 0.7)) * v[:, None]
+    >>> leave = rng.random((n, weeks)) < -np.expm1(-h / 52)
+    >>> stay = np.cumsum(np.cumsum(leave, axis=1), axis=1) <= 1  # weeks up to and with the exit
+    >>> who, t = np.nonzero(stay)
+    >>> fit = fit_frailty_hazard(leave[who, t], s[who, t], 0.7, who, week=t, start=10, clusters="individual")
+    >>> se = np.sqrt(np.diag(fit["cov"]))
+    >>> bool(abs(fit["beta"] + 5.0) < 3 * se[1]), bool(abs(fit["sigma"] - sigma) < 3 * se[2])
+    (True, True)
+    """
+    y = np.asarray(exited, float)
+    x = np.asarray(satisfaction, float) - float(reference)
+    ids = np.asarray(individuals)
+    n = y.size
+    label = np.zeros(n, np.int64) if groups is None else np.asarray(groups)
+    weeks = None if week is None else np.asarray(week, np.int64)
+    for name, column in (("satisfaction", x), ("individuals", ids), ("groups", label), ("week", weeks)):
+        if column is not None and column.shape != y.shape:
+            raise DataError(f"{name} must have one value per row of exited ({n}), got shape {column.shape}")
+    bad = ~np.isin(y, (0.0, 1.0))
+    if bad.any():
+        raise DataError(f"exited must be 0 or 1, got {y[bad][0]:g}")
+    if not np.all(np.isfinite(x)):
+        raise DataError(f"satisfaction must be finite, got {x[~np.isfinite(x)][0] + float(reference):g}")
+    n_nodes = check_integer("n_nodes", n_nodes, 2, error=ValueError)
+    if not (math.isfinite(sigma_start) and sigma_start > 0):
+        raise ValueError(f"sigma_start must be a finite number > 0 (0 is a stationary point), got {sigma_start!r}")
+    if isinstance(clusters, str) and clusters != "individual":
+        raise ValueError(f"clusters must be None, 'individual' or one label per row, got {clusters!r}")
+    used = np.ones(n, bool) if weeks is None else weeks >= start
+    names, g_row = np.unique(label, return_inverse=True)
+    g_row = g_row.ravel()
+    events = np.bincount(g_row, weights=y * used, minlength=names.size)
+    if not np.any(events > 0):
+        raise DataError(f"no exit in the rows from week {start}: the hazard cannot be estimated (need at least "
+                        f"one 1 in the exit column)")
+    kept_names = names[events > 0]
+    # individuals with a row from start, in groups with an exit
+    person, p_row = np.unique(ids, return_inverse=True)
+    p_row = p_row.ravel()
+    person_group = np.zeros(person.size, np.int64)
+    person_group[p_row] = g_row
+    moved = g_row != person_group[p_row]
+    if moved.any():
+        raise DataError(f"individual {ids[moved][0].item()!r} has rows in more than one group: an individual "
+                        f"stays in its group")
+    has_used = np.bincount(p_row, weights=used, minlength=person.size) > 0
+    in_kept = events[g_row] > 0
+    rows = has_used[p_row] & in_kept
+    exits_per = np.bincount(p_row[rows], weights=y[rows], minlength=person.size)
+    if np.any(exits_per > 1):
+        raise DataError(f"individual {person[np.argmax(exits_per > 1)].item()!r} exits more than once: give each "
+                        f"occupant of a reused slot its own label (individuals)")
+    r_idx = np.flatnonzero(rows)
+    r_w = (np.zeros(n, np.int64) if weeks is None else weeks)[r_idx]
+    exit_week = np.full(person.size, np.iinfo(np.int64).max)
+    np.minimum.at(exit_week, p_row[r_idx][y[r_idx] > 0], r_w[y[r_idx] > 0])
+    if weeks is not None and np.any(r_w > exit_week[p_row[r_idx]]):
+        raise DataError("an individual has rows after its exit: give each occupant of a reused slot its own "
+                        "label (individuals)")
+    c_names, c_row = np.unique(p_row[rows], return_inverse=True)
+    c_row = c_row.ravel()
+    n_c = c_names.size
+    g_kept = np.searchsorted(kept_names, label[rows])
+    c_group = np.zeros(n_c, np.int64)
+    c_group[c_row] = g_kept
+    y_r, x_r, used_r = y[rows], x[rows], used[rows]
+    y_c = np.bincount(c_row, weights=y_r, minlength=n_c)
+    kinds = {"stay": used_r & (y_r == 0), "exit": used_r & (y_r > 0), "pre": ~used_r}
+    parts = {k: (c_row[m], x_r[m]) for k, m in kinds.items()}
+    n_groups = kept_names.size
+    first = fit_exit_hazard(y[used], x[used], 0.0, groups=label[used])
+    nodes, weight = np.polynomial.hermite_e.hermegauss(n_nodes)
+    weight = weight / weight.sum()  # the standard normal's
+    leavers = np.flatnonzero(y_c > 0)
+    cache = {}
+
+    def sums(beta):
+        if cache.get("beta") != beta:
+            cache["beta"] = beta
+            out = {}
+            for k, (c, xk) in parts.items():
+                e = np.exp(beta * xk) / _WEEKS_PER_YEAR
+                out[k] = (np.bincount(c, weights=e, minlength=n_c), np.bincount(c, weights=e * xk, minlength=n_c))
+            cache["sums"] = out
+        return cache["sums"]
+
+    def terms(theta):
+        """Each individual's log-likelihood and its gradient in (alpha of its group, beta, sigma).
+
+        Arrays are nodes x individuals; the survival factors are scaled by the
+        largest one (the smallest frailty's), which keeps the sums away from
+        underflow, and the exit factors are computed for the leavers only.
+        """
+        alpha, beta, sigma = theta[:n_groups], float(theta[n_groups]), float(theta[n_groups + 1])
+        s = sums(beta)
+        scale = np.exp(alpha)[c_group]
+        lam, lam_x = s["stay"][0] * scale, s["stay"][1] * scale
+        m, m_x = s["exit"][0][leavers] * scale[leavers], s["exit"][1][leavers] * scale[leavers]
+        pre, pre_x = s["pre"][0] * scale, s["pre"][1] * scale
+        total, total_x = lam + pre, lam_x + pre_x
+        v = np.exp(sigma * nodes - 0.5 * sigma * sigma)
+        dv = v * (nodes - sigma)  # d v / d sigma
+        low = v.min()
+        top = weight[:, None] * np.exp(-(v - low)[:, None] * total[None, :])
+        vm = v[:, None] * m[None, :]
+        leave = -np.expm1(-vm)
+        hazard_ratio = np.exp(-vm) / leave  # d log(1 - e^{-vm}) / d(vm)
+        top[:, leavers] *= leave
+        top_sum = top.sum(axis=0)
+        pi = top / top_sum
+        bottom = weight[:, None] * np.exp(-(v - low)[:, None] * pre[None, :])
+        bottom_sum = bottom.sum(axis=0)
+        rho = bottom / bottom_sum
+        loglik = np.log(top_sum) - low * total - np.log(bottom_sum) + low * pre
+        d_total = -(v @ pi)  # d log(numerator) / d total
+        d_pre = v @ rho  # - d log(denominator) / d pre
+        d_m = np.zeros(n_c)
+        d_m[leavers] = np.einsum("kn,kn->n", pi[:, leavers], v[:, None] * hazard_ratio)
+        m_full, m_x_full = np.zeros(n_c), np.zeros(n_c)
+        m_full[leavers], m_x_full[leavers] = m, m_x
+        d_alpha = d_total * total + d_m * m_full + d_pre * pre
+        d_beta = d_total * total_x + d_m * m_x_full + d_pre * pre_x
+        d_sigma = -total * (dv @ pi) + pre * (dv @ rho)
+        d_sigma[leavers] += m * np.einsum("kn,kn->n", pi[:, leavers], dv[:, None] * hazard_ratio)
+        return loglik, d_alpha, d_beta, d_sigma
+
+    scale = 1.0 / n_c
+
+    def objective(theta):
+        loglik, d_alpha, d_beta, d_sigma = terms(theta)
+        grad = np.r_[np.bincount(c_group, weights=d_alpha, minlength=n_groups), d_beta.sum(), d_sigma.sum()]
+        return -loglik.sum() * scale, -grad * scale
+
+    theta0 = np.r_[first["alpha"], first["beta"], sigma_start]
+    # bounds far from any plausible estimate keep the line search's trial points finite
+    bounds = [(a - 10.0, a + 10.0) for a in theta0[:n_groups]] + [(theta0[n_groups] - 50.0,
+                                                                   theta0[n_groups] + 50.0), (0.0, 5.0)]
+    result = optimize.minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
+                               options=dict(maxiter=max_iter, ftol=1e-13, gtol=1e-8))
+    theta = result.x
+    n_par = theta.size
+    # central differences of the analytic gradient: an individual's terms depend on its own group's
+    # intercept only, so one shift of every intercept at once gives the intercepts' columns
+    hessian = np.zeros((n_par, n_par))
+    for j in (None, n_groups, n_groups + 1):
+        step = 1e-5 * (max(1.0, abs(theta[j])) if j is not None else 1.0)
+        up, down = theta.copy(), theta.copy()
+        if j is None:
+            up[:n_groups] += step
+            down[:n_groups] -= step
+        else:
+            up[j] += step
+            down[j] -= step
+        change = [(a - b) / (2 * step) for a, b in zip(terms(up)[1:], terms(down)[1:])]
+        if j is None:
+            hessian[np.arange(n_groups), np.arange(n_groups)] = np.bincount(c_group, weights=change[0],
+                                                                           minlength=n_groups)
+            hessian[n_groups, :n_groups] = np.bincount(c_group, weights=change[1], minlength=n_groups)
+            hessian[n_groups + 1, :n_groups] = np.bincount(c_group, weights=change[2], minlength=n_groups)
+        else:
+            hessian[:n_groups, j] = np.bincount(c_group, weights=change[0], minlength=n_groups)
+            hessian[n_groups, j], hessian[n_groups + 1, j] = change[1].sum(), change[2].sum()
+    hessian = 0.5 * (hessian + hessian.T)
+    bread = np.linalg.pinv(-hessian)
+    loglik, d_alpha, d_beta, d_sigma = terms(theta)
+    if clusters is None:
+        cov, n_clusters = bread, None
+    else:
+        if isinstance(clusters, str):
+            cluster = np.arange(n_c)
+        else:
+            labels_r = np.asarray(clusters)
+            if labels_r.shape != y.shape:
+                raise DataError(f"clusters must have one label per row ({n}), got shape {labels_r.shape}")
+            per = np.zeros(n_c, labels_r.dtype)
+            per[c_row] = labels_r[rows]
+            cluster = np.unique(per, return_inverse=True)[1].ravel()
+        n_clusters = int(cluster.max()) + 1
+        summed = np.zeros((n_clusters, n_par))
+        np.add.at(summed, (cluster, c_group), d_alpha)
+        summed[:, -2] = np.bincount(cluster, weights=d_beta, minlength=n_clusters)
+        summed[:, -1] = np.bincount(cluster, weights=d_sigma, minlength=n_clusters)
+        meat = summed.T @ summed * (n_clusters / max(n_clusters - 1, 1))
+        cov = bread @ meat @ bread
+    keep = rows & used
+    return dict(alpha=theta[:n_groups], groups=kept_names, beta=float(theta[-2]), sigma=float(theta[-1]), cov=cov,
+                keep=keep, loglik=float(loglik.sum()), iterations=int(result.nit), converged=bool(result.success),
+                message=str(result.message), dropped_groups=[name.item() for name in names[events == 0]],
+                n_clusters=n_clusters, n_individuals=int(n_c),
+                n_truncated=int(np.count_nonzero(np.bincount(c_row, weights=~used_r, minlength=n_c) > 0)),
+                start_fit=first)
+
+
 def _probabilities(theta, g, x):
     """``mu = exp(eta) / 52`` and ``p = 1 - exp(-mu)`` of each row."""
     mu = np.exp(theta[g] + theta[-1] * x) / _WEEKS_PER_YEAR
@@ -207,7 +499,7 @@ def _score_information(theta, g, x, y, n_groups, per_row=False):
 
 def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit", "quality"), start: int = 0,
                          unit_effects=("churn",), cluster: str | None = "individual",
-                         params: Params | None = None):
+                         params: Params | None = None, frailty=False):
     r"""The churn, quit, quality, value and productivity links from individual-level records.
 
     For the churn and quit equations, the grouped-time proportional hazards
@@ -285,6 +577,16 @@ def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit", "
         Base parameters: the reference satisfactions and what ``params``
         of the result starts from.  Defaults to the run's parameters (or
         ``Params()`` for a mapping).
+    frailty : bool or sequence of str
+        Hazard equations fitted with a log-normal frailty integrated out
+        (:func:`fit_frailty_hazard`; only ``"churn"`` has one in the model:
+        ``True`` is ``("churn",)``), which adds
+        ``customers.churn_propensity_sd`` to the estimates.  Its rows
+        before ``start`` condition on survival to ``start`` (left
+        truncation), so each customer's history is read from its first
+        week; ``observed``/``fitted`` hold the exit indicators from
+        ``start`` and the exit probabilities of a customer of mean frailty
+        (:math:`v = 1`).  Default ``False``: the fit without frailty.
 
     Returns
     -------
@@ -305,7 +607,8 @@ def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit", "
         regressor is not finite, or no rows or exits remain from
         ``start``.
     ValueError
-        An unknown equation or ``cluster``, or a bad ``start``.
+        An unknown equation or ``cluster``, a bad ``start``, or ``frailty``
+        naming an equation without a frailty in the model.
 
     Examples
     --------
@@ -316,6 +619,7 @@ def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit", "
     ['customers.base_churn_rate', 'links.churn_from_satisfaction']
     """
     equations, unit_effects, start, cluster = _check_options(equations, unit_effects, start, cluster)
+    frailty = _check_frailty(frailty)
     records, base = _records_and_params(data, equations, params)
     parts = {}
     for eq in equations:
@@ -326,6 +630,8 @@ def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit", "
         elif eq == "productivity":
             parts[eq] = fit_productivity_equation(records, base, start=start,
                                                   cluster="unit" if cluster == "unit" else "unit-week")
+        elif eq in frailty:
+            parts[eq] = _frailty_part(eq, records[HAZARDS[eq]["kind"]], base, start, eq in unit_effects, cluster)
         else:
             parts[eq] = _hazard_part(eq, records[HAZARDS[eq]["kind"]], base, start, eq in unit_effects, cluster)
     names = [name for part in parts.values() for name in part["names"]]
@@ -337,8 +643,8 @@ def fit_individual_links(data, *, equations: Sequence[str] = ("churn", "quit", "
                  success=all(s["converged"] for s in summaries),
                  message="; ".join(f"{s['equation']}: not converged" for s in summaries if not s["converged"]),
                  method=f"grouped-time proportional hazards (cloglog binomial GLM, Prentice & Gloeckler 1978), "
-                        f"maximum likelihood; quality: least squares within unit-weeks; value: profile least "
-                        f"squares of each customer's week; productivity: Poisson pseudo-maximum likelihood "
+                        f"maximum likelihood{_frailty_note(parts)}; quality: least squares within unit-weeks; "
+                        f"value: profile least squares of each customer's week; productivity: Poisson pseudo-maximum likelihood "
                         f"within unit-weeks (Wooldridge 1999); "
                         f"{'cluster-robust by ' + cluster if cluster else 'model-based'} standard errors"
                         f"{_CLUSTER_NOTES[cluster] if 'productivity' in parts else ''}",
@@ -364,6 +670,67 @@ def _hazard_part(eq, columns, base, start, unit_effects, cluster) -> dict:
     return dict(names=[spec["link"], spec["base"]], values=values, cov=cov, observed=rows["exit"][keep],
                 fitted=fit["p"], data={c: rows[c][keep] for c in ("unit", "week", "satisfaction")}, summary=summary)
 
+
+def _check_frailty(frailty) -> tuple:
+    """The hazard equations of :func:`fit_individual_links` fitted with a frailty, checked before any work."""
+    with_frailty = [eq for eq, spec in HAZARDS.items() if spec["frailty"]]
+    if frailty is True or frailty is False:
+        return tuple(with_frailty) if frailty else ()
+    named = (frailty,) if isinstance(frailty, str) else frailty
+    try:
+        named = tuple(named)
+    except TypeError:
+        raise ValueError(f"frailty must be True, False or some of {with_frailty}, got {frailty!r}") from None
+    for eq in named:
+        if eq not in with_frailty:
+            why = ("a hazard without a frailty in the model" if eq in HAZARDS else
+                   "not a hazard equation" if eq in EQUATIONS else f"an unknown equation{suggest(eq, EQUATIONS)}")
+            raise ValueError(f"frailty: {eq!r} is {why}; expected True, False or some of {with_frailty}")
+    return named
+
+
+def _frailty_note(parts) -> str:
+    """The method text's note of the hazards fitted with a frailty."""
+    eqs = [eq for eq, part in parts.items() if part["summary"].get("frailty")]
+    return (f" ({', '.join(eqs)}: log-normal frailty integrated out by Gauss-Hermite quadrature, conditioned on "
+            f"survival to the first week used)") if eqs else ""
+
+
+def _frailty_part(eq, columns, base, start, unit_effects, cluster) -> dict:
+    """One hazard of :func:`fit_individual_links` with a log-normal frailty (:func:`fit_frailty_hazard`)."""
+    spec = HAZARDS[eq]
+    rows = _rows(columns, spec, 0, eq)  # from each individual's first week: survival to start conditions
+    if not np.any(rows["week"] >= start):
+        raise DataError(f"{spec['kind']!r} records have no rows from week {start} (start={start}); "
+                        f"the last week recorded is {int(rows['week'].max())}")
+    reference = getattr(base, spec["section"]).reference_satisfaction
+    individual = _clusters(rows, "individual")
+    fit = fit_frailty_hazard(rows["exit"], rows["satisfaction"], reference, individual,
+                             groups=rows["unit"] if unit_effects else None, week=rows["week"], start=start,
+                             clusters=None if cluster is None else ("individual" if cluster == "individual"
+                                                                    else rows["unit"]))
+    n_groups = fit["alpha"].size
+    (k, h0), pair = _map_hazard(dict(alpha=fit["alpha"], beta=fit["beta"], cov=fit["cov"][:-1, :-1]))
+    cov = np.zeros((3, 3))
+    cov[:2, :2] = pair
+    cov[2, 2] = fit["cov"][-1, -1]
+    cov[0, 2] = cov[2, 0] = -fit["cov"][-2, -1]
+    rates = np.exp(fit["alpha"])
+    h0_sigma = float(np.append(rates / n_groups, 0.0) @ fit["cov"][:-1, -1])
+    bound = math.sqrt(max(cov[1, 1] * cov[2, 2], 0.0))
+    cov[1, 2] = cov[2, 1] = min(max(h0_sigma, -bound), bound)
+    keep = fit["keep"]
+    label = rows["unit"][keep] if unit_effects else np.zeros(int(keep.sum()), np.int64)
+    alpha = fit["alpha"][np.searchsorted(fit["groups"], label)]
+    fitted = -np.expm1(-np.exp(alpha + fit["beta"] * (rows["satisfaction"][keep] - reference)) / _WEEKS_PER_YEAR)
+    summary = dict(equation=eq, records=spec["kind"], n_obs=int(keep.sum()), n_exits=int(rows["exit"][keep].sum()),
+                   n_units=int(np.unique(rows["unit"][rows["week"] >= start]).size), unit_effects=bool(unit_effects),
+                   dropped_units=fit["dropped_groups"], n_clusters=fit["n_clusters"],
+                   iterations=fit["iterations"], converged=fit["converged"], loglik=fit["loglik"], frailty=True,
+                   n_individuals=fit["n_individuals"], n_truncated=fit["n_truncated"])
+    return dict(names=[spec["link"], spec["base"], spec["frailty"]], values=[k, h0, fit["sigma"]], cov=cov,
+                observed=rows["exit"][keep], fitted=fitted,
+                data={c: rows[c][keep] for c in ("unit", "week", "satisfaction")}, summary=summary)
 
 def _quality_part(columns, base, start, cluster) -> dict:
     r"""The quality equation on employee-weeks, least squares within unit-weeks.
